@@ -1,0 +1,288 @@
+"""Import exports into the warehouse: detect, map, validate, deduplicate, record, undo.
+
+Typical use::
+
+    sample, plan = inspect_file("UserBehavior.csv", timezone="Asia/Shanghai")
+    with warehouse.connect() as con:
+        result = import_file(con, "UserBehavior.csv", plan=plan)
+
+An import is one transaction: a refused file, an error or a killed process leaves the warehouse
+exactly as it was. Re-importing a file already imported adds nothing (its SHA-256 is in the
+ledger), and rows already present (same source id, or same natural key) are counted as duplicates.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from engine.errors import ImportFormatError, PondError
+from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan
+from engine.ingest.load import stage_file, unpack_raw
+from engine.ingest.personal import pseudonym_key
+from engine.ingest.sniff import FileSample, sniff_file
+from engine.ingest.transform import build_canonical
+from engine.warehouse import (
+    EVENT_TYPES,
+    bump_data_version,
+    business_timezone,
+    check_timezone,
+    load_query,
+    refresh_rollups,
+    run_query,
+)
+
+__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "import_file", "inspect_file",
+           "list_uploads", "rejected_rows", "undo_upload"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class ImportResult:
+    """What one import did; ``status`` is ``imported`` or ``already_imported``."""
+
+    file_name: str
+    status: str
+    format: str
+    sha256: str
+    upload_id: int | None = None
+    rows_read: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.status == "already_imported":
+            return f"{self.file_name}: already imported as upload {self.upload_id}; nothing added"
+        return (f"{self.file_name}: upload {self.upload_id} ({self.format}): read {self.rows_read:,}, "
+                f"imported {self.rows_imported:,}, rejected {self.rows_rejected:,}, "
+                f"duplicates skipped {self.rows_duplicate:,}")
+
+
+@dataclass
+class UndoResult:
+    upload_id: int
+    file_name: str
+    rows_removed: int
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inspect_file(path: str | Path, *, name: str | None = None, format: str = "auto",
+                 timezone: str | None = None) -> tuple[FileSample, ImportPlan]:
+    """Sniff a file and detect its import plan, without touching the warehouse."""
+    sample = sniff_file(path, name=name)
+    if name:
+        sample.path = Path(path)
+    return sample, detect_plan(sample, format=format, timezone=timezone)
+
+
+def _noop(fraction: float, message: str) -> None:
+    return None
+
+
+def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
+                name: str | None = None, format: str = "auto", timezone: str | None = None,
+                imported_by: str | None = None, progress: Progress | None = None) -> ImportResult:
+    """Import one file as one upload, in one transaction.
+
+    Parameters
+    ----------
+    plan
+        The (possibly user-edited) plan from :func:`inspect_file`; detected when omitted.
+    name
+        File name to record (the Upload page passes the browser's file name).
+    timezone
+        IANA zone of naive source times; when the warehouse is still empty it also becomes the
+        warehouse's business time zone (the calendar of day-level charts).
+
+    Raises
+    ------
+    ImportFormatError
+        The file as a whole cannot be imported; the warehouse is unchanged.
+    """
+    path = Path(path)
+    label = name or path.name
+    progress = progress or _noop
+    progress(0.02, f"Reading {label}")
+    if timezone:
+        check_timezone(con, timezone)
+    if plan is None:
+        _, plan = inspect_file(path, name=label, format=format, timezone=timezone)
+    elif timezone:
+        plan.timezone = timezone
+    plan.check(label)
+    sha = file_sha256(path)
+    previous = con.execute(
+        "select upload_id from uploads where sha256 = ? and status = 'imported' order by upload_id limit 1",
+        [sha],
+    ).fetchone()
+    if previous:
+        return ImportResult(label, "already_imported", plan.format, sha, upload_id=previous[0])
+
+    started = datetime.now()
+    con.execute("begin transaction")
+    try:
+        result = _import_in_transaction(con, path, plan, label, sha, started,
+                                        imported_by or getpass.getuser(), progress)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users"):
+            con.execute(f"drop table if exists {table}")
+    progress(1.0, result.summary)
+    return result
+
+
+def _import_in_transaction(con, path, plan, label, sha, started, who, progress) -> ImportResult:
+    was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
+    stage_file(con, path, plan, label)
+    progress(0.35, "Checking rows")
+    key = pseudonym_key(con) if plan.pseudonymise else None
+    build_canonical(con, plan, key=key)
+    parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
+    staged, good = con.execute("select count(*), count(*) filter (where reason is null) from canon").fetchone()
+    rows_read = staged + parse_rejects
+    if rows_read == 0:
+        raise ImportFormatError(f"{label}: the file has a header but no rows")
+    reasons = _reject_reasons(con)
+    if good == 0:
+        top = "; ".join(f"{n:,} × {r}" for r, n in list(reasons.items())[:3])
+        raise ImportFormatError(f"{label}: none of the {rows_read:,} rows can be imported ({top}); "
+                                "check the column mapping, time format and time zone")
+    upload_id = con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
+    progress(0.55, "Adding new events")
+    before = con.execute("select count(*) from events").fetchone()[0]
+    con.execute(load_query("ingest_insert_events"), {"upload_id": upload_id})
+    imported = con.execute("select count(*) from events").fetchone()[0] - before
+    con.execute(
+        f"insert into upload_rejects select ?, _row, reason, raw from canon where reason is not null "
+        f"union all select ?, row_number, reason, raw from stage_rejects",
+        [upload_id, upload_id],
+    )
+    progress(0.7, "Updating items and users")
+    con.execute(load_query("ingest_upsert_items"), {"upload_id": upload_id})
+    con.execute(load_query("ingest_upsert_user_attributes"), {"upload_id": upload_id})
+    con.execute("create or replace temp table touched_users as "
+                "select distinct user_id from events where upload_id = ?", [upload_id])
+    con.execute(load_query("users_refresh_seen"))
+    notes = list(plan.notes)
+    if was_empty and plan.timezone and business_timezone(con) != plan.timezone:
+        con.execute("update meta set value = ? where key = 'business_timezone'", [plan.timezone])
+        notes.append(f"Business time zone set to {plan.timezone} (day boundaries of charts)")
+    progress(0.8, "Refreshing rollups")
+    days = run_query(con, "upload_days", {"tz": business_timezone(con), "upload_id": upload_id})
+    refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
+    first, last = con.execute("select min(event_time), max(event_time) from events where upload_id = ?",
+                              [upload_id]).fetchone()
+    others = con.execute(
+        "select list(distinct event_type order by event_type) from events "
+        "where upload_id = ? and event_type not in (select unnest(?))",
+        [upload_id, list(EVENT_TYPES)],
+    ).fetchone()[0]
+    if others:
+        notes.append("Kept event types outside the standard vocabulary: " + ", ".join(others))
+    result = ImportResult(
+        file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
+        rows_read=rows_read, rows_imported=imported, rows_rejected=staged - good + parse_rejects,
+        rows_duplicate=good - imported, reject_reasons=reasons, first_event=first, last_event=last,
+        notes=notes,
+    )
+    con.execute(
+        """insert into uploads (upload_id, file_name, sha256, format, encoding, timezone, rows_read,
+            rows_imported, rows_rejected, rows_duplicate, first_event, last_event, imported_by,
+            started_at, finished_at, status, message, mapping)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)""",
+        [upload_id, label, sha, plan.format, plan.encoding, plan.timezone, rows_read, imported,
+         result.rows_rejected, result.rows_duplicate, first, last, who, started, datetime.now(),
+         "; ".join(notes), json.dumps(plan.to_dict(), ensure_ascii=False)],
+    )
+    bump_data_version(con)
+    return result
+
+
+def _reject_reasons(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Reject counts by reason, with quoted values folded so that reasons group."""
+    rows = con.execute(
+        """select regexp_replace(reason, ' ''.*''$| \\d{4}-\\d{2}-\\d{2} \\(.*| -?[\\d.]+ on .*|: .*$', '')
+                  as kind, count(*) as n
+        from (select reason from canon where reason is not null
+              union all select reason from stage_rejects)
+        group by kind order by n desc, kind"""
+    ).fetchall()
+    return dict(rows)
+
+
+def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
+    """Remove the events an upload added and mark it undone (one transaction).
+
+    Events that a later upload skipped as duplicates of this one's are removed with it.
+    """
+    row = con.execute("select file_name, status, undone_at from uploads where upload_id = ?",
+                      [upload_id]).fetchone()
+    if row is None:
+        raise PondError(f"there is no upload {upload_id}; `python -m engine uploads` lists them")
+    file_name, status, undone_at = row
+    if status == "undone":
+        raise PondError(f"upload {upload_id} ({file_name}) was already undone on {undone_at:%Y-%m-%d %H:%M}")
+    con.execute("begin transaction")
+    try:
+        days = run_query(con, "upload_days", {"tz": business_timezone(con), "upload_id": upload_id})
+        con.execute("create or replace temp table touched_users as "
+                    "select distinct user_id from events where upload_id = ?", [upload_id])
+        removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
+        con.execute("delete from events where upload_id = ?", [upload_id])
+        con.execute(load_query("users_refresh_seen"))
+        con.execute(load_query("users_drop_vanished"))
+        con.execute("delete from items where upload_id = ? and item_id not in "
+                    "(select distinct item_id from events where item_id is not null)", [upload_id])
+        refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
+        con.execute("update uploads set status = 'undone', undone_at = ? where upload_id = ?",
+                    [datetime.now(), upload_id])
+        bump_data_version(con)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.execute("drop table if exists touched_users")
+    return UndoResult(upload_id, file_name, removed)
+
+
+def list_uploads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The upload ledger, newest first."""
+    return run_query(con, "uploads_list")
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int) -> pd.DataFrame:
+    """An upload's rejected rows: row number, reason, and the row's original cells by column."""
+    row = con.execute("select mapping from uploads where upload_id = ?", [upload_id]).fetchone()
+    if row is None:
+        raise PondError(f"there is no upload {upload_id}")
+    columns = json.loads(row[0])["columns"] if row[0] else []
+    rejects = con.execute("select row_number, reason, raw from upload_rejects where upload_id = ? "
+                          "order by row_number", [upload_id]).fetchall()
+    records = [{"row": n, "reason": reason, **unpack_raw(raw, columns)} for n, reason, raw in rejects]
+    return pd.DataFrame(records, columns=["row", "reason", *columns] if not records else None)

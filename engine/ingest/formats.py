@@ -1,0 +1,333 @@
+"""Known export formats and the import plan detected for a file.
+
+A plan is plain data (JSON-serialisable) so that the Upload page can show it, let the user edit
+the column mapping, and hand it back to :func:`engine.ingest.import_file`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+import pandas as pd
+
+from engine.errors import ImportFormatError
+from engine.ingest.sniff import FileSample
+from engine.ingest.vocabulary import (
+    EVENT_VOCABULARY,
+    FIELDS,
+    PERSONAL_HEADER_WORDS,
+    PERSONAL_VALUE,
+    REQUIRED_FIELDS,
+    field_for_header,
+    normalise_header,
+)
+
+#: strptime patterns tried on text time columns; the one that parses most sample values wins.
+#: Patterns whose text carries the zone (``%z``, a literal ``Z`` or ``UTC``) are not shifted by --tz.
+TIME_PATTERNS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+    "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y",
+    "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d%H%M%S",
+)
+ZONED_PATTERN = re.compile(r"%z|Z$|UTC$")
+
+
+@dataclass
+class ImportPlan:
+    """How to read one file into events; detected by :func:`detect_plan`, editable by the user.
+
+    ``mapping`` maps a canonical field to one source column, or to several that are tried in
+    order (the first non-empty value wins).
+    """
+
+    format: str
+    kind: str
+    encoding: str | None
+    delimiter: str | None
+    has_header: bool
+    columns: list[str]
+    mapping: dict[str, list[str]] = field(default_factory=dict)
+    event_type_rule: str = "column"  # column | constant | invoice
+    event_type_constant: str | None = None
+    vocabulary: dict[str, str] = field(default_factory=lambda: dict(EVENT_VOCABULARY))
+    time_kind: str = "text"  # text | unix_s | unix_ms
+    time_patterns: list[str] = field(default_factory=list)
+    timezone: str | None = None  # zone of naive source times; None means UTC
+    pseudonymise: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ImportPlan:
+        return cls(**data)
+
+    def source(self, name: str) -> list[str]:
+        return self.mapping.get(name, [])
+
+    def set_column(self, name: str, column: str | None) -> None:
+        """Map ``name`` to one column, or unmap it with None (used by the mapping editor)."""
+        if column:
+            if column not in self.columns:
+                raise ImportFormatError(f"the file has no column {column!r} to map to {name}")
+            self.mapping[name] = [column]
+        else:
+            self.mapping.pop(name, None)
+
+    def check(self, label: str) -> None:
+        """Refuse a plan that cannot produce events, saying which mapping to fix."""
+        unknown = set(self.mapping) - set(FIELDS)
+        if unknown:
+            raise ImportFormatError(f"{label}: unknown field(s) in the mapping: {sorted(unknown)}")
+        for name, sources in self.mapping.items():
+            missing = [c for c in sources if c not in self.columns]
+            if missing:
+                raise ImportFormatError(f"{label}: {name} is mapped to {missing}, not a column of the "
+                                        f"file (columns: {', '.join(self.columns)})")
+        for name in REQUIRED_FIELDS:
+            if not self.source(name):
+                what = "user" if name == "user_id" else "time"
+                raise ImportFormatError(
+                    f"{label}: no {what} column found among: {', '.join(self.columns)}; map a column "
+                    f"to {name} (Upload page) or rename its header, e.g. to {name}"
+                )
+        if self.event_type_rule == "column" and not self.source("event_type"):
+            raise ImportFormatError(
+                f"{label}: no event type column; map one to event_type, or import every row as "
+                "one event type (e.g. purchase for an order export)"
+            )
+        if self.event_type_rule == "constant" and not self.event_type_constant:
+            raise ImportFormatError(f"{label}: say which event type every row is")
+        if self.event_type_rule == "invoice" and not self.source("order_id"):
+            raise ImportFormatError(f"{label}: an invoice export needs its invoice column as order_id")
+
+
+def _norm_columns(sample: FileSample) -> dict[str, str]:
+    return {normalise_header(c): c for c in sample.columns}
+
+
+def _values(sample: FileSample, column: str) -> pd.Series:
+    return sample.rows[column].dropna().astype(str).str.strip().loc[lambda s: s != ""]
+
+
+def _taobao(sample: FileSample) -> ImportPlan | None:
+    if sample.has_header or len(sample.columns) != 5 or sample.rows.empty:
+        return None
+    behaviours = _values(sample, sample.columns[3]).str.lower()
+    stamps = _values(sample, sample.columns[4])
+    if not (behaviours.isin(["pv", "buy", "cart", "fav"]).mean() > 0.95
+            and stamps.str.fullmatch(r"\d{9,10}").mean() > 0.95):
+        return None
+    c = sample.columns
+    return _plan(sample, "taobao_userbehavior",
+                 {"user_id": [c[0]], "item_id": [c[1]], "category": [c[2]],
+                  "event_type": [c[3]], "event_time": [c[4]]},
+                 time_kind="unix_s",
+                 notes=["Taobao/Tianchi UserBehavior: pv→view, buy→purchase; unix seconds"])
+
+
+def _by_headers(sample: FileSample, required: dict[str, tuple[str, ...]]) -> dict[str, str] | None:
+    norm = _norm_columns(sample)
+    found = {}
+    for name, options in required.items():
+        hit = next((norm[o] for o in options if o in norm), None)
+        if hit is None:
+            return None
+        found[name] = hit
+    return found
+
+
+def _rees46(sample: FileSample) -> ImportPlan | None:
+    cols = _by_headers(sample, {"event_time": ("eventtime",), "event_type": ("eventtype",),
+                                "item_id": ("productid",), "user_id": ("userid",),
+                                "session_id": ("usersession",)})
+    if cols is None:
+        return None
+    norm = _norm_columns(sample)
+    mapping = {k: [v] for k, v in cols.items()}
+    mapping["category"] = [norm[c] for c in ("categorycode", "categoryid") if c in norm]
+    for name, header in (("price", "price"), ("brand", "brand")):
+        if header in norm:
+            mapping[name] = [norm[header]]
+    return _plan(sample, "rees46", mapping,
+                 notes=["REES46 e-commerce events: times in UTC; amount = price on purchases"])
+
+
+def _retailrocket(sample: FileSample) -> ImportPlan | None:
+    cols = _by_headers(sample, {"event_time": ("timestamp",), "user_id": ("visitorid",),
+                                "event_type": ("event",), "item_id": ("itemid",)})
+    if cols is None:
+        return None
+    mapping = {k: [v] for k, v in cols.items()}
+    norm = _norm_columns(sample)
+    if "transactionid" in norm:
+        mapping["order_id"] = [norm["transactionid"]]
+    return _plan(sample, "retailrocket", mapping, time_kind="unix_ms",
+                 notes=["RetailRocket events: addtocart→cart, transaction→purchase; unix milliseconds"])
+
+
+def _invoice(sample: FileSample) -> ImportPlan | None:
+    cols = _by_headers(sample, {
+        "order_id": ("invoiceno", "invoice", "invoicenumber"),
+        "item_id": ("stockcode", "sku", "itemcode"),
+        "quantity": ("quantity", "qty"),
+        "event_time": ("invoicedate", "date"),
+        "price": ("unitprice", "price"),
+        "user_id": ("customerid", "customer"),
+    })
+    if cols is None:
+        return None
+    mapping = {k: [v] for k, v in cols.items()}
+    norm = _norm_columns(sample)
+    if "description" in norm:
+        mapping["item_name"] = [norm["description"]]
+    return _plan(sample, "invoice_lines", mapping, event_type_rule="invoice",
+                 notes=["Invoice lines: one purchase per line, amount = quantity × unit price; "
+                        "invoices starting with C are cancellations and become refunds; "
+                        "lines without a customer are rejected"])
+
+
+def _generic(sample: FileSample) -> ImportPlan:
+    mapping: dict[str, list[str]] = {}
+    if sample.has_header:
+        for column in sample.columns:
+            name = field_for_header(column)
+            if name and name not in mapping:
+                mapping[name] = [column]
+    else:
+        _map_headerless(sample, mapping)
+    rule, constant, fmt, notes = "column", None, "generic", []
+    if "event_type" not in mapping:
+        if "order_id" in mapping and ("amount" in mapping or "price" in mapping):
+            rule, constant, fmt = "constant", "purchase", "orders"
+            notes.append("Order export: every row is one purchase")
+        else:
+            rule, constant = "constant", "view"
+            notes.append("No event type column: every row is imported as a view unless you map one")
+    notes.append("Columns mapped by header names" if sample.has_header else "Columns mapped by values")
+    return _plan(sample, fmt, mapping, event_type_rule=rule, event_type_constant=constant, notes=notes)
+
+
+def _map_headerless(sample: FileSample, mapping: dict[str, list[str]]) -> None:
+    """Guess a header-less file's columns from their values: event words, times, the rest ids."""
+    for column in sample.columns:
+        values = _values(sample, column)
+        if values.empty:
+            continue
+        if "event_type" not in mapping and values.str.lower().isin(EVENT_VOCABULARY).mean() > 0.9:
+            mapping["event_type"] = [column]
+        elif "event_time" not in mapping and (
+            values.str.fullmatch(r"\d{9,10}|\d{12,13}").mean() > 0.9
+            or values.str.match(r"\d{4}[-/年]\d{1,2}").mean() > 0.9
+        ):
+            mapping["event_time"] = [column]
+    ids = [c for c in sample.columns if c not in {v[0] for v in mapping.values()}]
+    for name, column in zip(("user_id", "item_id"), ids, strict=False):
+        mapping[name] = [column]
+
+
+def _plan(sample: FileSample, fmt: str, mapping: dict[str, list[str]], **kwargs) -> ImportPlan:
+    return ImportPlan(format=fmt, kind=sample.kind, encoding=sample.encoding,
+                      delimiter=sample.delimiter, has_header=sample.has_header,
+                      columns=list(sample.columns), mapping=mapping, **kwargs)
+
+
+DETECTORS = {
+    "taobao_userbehavior": _taobao,
+    "rees46": _rees46,
+    "retailrocket": _retailrocket,
+    "invoice_lines": _invoice,
+}
+FORMAT_NAMES = (*DETECTORS, "orders", "generic")
+
+
+def detect_plan(sample: FileSample, *, format: str = "auto", timezone: str | None = None,
+                con: duckdb.DuckDBPyConnection | None = None) -> ImportPlan:
+    """Detect the export format of a sampled file and build its import plan.
+
+    Parameters
+    ----------
+    format
+        ``auto`` or one of :data:`FORMAT_NAMES` to force a format.
+    timezone
+        IANA zone of naive source times (ignored for unix times and zoned text).
+    """
+    label = sample.path.name
+    if format not in ("auto", *FORMAT_NAMES):
+        raise ImportFormatError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMAT_NAMES)}")
+    plan = None
+    if format == "auto":
+        for detector in DETECTORS.values():
+            plan = detector(sample)
+            if plan is not None:
+                break
+    elif format in DETECTORS:
+        plan = DETECTORS[format](sample)
+        if plan is None:
+            raise ImportFormatError(f"{label}: does not look like a {format} export "
+                                    f"(columns: {', '.join(sample.columns)}); try --format auto")
+    if plan is None:
+        plan = _generic(sample)
+        if format == "orders":
+            plan.format, plan.event_type_rule, plan.event_type_constant = "orders", "constant", "purchase"
+    plan.timezone = timezone
+    _detect_time(plan, sample, con)
+    _detect_personal(plan, sample)
+    return plan
+
+
+def _detect_time(plan: ImportPlan, sample: FileSample, con: duckdb.DuckDBPyConnection | None) -> None:
+    if plan.time_kind != "text" or not plan.source("event_time"):
+        return
+    values = _values(sample, plan.source("event_time")[0])
+    if values.empty:
+        return
+    if values.str.fullmatch(r"\d{9,10}(\.\d+)?").mean() > 0.9:
+        plan.time_kind = "unix_s"
+        return
+    if values.str.fullmatch(r"\d{12,13}").mean() > 0.9:
+        plan.time_kind = "unix_ms"
+        return
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        # strptime needs a constant pattern, so each pattern gets its own bound column
+        counted = ", ".join("count(try_strptime(v, ?))" for _ in TIME_PATTERNS)
+        row = con.execute(f"select {counted} from unnest(?) as t(v)",
+                          [*TIME_PATTERNS, values.tolist()]).fetchone()
+        counts = zip(TIME_PATTERNS, row, strict=True)
+    finally:
+        if own:
+            con.close()
+    hits = {p: n for p, n in counts if n}
+    if not hits:
+        return  # every row will be rejected with "unparseable time" and the value shown
+    # Ambiguous day/month orders: keep the family that parses the most values, then the rest.
+    best = max(hits, key=lambda p: (hits[p], -TIME_PATTERNS.index(p)))
+    clash = "%d/%m" if best.startswith("%m/%d") else "%m/%d" if best.startswith("%d/%m") else None
+    plan.time_patterns = sorted((p for p in hits if not (clash and p.startswith(clash))),
+                                key=lambda p: (-hits[p], TIME_PATTERNS.index(p)))
+    if best.startswith(("%m/%d", "%d/%m")):
+        order = "month/day" if best.startswith("%m/%d") else "day/month"
+        plan.notes.append(f"Dates read as {order}/year ({hits[best]} of {len(values)} sample values)")
+
+
+def _detect_personal(plan: ImportPlan, sample: FileSample) -> None:
+    for name in ("user_id", "referrer_id"):
+        for column in plan.source(name):
+            values = _values(sample, column)
+            header_says = any(w in column.lower() for w in PERSONAL_HEADER_WORDS)
+            values_say = not values.empty and values.str.match(PERSONAL_VALUE).mean() > 0.5
+            if (header_says or values_say) and name not in plan.pseudonymise:
+                plan.pseudonymise.append(name)
+                plan.notes.append(f"{name} looks like personal data (phone, e-mail or WeChat id) and "
+                                  "is pseudonymised with a keyed hash")

@@ -1,0 +1,125 @@
+"""Turn the staged text table into canonical, typed event rows with a reject reason per row.
+
+The SQL is assembled here because its shape follows the mapping; it only ever names our own
+staged columns (``c0..cN``) and binds every value that came from a user (patterns, zone, key,
+vocabulary) as a parameter.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from engine.ingest.formats import ZONED_PATTERN, ImportPlan
+from engine.warehouse import load_query
+
+EARLIEST_EVENT = "2000-01-01"
+
+_MACROS = (
+    r"""create or replace temp macro pond_text(x) as
+        case when lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-') then null
+             else trim(x) end""",
+    r"""create or replace temp macro pond_number(x) as
+        try_cast(regexp_replace(pond_text(x), '[¥$€£,\s]|元|RMB', '', 'g') as double)""",
+)
+
+
+class _Params:
+    """Collects named parameters so that each bound value appears once in the SQL text."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def bind(self, name: str, value: object) -> str:
+        self.values[name] = value
+        return f"${name}"
+
+
+def _text(plan: ImportPlan, name: str) -> str:
+    columns = [f"pond_text(c{plan.columns.index(c)})" for c in plan.source(name)]
+    if not columns:
+        return "cast(null as varchar)"
+    return columns[0] if len(columns) == 1 else f"coalesce({', '.join(columns)})"
+
+
+def _time(plan: ImportPlan, raw: str, p: _Params) -> str:
+    number = f"pond_number({raw})"
+    if plan.time_kind == "unix_s":
+        return f"case when abs({number}) < 1e11 then to_timestamp({number}) at time zone 'UTC' end"
+    if plan.time_kind == "unix_ms":
+        return (f"case when abs({number}) < 1e14 then to_timestamp({number} / 1000) "
+                "at time zone 'UTC' end")
+    zoned = [f for f in plan.time_patterns if "%z" in f]
+    utc_text = [f for f in plan.time_patterns if "%z" not in f and ZONED_PATTERN.search(f)]
+    naive = [f for f in plan.time_patterns if not ZONED_PATTERN.search(f)]
+    parts = []
+    if zoned:
+        parts.append(f"try_strptime({raw}, {p.bind('zoned', zoned)}) at time zone 'UTC'")
+    if utc_text:
+        parts.append(f"try_strptime({raw}, {p.bind('utc_text', utc_text)})")
+    if naive:
+        local = f"try_strptime({raw}, {p.bind('naive', naive)})"
+        if plan.timezone and plan.timezone != "UTC":
+            local = f"timezone({p.bind('tz', plan.timezone)}, {local}) at time zone 'UTC'"
+        parts.append(local)
+    if not parts:
+        return "cast(null as timestamp)"
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def _event_type(plan: ImportPlan, p: _Params) -> tuple[str, str]:
+    """SQL for the canonical event type, and the join that supplies its vocabulary."""
+    if plan.event_type_rule == "constant":
+        return p.bind("event_type", plan.event_type_constant), ""
+    if plan.event_type_rule == "invoice":
+        return ("case when upper(s_order_id) like 'C%' then 'refund' else 'purchase' end", "")
+    return ("coalesce(v.canonical, lower(s_event_type))",
+            "left join vocabulary as v on v.raw = lower(s_event_type)")
+
+
+def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: str | None) -> None:
+    """Create temp table ``canon``: canonical columns, ``reason`` (null = good row) and ``raw``."""
+    for macro in _MACROS:
+        con.execute(macro)
+    con.execute("create or replace temp table vocabulary (raw varchar primary key, canonical varchar)")
+    if plan.vocabulary:
+        con.executemany("insert into vocabulary values (?, ?)",
+                        [[k.lower(), v] for k, v in plan.vocabulary.items()])
+    p = _Params()
+    text_fields = ("user_id", "event_type", "item_id", "category", "content_id", "campaign_id",
+                   "channel", "community_id", "referrer_id", "session_id", "order_id", "event_id",
+                   "item_name", "brand", "gender", "age_band", "city")
+    source = ",\n".join(
+        [f"{_text(plan, f)} as s_{f}" for f in text_fields]
+        + [f"{_text(plan, f)} as s_{f}" for f in ("event_time", "quantity", "amount", "price")]
+        + [f"{_raw_json(plan)} as raw", "_row"]
+    )
+    event_type, vocabulary_join = _event_type(plan, p)
+    person = {}
+    for name in ("user_id", "referrer_id"):
+        person[name] = f"s_{name}"
+        if name in plan.pseudonymise:
+            person[name] = f"'p_' || left(sha256({p.bind('key', key)} || s_{name}), 20)"
+    refund_sign = "case when t_event_type = 'refund' then abs({x}) else {x} end"
+    has_amount = bool(plan.source("amount"))
+    amount = (refund_sign.format(x="pond_number(s_amount)") if has_amount else
+              "case when t_event_type in ('purchase', 'refund') "
+              "then abs(pond_number(s_price) * coalesce(t_quantity, 1)) end")
+    quantity = ("abs(pond_number(s_quantity))" if plan.event_type_rule == "invoice"
+                else "pond_number(s_quantity)")
+    sql = load_query("ingest_canonical").format(
+        source=source,
+        user_id=person["user_id"],
+        referrer_id=person["referrer_id"],
+        event_time=_time(plan, "s_event_time", p),
+        event_type=event_type,
+        vocabulary_join=vocabulary_join,
+        quantity=quantity,
+        amount=amount,
+        event_id=("md5_number('id|' || s_event_id)" if plan.source("event_id") else "null"),
+    )
+    p.bind("earliest", EARLIEST_EVENT)
+    con.execute(sql, p.values)
+
+
+def _raw_json(plan: ImportPlan) -> str:
+    return "cast(to_json([" + ", ".join(f"c{i}" for i in range(len(plan.columns))) + "]) as varchar)"

@@ -1,0 +1,92 @@
+-- Template (filled by engine.ingest.transform): staged text -> canonical typed rows + reject reason.
+-- The brace slots hold SQL built from our own column names only; user values are bound parameters.
+create or replace temp table canon as
+with source as (
+    select
+        {source}
+    from stage
+),
+
+typed as (
+    select
+        s.*,
+        {user_id} as t_user_id,
+        {referrer_id} as t_referrer_id,
+        {event_time} as t_event_time,
+        {quantity} as t_quantity,
+        pond_number(s_price) as t_price
+    from source as s
+),
+
+typed_events as (
+    select typed.*, {event_type} as t_event_type
+    from typed
+    {vocabulary_join}
+),
+
+valued as (
+    select *, {amount} as t_amount
+    from typed_events
+),
+
+checked as (
+    select
+        *,
+        case
+            when t_user_id is null then 'missing user id'
+            when s_event_time is null then 'missing time'
+            when t_event_time is null then 'unparseable time ''' || s_event_time || ''''
+            when t_event_time < cast($earliest as timestamp)
+                or t_event_time > now() at time zone 'UTC' + interval 1 day
+                then 'impossible date ' || strftime(t_event_time, '%Y-%m-%d')
+                    || ' (before ' || $earliest || ' or in the future)'
+            when t_event_type is null then 'missing event type'
+            when s_quantity is not null and t_quantity is null
+                then 'unparseable quantity ''' || s_quantity || ''''
+            when s_amount is not null and pond_number(s_amount) is null
+                then 'unparseable amount ''' || s_amount || ''''
+            when s_price is not null and t_price is null
+                then 'unparseable price ''' || s_price || ''''
+            when t_quantity < 0 and t_event_type <> 'refund'
+                then 'negative quantity ' || s_quantity || ' on a line that is not a refund'
+        end as reason
+    from valued
+),
+
+final as (
+    select
+        coalesce(
+            {event_id},
+            md5_number(concat_ws('|', t_user_id, t_event_type,
+                strftime(t_event_time, '%Y-%m-%d %H:%M:%S.%f'),
+                coalesce(s_item_id, ''), coalesce(s_order_id, ''), coalesce(s_content_id, ''),
+                coalesce(s_campaign_id, ''), coalesce(s_session_id, ''),
+                coalesce(cast(t_quantity as varchar), ''), coalesce(cast(t_amount as varchar), '')))
+        ) as event_id,
+        t_event_time as event_time,
+        t_user_id as user_id,
+        t_event_type as event_type,
+        s_item_id as item_id,
+        s_category as category,
+        s_content_id as content_id,
+        s_campaign_id as campaign_id,
+        s_channel as channel,
+        s_community_id as community_id,
+        t_referrer_id as referrer_id,
+        s_session_id as session_id,
+        s_order_id as order_id,
+        t_quantity as quantity,
+        t_amount as amount,
+        t_price as price,
+        s_item_name as item_name,
+        s_brand as brand,
+        s_gender as gender,
+        s_age_band as age_band,
+        s_city as city,
+        reason,
+        raw,
+        _row
+    from checked
+)
+
+select * from final

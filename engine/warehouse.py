@@ -1,0 +1,275 @@
+"""The DuckDB warehouse: where it lives, how to open it, its schema, version and rollups.
+
+One process writes at a time (DuckDB's own file lock). Pond never keeps the file open longer than
+one operation, so the dashboard and the command line can take turns; a writer that finds the file
+locked waits a bounded time and then names the process that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from engine.errors import WarehouseError, WarehouseLockedError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+QUERY_DIR = Path(__file__).resolve().parent / "queries"
+
+#: Canonical event vocabulary (DESIGN.md). Other values are kept as they come (the vocabulary is
+#: extensible) and reported by the importer.
+EVENT_TYPES: tuple[str, ...] = (
+    "impression", "view", "click", "cart", "fav", "purchase", "refund", "share", "comment",
+    "like", "join_group", "coupon_issue", "coupon_redeem", "signup",
+)
+
+DEFAULT_LOCK_TIMEOUT = 15.0
+
+# Each migration moves the schema one version up; never edit one that has shipped, add the next.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "create table if not exists meta (key varchar primary key, value varchar not null)",
+        """create table if not exists events (
+            event_id uhugeint not null,
+            event_time timestamp not null,
+            user_id varchar not null,
+            event_type varchar not null,
+            item_id varchar, category varchar, content_id varchar, campaign_id varchar,
+            channel varchar, community_id varchar, referrer_id varchar, session_id varchar,
+            order_id varchar, quantity double, amount double,
+            upload_id integer not null
+        )""",
+        """create table if not exists users (
+            user_id varchar primary key, first_seen timestamp, last_seen timestamp,
+            acquisition_channel varchar, gender varchar, age_band varchar, city varchar,
+            upload_id integer
+        )""",
+        """create table if not exists items (
+            item_id varchar primary key, category varchar, price double, brand varchar,
+            name varchar, tags varchar, in_stock boolean, upload_id integer
+        )""",
+        """create table if not exists contents (
+            content_id varchar primary key, kind varchar, title varchar, tags varchar,
+            published_at timestamp, community_id varchar, author_id varchar, upload_id integer
+        )""",
+        """create table if not exists communities (
+            community_id varchar primary key, name varchar, kind varchar, created_at timestamp,
+            upload_id integer
+        )""",
+        """create table if not exists campaigns (
+            campaign_id varchar primary key, name varchar, kind varchar, channel varchar,
+            start_time timestamp, end_time timestamp, upload_id integer
+        )""",
+        """create table if not exists experiments (
+            experiment varchar not null, user_id varchar not null, variant varchar not null,
+            assigned_at timestamp, upload_id integer, primary key (experiment, user_id)
+        )""",
+        """create table if not exists uploads (
+            upload_id integer primary key, file_name varchar not null, sha256 varchar not null,
+            format varchar, encoding varchar, timezone varchar,
+            rows_read bigint, rows_imported bigint, rows_rejected bigint, rows_duplicate bigint,
+            first_event timestamp, last_event timestamp,
+            imported_by varchar, started_at timestamp, finished_at timestamp,
+            status varchar not null, message varchar, mapping varchar, undone_at timestamp
+        )""",
+        """create table if not exists upload_rejects (
+            upload_id integer not null, row_number bigint, reason varchar not null, raw varchar
+        )""",
+        """create table if not exists user_day (
+            day date not null, user_id varchar not null, channel varchar,
+            events integer, impressions integer, views integer, clicks integer, carts integer,
+            favs integer, purchases integer, refunds integer, shares integer, comments integer,
+            orders integer, gmv double, refund_amount double
+        )""",
+        """create table if not exists daily_events (
+            day date not null, channel varchar, event_type varchar not null,
+            events bigint, users bigint, amount double
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def default_warehouse_path() -> Path:
+    """``$POND_WAREHOUSE`` if set, else ``data/pond.duckdb`` in the project folder."""
+    env = os.environ.get("POND_WAREHOUSE")
+    return Path(env).expanduser() if env else PROJECT_ROOT / "data" / "pond.duckdb"
+
+
+def _open(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder is None:
+                raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"the warehouse {path} is busy: process {holder['pid']} ({holder['prog']}) "
+                    f"has held it for writing for over {timeout:.0f} s; try again when it finishes "
+                    "(an import or demo build usually takes under a minute)"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+@contextmanager
+def connect(path: str | Path | None = None, *, timeout: float = DEFAULT_LOCK_TIMEOUT,
+            create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for the length of a ``with`` block, migrating its schema if needed.
+
+    Parameters
+    ----------
+    path
+        Warehouse file; defaults to :func:`default_warehouse_path`.
+    timeout
+        Seconds to wait for another process's write lock before raising
+        :class:`~engine.errors.WarehouseLockedError`.
+    create
+        When false, a missing file raises :class:`~engine.errors.WarehouseError` instead of
+        creating an empty warehouse.
+    """
+    path = Path(path) if path is not None else default_warehouse_path()
+    if not path.exists():
+        if not create:
+            raise WarehouseError(
+                f"no warehouse at {path}; build one with `python -m engine demo` or import a file "
+                "with `python -m engine ingest FILE`"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, timeout)
+    try:
+        # Every timestamp Pond stores is UTC; casts of time-zone-aware values must not depend on
+        # the machine's local zone.
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    has_meta = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return 0
+    row = con.execute("select value from meta where key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the schema up to :data:`SCHEMA_VERSION`, one migration per transaction."""
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"this warehouse has schema version {current}, newer than this Pond ({SCHEMA_VERSION}); "
+            "upgrade Pond before opening it"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("begin transaction")
+        try:
+            for statement in MIGRATIONS[version - 1]:
+                con.execute(statement)
+            _set_meta(con, "schema_version", str(version))
+            if version == 1:
+                con.execute("insert or ignore into meta values ('data_version', '0')")
+                con.execute("insert or ignore into meta values ('business_timezone', 'UTC')")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+
+
+def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute("insert or replace into meta values (?, ?)", [key, value])
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The warehouse version: every import, undo and demo build increases it by one."""
+    return int(con.execute("select value from meta where key = 'data_version'").fetchone()[0])
+
+
+def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
+    new = data_version(con) + 1
+    _set_meta(con, "data_version", str(new))
+    return new
+
+
+def business_timezone(con: duckdb.DuckDBPyConnection) -> str:
+    """The zone whose calendar days the rollups and day-level charts use (events stay in UTC)."""
+    return con.execute("select value from meta where key = 'business_timezone'").fetchone()[0]
+
+
+def set_business_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
+    """Change the business time zone and rebuild every rollup on the new calendar days."""
+    check_timezone(con, zone)
+    con.execute("begin transaction")
+    try:
+        _set_meta(con, "business_timezone", zone)
+        rebuild_rollups(con)
+        bump_data_version(con)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def check_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> str:
+    """Return ``zone`` if DuckDB knows it, else raise a ``PondError`` naming an example."""
+    from engine.errors import PondError
+
+    known = con.execute("select count(*) from pg_timezone_names() where name = ?", [zone]).fetchone()[0]
+    if not known:
+        raise PondError(f"unknown time zone {zone!r}; use an IANA name such as Asia/Shanghai or UTC")
+    return zone
+
+
+@cache
+def load_query(name: str) -> str:
+    """The text of ``engine/queries/<name>.sql``."""
+    file = QUERY_DIR / f"{name}.sql"
+    if not file.exists():
+        raise KeyError(f"no query named {name!r} in {QUERY_DIR}")
+    return file.read_text(encoding="utf-8")
+
+
+def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
+              ) -> pd.DataFrame:
+    """Run a named query with bound parameters and return its result as a DataFrame."""
+    return con.execute(load_query(name), params or {}).df()
+
+
+def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
+    """Recompute the rollups for the given business days (call inside the writer's transaction)."""
+    if not days:
+        return
+    con.execute("create or replace temp table touched_days (day date primary key)")
+    con.executemany("insert or ignore into touched_days values (?)", [[d] for d in days])
+    params = {"tz": business_timezone(con)}
+    for rollup in ("user_day", "daily_events"):
+        con.execute(load_query(f"rollup_{rollup}_delete"))
+        con.execute(load_query(f"rollup_{rollup}_insert"), params)
+    con.execute("drop table touched_days")
+
+
+def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute every rollup from the events table."""
+    days = con.execute(load_query("event_days"), {"tz": business_timezone(con)}).fetchall()
+    con.execute("delete from user_day")
+    con.execute("delete from daily_events")
+    refresh_rollups(con, [d for (d,) in days])
