@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import bump_data_version, load_query, rebuild_rollups
+from engine.warehouse import bump_data_version, execute_query, rebuild_rollups
 
 CHANNELS = ("wechat_group", "official_account", "mini_program", "douyin", "xiaohongshu", "referral")
 CHANNEL_SHARE = (0.24, 0.15, 0.20, 0.16, 0.10, 0.15)
@@ -338,10 +338,9 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
         for query in ("demo_insert_events", "demo_insert_users", "demo_insert_items",
                       "demo_insert_contents", "demo_insert_communities", "demo_insert_campaigns",
                       "demo_insert_experiments"):
-            sql = load_query(query)
-            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+            execute_query(con, query, params)
         con.execute("create or replace temp table touched_users as select user_id from users")
-        con.execute(load_query("users_refresh_seen"))
+        execute_query(con, "users_refresh_seen")
         con.execute("drop table touched_users")
         con.execute("update meta set value = 'Asia/Shanghai' where key = 'business_timezone'")
         progress(0.75, "Building rollups")

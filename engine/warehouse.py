@@ -248,10 +248,28 @@ def load_query(name: str) -> str:
     return file.read_text(encoding="utf-8")
 
 
+_NAMED_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def bind_named(sql: str, params: dict) -> dict:
+    """The subset of ``params`` that ``sql`` names as ``$name`` (DuckDB refuses extra ones)."""
+    wanted = set(_NAMED_PARAMETER.findall(sql))
+    return {k: v for k, v in params.items() if k in wanted}
+
+
+def execute_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
+                  ) -> duckdb.DuckDBPyConnection:
+    """Execute a named query, binding the named parameters it uses."""
+    sql = load_query(name)
+    if isinstance(params, dict):
+        params = bind_named(sql, params)
+    return con.execute(sql, params or {})
+
+
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
               ) -> pd.DataFrame:
     """Run a named query with bound parameters and return its result as a DataFrame."""
-    return con.execute(load_query(name), params or {}).df()
+    return execute_query(con, name, params).df()
 
 
 def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
@@ -262,14 +280,14 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> Non
     con.executemany("insert or ignore into touched_days values (?)", [[d] for d in days])
     params = {"tz": business_timezone(con)}
     for rollup in ("user_day", "daily_events"):
-        con.execute(load_query(f"rollup_{rollup}_delete"))
-        con.execute(load_query(f"rollup_{rollup}_insert"), params)
+        execute_query(con, f"rollup_{rollup}_delete")
+        execute_query(con, f"rollup_{rollup}_insert", params)
     con.execute("drop table touched_days")
 
 
 def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every rollup from the events table."""
-    days = con.execute(load_query("event_days"), {"tz": business_timezone(con)}).fetchall()
+    days = execute_query(con, "event_days", {"tz": business_timezone(con)}).fetchall()
     con.execute("delete from user_day")
     con.execute("delete from daily_events")
     refresh_rollups(con, [d for (d,) in days])

@@ -35,7 +35,7 @@ from engine.warehouse import (
     bump_data_version,
     business_timezone,
     check_timezone,
-    load_query,
+    execute_query,
     refresh_rollups,
     run_query,
 )
@@ -175,7 +175,7 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     upload_id = con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
     progress(0.55, "Adding new events")
     before = con.execute("select count(*) from events").fetchone()[0]
-    con.execute(load_query("ingest_insert_events"), {"upload_id": upload_id})
+    execute_query(con, "ingest_insert_events", {"upload_id": upload_id})
     imported = con.execute("select count(*) from events").fetchone()[0] - before
     con.execute(
         f"insert into upload_rejects select ?, _row, reason, raw from canon where reason is not null "
@@ -183,11 +183,11 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         [upload_id, upload_id],
     )
     progress(0.7, "Updating items and users")
-    con.execute(load_query("ingest_upsert_items"), {"upload_id": upload_id})
-    con.execute(load_query("ingest_upsert_user_attributes"), {"upload_id": upload_id})
+    execute_query(con, "ingest_upsert_items", {"upload_id": upload_id})
+    execute_query(con, "ingest_upsert_user_attributes", {"upload_id": upload_id})
     con.execute("create or replace temp table touched_users as "
                 "select distinct user_id from events where upload_id = ?", [upload_id])
-    con.execute(load_query("users_refresh_seen"))
+    execute_query(con, "users_refresh_seen")
     notes = list(plan.notes)
     if was_empty and plan.timezone and business_timezone(con) != plan.timezone:
         con.execute("update meta set value = ? where key = 'business_timezone'", [plan.timezone])
@@ -254,8 +254,8 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
                     "select distinct user_id from events where upload_id = ?", [upload_id])
         removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
         con.execute("delete from events where upload_id = ?", [upload_id])
-        con.execute(load_query("users_refresh_seen"))
-        con.execute(load_query("users_drop_vanished"))
+        execute_query(con, "users_refresh_seen")
+        execute_query(con, "users_drop_vanished")
         con.execute("delete from items where upload_id = ? and item_id not in "
                     "(select distinct item_id from events where item_id is not null)", [upload_id])
         refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])

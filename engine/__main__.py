@@ -1,0 +1,231 @@
+"""Command line: ``python -m engine [--warehouse PATH] COMMAND ...``.
+
+The warehouse is ``--warehouse PATH``, else ``$POND_WAREHOUSE``, else ``data/pond.duckdb``.
+Exit status: 0 on success, 1 when Pond refused something (one line on stderr says why), 2 for
+a malformed command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from engine import warehouse
+from engine.errors import PondError
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from exc
+
+
+def _mapping(text: str) -> tuple[str, str]:
+    field, sep, column = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD=COLUMN (e.g. user_id=会员ID)")
+    return field.strip(), column.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.ingest import FORMAT_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Pond from the command line.")
+    parser.add_argument("--warehouse", type=Path, help="warehouse file (default: $POND_WAREHOUSE or "
+                        "data/pond.duckdb)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="import export files (CSV, TSV, xlsx, Parquet, JSON lines)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--format", default="auto", choices=("auto", *FORMAT_NAMES))
+    p.add_argument("--tz", help="IANA time zone of naive source times, e.g. Asia/Shanghai (default UTC)")
+    p.add_argument("--map", type=_mapping, action="append", default=[], metavar="FIELD=COLUMN",
+                   help="override the detected column for a field (repeatable); COLUMN empty unmaps")
+    p.add_argument("--event-type", help="import every row as this event type (e.g. purchase)")
+    p.add_argument("--keep-personal", action="store_true",
+                   help="do not pseudonymise columns that look like phone numbers, e-mails or WeChat ids")
+
+    p = sub.add_parser("inspect", help="show how a file would be imported, without importing it")
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", default="auto", choices=("auto", *FORMAT_NAMES))
+    p.add_argument("--tz")
+
+    p = sub.add_parser("uploads", help="list the upload history")
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"))
+
+    p = sub.add_parser("undo", help="remove the events one upload added")
+    p.add_argument("upload_id", type=int, metavar="UPLOAD_ID")
+
+    p = sub.add_parser("rejects", help="print an upload's rejected rows with their reasons (CSV)")
+    p.add_argument("upload_id", type=int, metavar="UPLOAD_ID")
+
+    p = sub.add_parser("demo", help="build the demo warehouse")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--days", type=int, default=120)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--end", type=_date, help="day after the last demo day (default: today, UTC)")
+    p.add_argument("--replace", action="store_true", help="wipe a warehouse that already holds events")
+
+    p = sub.add_parser("timezone", help="show or set the business time zone (calendar of the charts)")
+    p.add_argument("zone", nargs="?")
+
+    p = sub.add_parser("summary", help="the warehouse at a glance (JSON)")
+
+    p = sub.add_parser("query", help="print an analysis as CSV or JSON")
+    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels"))
+    p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
+                   "before --to)")
+    p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
+                   "with events)")
+    p.add_argument("--channel")
+    p.add_argument("--format", default="csv", choices=("csv", "json"))
+    return parser
+
+
+def _emit(frame: pd.DataFrame, fmt: str) -> None:
+    if fmt == "json":
+        print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(frame.to_string(index=False) if len(frame) else "(none)")
+
+
+def _progress_printer(label: str):
+    def report(fraction: float, message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{label}: {fraction:4.0%} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+    return report
+
+
+def cmd_ingest(args, con) -> int:
+    from engine.ingest import import_file, inspect_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            _, plan = inspect_file(path, format=args.format, timezone=args.tz)
+            for field, column in args.map:
+                plan.set_column(field, column or None)
+            if args.event_type:
+                plan.event_type_rule, plan.event_type_constant = "constant", args.event_type
+            if args.keep_personal:
+                plan.pseudonymise = []
+            result = import_file(con, path, plan=plan, timezone=args.tz,
+                                 progress=_progress_printer(path.name))
+        except PondError as exc:
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            print(f"pond: refused {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(result.summary)
+        for reason, count in result.reject_reasons.items():
+            print(f"  rejected {count:,}: {reason}")
+        for note in result.notes:
+            print(f"  note: {note}")
+    return 1 if failed else 0
+
+
+def cmd_inspect(args) -> int:
+    from engine.ingest import inspect_file
+
+    sample, plan = inspect_file(args.file, format=args.format, timezone=args.tz)
+    print(f"{args.file}: {sample.format_label}, header: {'yes' if sample.has_header else 'no'}, "
+          f"format: {plan.format}")
+    for field, columns in plan.mapping.items():
+        print(f"  {field:<13} <- {' | '.join(columns)}")
+    if plan.event_type_rule != "column":
+        print(f"  event_type    <- {plan.event_type_rule} {plan.event_type_constant or ''}".rstrip())
+    print(f"  time: {plan.time_kind} {', '.join(plan.time_patterns[:3])}".rstrip())
+    for note in plan.notes:
+        print(f"  note: {note}")
+    print(sample.rows.head(5).to_string(index=False))
+    return 0
+
+
+def cmd_query(args, con) -> int:
+    from engine import metrics
+
+    if args.analysis == "channels":
+        _emit(pd.DataFrame({"channel": metrics.channels(con)}), args.format)
+        return 0
+    summary = metrics.warehouse_summary(con)
+    if summary["last_day"] is None:
+        raise PondError("the warehouse holds no events yet; import a file or build the demo")
+    end = args.end or summary["last_day"]
+    start = args.start or date.fromordinal(end.toordinal() - 29)
+    period = metrics.Period(start, end)
+    if args.analysis == "kpis":
+        frame = metrics.kpi_comparison(con, period, channel=args.channel)
+    elif args.analysis == "daily-events":
+        frame = metrics.daily_events(con, period, channel=args.channel)
+    else:
+        frame = metrics.daily_activity(con, period, channel=args.channel)
+    _emit(frame, args.format)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "inspect":
+        return cmd_inspect(args)
+    with warehouse.connect(args.warehouse) as con:
+        if args.command == "ingest":
+            return cmd_ingest(args, con)
+        if args.command == "uploads":
+            from engine.ingest import list_uploads
+
+            _emit(list_uploads(con), args.format)
+        elif args.command == "undo":
+            from engine.ingest import undo_upload
+
+            done = undo_upload(con, args.upload_id)
+            print(f"undid upload {done.upload_id} ({done.file_name}): removed {done.rows_removed:,} events")
+        elif args.command == "rejects":
+            from engine.ingest import rejected_rows
+
+            rejected_rows(con, args.upload_id).to_csv(sys.stdout, index=False)
+        elif args.command == "demo":
+            from engine.demo import build_demo
+
+            done = build_demo(con, users=args.users, days=args.days, seed=args.seed, end=args.end,
+                              replace=args.replace, progress=_progress_printer("demo"))
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            print(f"demo: {done.users:,} users, {done.events:,} events, {done.items:,} items, "
+                  f"{done.first_day}..{done.last_day} in {done.seconds:.1f} s")
+        elif args.command == "timezone":
+            if args.zone:
+                warehouse.set_business_timezone(con, args.zone)
+            print(warehouse.business_timezone(con))
+        elif args.command == "summary":
+            from engine.metrics import warehouse_summary
+
+            print(json.dumps(warehouse_summary(con), default=str, ensure_ascii=False, indent=2))
+        elif args.command == "query":
+            return cmd_query(args, con)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except PondError as exc:
+        print(f"pond: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `python -m engine uploads | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+-- Active users, buyers, orders and GMV per business day for [$start, $end], optionally one channel.
+with scoped as (
+    select * from user_day
+    where day between $start and $end
+        and ($channel is null or channel = $channel)
+),
+
+final as (
+    select
+        day,
+        count(distinct user_id) as active_users,
+        count(distinct user_id) filter (where purchases > 0) as buyers,
+        sum(orders) as orders,
+        sum(gmv) as gmv
+    from scoped
+    group by day
+)
+
+select * from final order by day

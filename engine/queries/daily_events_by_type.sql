@@ -1,0 +1,15 @@
+-- Events per business day and event type for [$start, $end], optionally one channel.
+with scoped as (
+    select day, event_type, events, users, amount
+    from daily_events
+    where day between $start and $end
+        and ($channel is null or channel = $channel)
+),
+
+final as (
+    select day, event_type, sum(events) as events, sum(amount) as amount
+    from scoped
+    group by day, event_type
+)
+
+select * from final order by day, event_type

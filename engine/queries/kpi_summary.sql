@@ -1,0 +1,37 @@
+-- Headline KPIs for business days [$start, $end], optionally one channel, from the rollups.
+-- WAU and MAU are the distinct users of the 7 and 30 days that end on $end.
+with scoped as (
+    select * from user_day
+    where day between $start - interval 29 day and $end
+        and ($channel is null or channel = $channel)
+),
+
+in_range as (
+    select * from scoped where day between $start and $end
+),
+
+daily as (
+    select day, count(distinct user_id) as dau from in_range group by day
+),
+
+new_users as (
+    select count(*) as n
+    from users
+    where cast((first_seen at time zone 'UTC') at time zone $tz as date) between $start and $end
+        and ($channel is null or acquisition_channel = $channel)
+),
+
+final as (
+    select
+        (select coalesce(sum(dau), 0) from daily) / (datediff('day', $start, $end) + 1) as dau,
+        (select count(distinct user_id) from scoped where day > $end - interval 7 day) as wau,
+        (select count(distinct user_id) from scoped) as mau,
+        (select n from new_users) as new_users,
+        (select count(distinct user_id) from in_range) as active_users,
+        (select count(distinct user_id) from in_range where purchases > 0) as buyers,
+        (select coalesce(sum(orders), 0) from in_range) as orders,
+        (select coalesce(sum(gmv), 0) from in_range) as gmv,
+        (select coalesce(sum(refund_amount), 0) from in_range) as refunds
+)
+
+select * from final
