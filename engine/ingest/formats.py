@@ -21,6 +21,7 @@ from engine.ingest.vocabulary import (
     PERSONAL_VALUE,
     REQUIRED_FIELDS,
     field_for_header,
+    is_contact_header,
     normalise_header,
 )
 
@@ -203,6 +204,10 @@ def _generic(sample: FileSample) -> ImportPlan:
             name = field_for_header(column)
             if name and name not in mapping:
                 mapping[name] = [column]
+        if "user_id" not in mapping:  # a phone, e-mail or WeChat column identifies the person
+            contact = next((c for c in sample.columns if is_contact_header(c)), None)
+            if contact:
+                mapping["user_id"] = [contact]
     else:
         _map_headerless(sample, mapping)
     rule, constant, fmt, notes = "column", None, "generic", []

@@ -122,13 +122,13 @@ def _looks_like_value(cell: str) -> bool:
 
 
 def _detect_header(first: list[str], rest: list[list[str]]) -> bool:
-    from engine.ingest.vocabulary import field_for_header
+    from engine.ingest.vocabulary import field_for_header, is_contact_header
 
     if not rest:
         return not any(_looks_like_value(c) for c in first)
     if any(_looks_like_value(c) for c in first if c.strip()):
         return False
-    if any(field_for_header(c) for c in first):
+    if any(field_for_header(c) or is_contact_header(c) for c in first):
         return True
     for i in range(len(first)):
         column = [r[i] for r in rest if i < len(r) and r[i].strip()]

@@ -103,8 +103,10 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
     has_amount = bool(plan.source("amount"))
     amount = (refund_sign.format(x="pond_number(s_amount)") if has_amount else
               "case when t_event_type in ('purchase', 'refund') "
-              "then abs(pond_number(s_price) * coalesce(t_quantity, 1)) end")
-    quantity = ("abs(pond_number(s_quantity))" if plan.event_type_rule == "invoice"
+              "then round(abs(pond_number(s_price) * coalesce(t_quantity, 1)), 6) end")
+    # cancelled invoices carry negative quantities; any other negative line is an error
+    quantity = ("case when upper(s_order_id) like 'C%' then abs(pond_number(s_quantity)) "
+                "else pond_number(s_quantity) end" if plan.event_type_rule == "invoice"
                 else "pond_number(s_quantity)")
     sql = load_query("ingest_canonical").format(
         source=source,

@@ -68,6 +68,11 @@ _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Contact columns that identify a person when a file has no id column (pseudonymised on import).
+CONTACT_HEADERS = ("phone", "mobile", "phonenumber", "tel", "email", "mail", "wechatid", "wechat",
+                   "weixin", "openid", "手机号", "手机", "手机号码", "电话", "邮箱", "微信号", "微信")
+
+
 def normalise_header(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", str(name).strip().lower())
 
@@ -78,6 +83,10 @@ _BY_HEADER = {normalise_header(s): f for f, names in _HEADER_SYNONYMS.items() fo
 def field_for_header(name: str) -> str | None:
     """The canonical field a column header stands for, or None."""
     return _BY_HEADER.get(normalise_header(name))
+
+
+def is_contact_header(name: str) -> bool:
+    return normalise_header(name) in CONTACT_HEADERS
 
 
 #: Source event names (lower case) -> canonical event type.

@@ -1,0 +1,60 @@
+"""Shared fixtures: a fresh warehouse per test, file writers, and the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine import warehouse
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path, monkeypatch):
+    """Keep every test away from the developer's own warehouse and pseudonym key."""
+    monkeypatch.setenv("POND_WAREHOUSE", str(tmp_path / "default.duckdb"))
+    monkeypatch.delenv("POND_KEY_FILE", raising=False)
+
+
+@pytest.fixture
+def warehouse_path(tmp_path) -> Path:
+    return tmp_path / "pond.duckdb"
+
+
+@pytest.fixture
+def con(warehouse_path):
+    with warehouse.connect(warehouse_path) as connection:
+        yield connection
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, text_or_bytes, encoding='utf-8') -> Path of a new file in tmp_path."""
+
+    def _write(name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+        path = tmp_path / name
+        data = content if isinstance(content, bytes) else content.encode(encoding)
+        path.write_bytes(data)
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    folder = os.environ.get("POND_REAL_DATA")
+    if not folder:
+        pytest.skip("POND_REAL_DATA is not set: point it at ../shared/data/real to run real-data tests")
+    path = Path(folder)
+    if not path.is_dir():
+        pytest.skip(f"POND_REAL_DATA={folder} is not a folder")
+    return path
+
+
+def table_snapshot(con) -> dict:
+    """Every table's full contents, to prove that a refused import changed nothing."""
+    tables = [r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main' "
+        "and table_type = 'BASE TABLE' order by 1").fetchall()]
+    return {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}

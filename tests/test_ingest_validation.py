@@ -1,0 +1,106 @@
+"""Row validation with reasons, whole-file refusals that change nothing, and the reject file."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import ImportFormatError
+from engine.ingest import import_file, rejected_rows
+from tests.conftest import table_snapshot
+
+GOOD_HEADER = "user_id,event_type,event_time,quantity,amount\n"
+
+
+def test_each_reject_reason_with_the_offending_value(con, write):
+    path = write("mixed.csv", GOOD_HEADER +
+                 "u1,view,2024-01-01 10:00:00,,\n"
+                 ",view,2024-01-01 10:00:00,,\n"
+                 "u2,view,,,\n"
+                 "u3,view,yesterday,,\n"
+                 "u4,view,1970-01-01 00:00:00,,\n"
+                 "u5,purchase,2024-01-01 10:00:00,-2,10\n"
+                 "u6,refund,2024-01-01 10:00:00,-2,10\n"
+                 "u7,purchase,2024-01-01 10:00:00,two,10\n"
+                 "u8,purchase,2024-01-01 10:00:00,1,ten\n"
+                 "NULL,view,2024-01-01 10:00:00,,\n"
+                 "u9,,2024-01-01 10:00:00,,\n")
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (11, 2, 9)
+    rejects = rejected_rows(con, result.upload_id)
+    assert rejects[["row", "reason"]].values.tolist() == [
+        [2, "missing user id"],
+        [3, "missing time"],
+        [4, "unparseable time 'yesterday'"],
+        [5, "impossible date 1970-01-01 (before 2000-01-01 or in the future)"],
+        [6, "negative quantity -2 on a line that is not a refund"],
+        [8, "unparseable quantity 'two'"],
+        [9, "unparseable amount 'ten'"],
+        [10, "missing user id"],
+        [11, "missing event type"],
+    ]
+    assert rejects.columns.tolist() == ["row", "reason", "user_id", "event_type", "event_time", "quantity",
+                                        "amount"]
+    assert rejects.loc[2, "event_time"] == "yesterday"
+    assert result.reject_reasons == {
+        "missing user id": 2, "impossible date": 1, "missing event type": 1, "missing time": 1,
+        "negative quantity": 1, "unparseable amount": 1, "unparseable quantity": 1, "unparseable time": 1}
+    assert con.execute("select user_id, quantity, amount from events order by 1").fetchall() == [
+        ("u1", None, None), ("u6", -2.0, 10.0)]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.csv", "", "the file is empty"),
+    ("blank.csv", "\n\n  \n", "the file is empty"),
+    ("header_only.csv", "user_id,event_type,event_time\n", "has a header but no rows"),
+    ("no_time.csv", "user_id,event_type\nu1,view\n", "no time column found"),
+    ("no_user.csv", "event_type,event_time\nview,2024-01-01\n", "no user column found"),
+    ("one_column.txt", "hello\nworld\n", "not a table"),
+    ("all_bad.csv", "user_id,event_type,event_time\nu1,view,soon\nu2,view,later\n",
+     r"none of the 2 rows can be imported \(2 × unparseable time\)"),
+    ("binary.bin", b"\x00\x01\x02\x03" * 100, "binary file"),
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old Excel .xls"),
+    ("broken.xlsx", b"PK\x03\x04garbage", "not a readable .xlsx"),
+    ("broken.parquet", b"PAR1garbage", "cannot read this Parquet file"),
+    ("utf16.csv", "user_id,event_time\nu1,2024-01-01\n".encode("utf-16"), "UTF-16"),
+])
+def test_refused_file_leaves_the_warehouse_exactly_as_it_was(con, write, name, content, message):
+    import_file(con, write("first.csv", "user_id,event_type,event_time\nu0,view,2024-01-01 00:00:00\n"))
+    before = table_snapshot(con)
+    with pytest.raises(ImportFormatError, match=message):
+        import_file(con, write(name, content))
+    assert table_snapshot(con) == before
+
+
+def test_unknown_time_zone_is_refused(con, write):
+    from engine.errors import PondError
+
+    with pytest.raises(PondError, match="unknown time zone 'Mars/Olympus'"):
+        import_file(con, write("a.csv", "user_id,event_type,event_time\nu,view,2024-01-01\n"),
+                    timezone="Mars/Olympus")
+
+
+def test_an_error_half_way_rolls_everything_back(con, write, monkeypatch):
+    import engine.ingest as ingest
+
+    import_file(con, write("first.csv", "user_id,event_type,event_time\nu0,view,2024-01-01 00:00:00\n"))
+    before = table_snapshot(con)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ingest, "refresh_rollups", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_file(con, write("second.csv", "user_id,event_type,event_time\nu1,view,2024-01-02 00:00:00\n"))
+    assert table_snapshot(con) == before
+
+
+def test_mapping_must_name_real_columns(con, write):
+    from engine.ingest import inspect_file
+
+    path = write("a.csv", "uid,event,ts\nu,view,2024-01-01\n")
+    _, plan = inspect_file(path)
+    with pytest.raises(ImportFormatError, match="no column 'nope'"):
+        plan.set_column("user_id", "nope")
+    plan.mapping["channel"] = ["missing"]
+    with pytest.raises(ImportFormatError, match=r"channel is mapped to \['missing'\]"):
+        import_file(con, path, plan=plan)
