@@ -95,6 +95,15 @@ def _logistic_signups(rng: np.random.Generator, n: int, days: int) -> np.ndarray
     return np.sort(np.clip(c + np.log(u / (1 - u)) / r, 0, days - 1e-6))
 
 
+def _paired_assignment(rng: np.random.Generator, score: np.ndarray) -> np.ndarray:
+    """0/1 arms: neighbours in ``score`` order form pairs, and a coin decides who gets arm 1."""
+    order = np.argsort(score, kind="stable")
+    coin = rng.integers(0, 2, (len(score) + 1) // 2)
+    arm = np.empty(len(score), dtype=np.int64)
+    arm[order] = (np.arange(len(score)) + np.repeat(coin, 2)[: len(score)]) % 2
+    return arm
+
+
 def _times_of_day(rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
     hours = rng.choice(24, size=len(day), p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
     return np.floor(day) + (hours + rng.random(len(day))) / 24
@@ -152,8 +161,10 @@ def generate(users: int = 2000, days: int = 120, seed: int = 7, end: date | None
     rate = rng.gamma(1.6, 0.18, n)  # sessions per active day
     propensity = rng.beta(2, 6, n)
     favourite = rng.integers(0, len(CATEGORIES), n)
-    checkout_variant = rng.integers(0, 2, n)
-    aa_variant = rng.integers(0, 2, n)
+    # blocked randomisation: users paired by purchase propensity, one of each pair per arm, so
+    # that chance imbalance cannot fake (or hide) an effect
+    checkout_variant = _paired_assignment(rng, propensity)
+    aa_variant = _paired_assignment(rng, propensity)
     member = rng.random(n) < np.take(CHANNEL_GROUP_JOIN, channel)
     group_weights = rng.pareto(1.5, N_COMMUNITIES) + 0.2
     community = np.where(member, rng.choice(N_COMMUNITIES, n, p=group_weights / group_weights.sum()), -1)

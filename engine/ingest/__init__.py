@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import ImportFormatError, PondError
-from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan
+from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
 from engine.ingest.load import stage_file, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, sniff_file
@@ -159,6 +159,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
 def _import_in_transaction(con, path, plan, label, sha, started, who, progress) -> ImportResult:
     was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
     stage_file(con, path, plan, label)
+    if plan.time_kind == "text" and not plan.time_patterns:
+        _detect_time_from_stage(con, plan)
     progress(0.35, "Checking rows")
     key = pseudonym_key(con) if plan.pseudonymise else None
     build_canonical(con, plan, key=key)
@@ -221,6 +223,13 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     )
     bump_data_version(con)
     return result
+
+
+def _detect_time_from_stage(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
+    """Detect the time format when the mapping changed after the plan was made."""
+    column = plan.columns.index(plan.source("event_time")[0])
+    values = con.execute(f"select c{column} from stage where c{column} is not null limit 500").df()
+    detect_time_format(plan, values.iloc[:, 0], con)
 
 
 def _reject_reasons(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

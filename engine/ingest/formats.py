@@ -83,6 +83,8 @@ class ImportPlan:
             self.mapping[name] = [column]
         else:
             self.mapping.pop(name, None)
+        if name == "event_time":  # the import detects the new column's time format
+            self.time_kind, self.time_patterns = "text", []
 
     def check(self, label: str) -> None:
         """Refuse a plan that cannot produce events, saying which mapping to fix."""
@@ -293,7 +295,14 @@ def detect_plan(sample: FileSample, *, format: str = "auto", timezone: str | Non
 def _detect_time(plan: ImportPlan, sample: FileSample, con: duckdb.DuckDBPyConnection | None) -> None:
     if plan.time_kind != "text" or not plan.source("event_time"):
         return
-    values = _values(sample, plan.source("event_time")[0])
+    detect_time_format(plan, _values(sample, plan.source("event_time")[0]), con)
+
+
+def detect_time_format(plan: ImportPlan, values: pd.Series, con: duckdb.DuckDBPyConnection | None = None
+                       ) -> None:
+    """Set the plan's time kind and patterns from sample values of its time column."""
+    plan.time_kind, plan.time_patterns = "text", []
+    values = values.dropna().astype(str).str.strip().loc[lambda s: s != ""]
     if values.empty:
         return
     if values.str.fullmatch(r"\d{9,10}(\.\d+)?").mean() > 0.9:

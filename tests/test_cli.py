@@ -1,0 +1,96 @@
+"""``python -m engine``: exit codes, one clear line on refusal, and CSV/JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = "user_id,event_type,event_time,channel,amount\nu1,view,2024-01-08 10:00:00,douyin,\nu1,purchase,2024-01-08 11:00:00,douyin,20\n"
+
+
+def run_cli(*args, warehouse=None, env=None):
+    environment = {**os.environ, **(env or {})}
+    if warehouse:
+        environment["POND_WAREHOUSE"] = str(warehouse)
+    return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_refused_file_exits_non_zero_with_one_line_and_no_traceback(tmp_path, write):
+    bad = write("bad.csv", "a,b\n1,2\n")
+    done = run_cli("ingest", bad, warehouse=tmp_path / "w.duckdb")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "pond: refused bad.csv: no user column found among: a, b; map a column to user_id (Upload page) "
+        "or rename its header, e.g. to user_id"]
+    assert "Traceback" not in done.stderr
+
+
+def test_ingest_uploads_undo_round_trip(tmp_path, write, capsys):
+    db = tmp_path / "cli.duckdb"
+    good = write("good.csv", GOOD)
+    assert main(["--warehouse", str(db), "ingest", str(good), "--tz", "Asia/Shanghai"]) == 0
+    out = capsys.readouterr().out
+    assert "good.csv: upload 1 (generic): read 2, imported 2, rejected 0, duplicates skipped 0" in out
+    assert main(["--warehouse", str(db), "uploads", "--format", "json"]) == 0
+    uploads = json.loads(capsys.readouterr().out)
+    assert [(u["upload_id"], u["status"], u["rows_imported"]) for u in uploads] == [(1, "imported", 2)]
+    assert main(["--warehouse", str(db), "query", "kpis", "--from", "2024-01-08", "--to", "2024-01-08"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "kpi,label,value,previous,change" and lines[1].startswith("dau,DAU (average),1.0,")
+    assert main(["--warehouse", str(db), "undo", "1"]) == 0
+    assert "removed 2 events" in capsys.readouterr().out
+    assert main(["--warehouse", str(db), "undo", "1"]) == 1
+    assert "already undone" in capsys.readouterr().err
+
+
+def test_warehouse_from_environment_and_mapping_override(tmp_path, write):
+    db = tmp_path / "env.duckdb"
+    path = write("odd.csv", "who,what,when_it_happened\nu1,view,2024-01-01 10:00:00\n")
+    done = run_cli("ingest", path, "--map", "user_id=who", "--map", "event_type=what",
+                   "--map", "event_time=when_it_happened", warehouse=db)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(run_cli("summary", warehouse=db).stdout)
+    assert (summary["events"], summary["users"]) == (1, 1)
+
+
+def test_demo_then_queries(tmp_path, capsys):
+    db = str(tmp_path / "demo.duckdb")
+    assert main(["--warehouse", db, "demo", "--users", "100", "--days", "20", "--end", "2026-03-01"]) == 0
+    assert "demo: 100 users" in capsys.readouterr().out
+    assert main(["--warehouse", db, "demo"]) == 1
+    assert "--replace" in capsys.readouterr().err
+    assert main(["--warehouse", db, "query", "daily-events", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"day", "event_type", "events", "amount"} == set(rows[0])
+    assert main(["--warehouse", db, "query", "channels"]) == 0
+    assert "wechat_group" in capsys.readouterr().out
+    assert main(["--warehouse", db, "timezone"]) == 0
+    assert capsys.readouterr().out.strip() == "Asia/Shanghai"
+    assert main(["--warehouse", db, "timezone", "Nowhere/Land"]) == 1
+
+
+def test_query_on_an_empty_warehouse_says_what_to_do(tmp_path, capsys):
+    assert main(["--warehouse", str(tmp_path / "e.duckdb"), "query", "kpis"]) == 1
+    assert "holds no events yet; import a file or build the demo" in capsys.readouterr().err
+
+
+def test_bad_command_line_exits_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["ingest"])
+    assert stop.value.code == 2
+
+
+def test_inspect_shows_the_plan(write, capsys):
+    assert main(["inspect", str(write("a.csv", GOOD))]) == 0
+    out = capsys.readouterr().out
+    assert "comma-separated text (utf-8), header: yes, format: generic" in out
+    assert "user_id       <- user_id" in out
