@@ -135,13 +135,15 @@ class _Events:
             part[name] = value
         self.parts.append(part)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, days: int) -> pd.DataFrame:
+        """All events before the end of the window (follow-ups of late sessions fall past it)."""
         data = {}
         for name in self.columns:
             arrays = [p[name] for p in self.parts]
             dtype = np.float64 if name in ("t", "quantity", "amount") else np.int64
             data[name] = np.concatenate(arrays).astype(dtype)
-        return pd.DataFrame(data)
+        frame = pd.DataFrame(data)
+        return frame[frame["t"] < days].reset_index(drop=True)
 
 
 def generate(users: int = 2000, days: int = 120, seed: int = 7, end: date | None = None) -> dict:
@@ -314,7 +316,7 @@ def generate(users: int = 2000, days: int = 120, seed: int = 7, end: date | None
                                    "end": camp_end})
     community_frame = pd.DataFrame({"community": np.arange(N_COMMUNITIES),
                                     "created": np.sort(rng.uniform(-30, days * 0.5, N_COMMUNITIES))})
-    return {"start": start, "end": end, "events": ev.frame(), "users": user_frame, "items": item_frame,
+    return {"start": start, "end": end, "events": ev.frame(days), "users": user_frame, "items": item_frame,
             "contents": content_frame, "campaigns": campaign_frame, "communities": community_frame}
 
 

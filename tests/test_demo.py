@@ -39,6 +39,8 @@ def test_demo_holds_every_kind_of_data(con):
     assert con.execute("select count(*) from events where referrer_id is not null").fetchone()[0] > 0
     assert con.execute("select count(*) from users where gender is null or city is null").fetchone() == (0,)
     assert con.execute("select sum(events) from daily_events").fetchone()[0] == summary.events
+    first, last = con.execute("select min(day), max(day) from daily_events").fetchone()
+    assert date(2026, 4, 2) <= first < date(2026, 4, 10) and last == date(2026, 5, 31)
     assert warehouse.business_timezone(con) == "Asia/Shanghai"
     uploads = con.execute("select format, rows_imported from uploads").fetchall()
     assert uploads == [("demo", summary.events)]

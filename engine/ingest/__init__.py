@@ -165,7 +165,8 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     key = pseudonym_key(con) if plan.pseudonymise else None
     build_canonical(con, plan, key=key)
     parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
-    staged, good = con.execute("select count(*), count(*) filter (where reason is null) from canon").fetchone()
+    staged, good = con.execute(
+        "select count(*), count(*) filter (where reason is null) from canon").fetchone()
     rows_read = staged + parse_rejects
     if rows_read == 0:
         raise ImportFormatError(f"{label}: the file has a header but no rows")
@@ -180,8 +181,8 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     execute_query(con, "ingest_insert_events", {"upload_id": upload_id})
     imported = con.execute("select count(*) from events").fetchone()[0] - before
     con.execute(
-        f"insert into upload_rejects select ?, _row, reason, raw from canon where reason is not null "
-        f"union all select ?, row_number, reason, raw from stage_rejects",
+        "insert into upload_rejects select ?, _row, reason, raw from canon where reason is not null "
+        "union all select ?, row_number, reason, raw from stage_rejects",
         [upload_id, upload_id],
     )
     progress(0.7, "Updating items and users")

@@ -1,0 +1,45 @@
+"""Pond's router: page config, navigation, global sidebar filters and the warehouse badge.
+
+Start it with ``streamlit run app.py``; on first start it builds a demo warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from engine.errors import PondError
+from ui import data, filters
+
+log = logging.getLogger("pond")
+
+st.set_page_config(page_title="Pond", page_icon="🐟", layout="wide")
+
+pages = {
+    "Dashboards": [
+        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+    ],
+    "Data": [
+        st.Page("pages/upload.py", title="Upload data", icon="📥", url_path="upload"),
+    ],
+}
+navigation = st.navigation(pages)
+
+try:
+    data.ensure_warehouse()
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    summary = data.summary(path, version)
+    with st.sidebar:
+        st.markdown("### 🐟 Pond")
+        events = f"{summary['events']:,} events" if summary["events"] else "empty"
+        st.caption(f"Warehouse `{path}` · {events} · version {version} · {summary['timezone']}")
+    filters.render_sidebar_filters(path, version)
+    navigation.run()
+except PondError as exc:
+    data.show_pond_error(exc)
+except Exception:  # last resort: log the traceback, show a calm message
+    log.exception("unexpected error while rendering %s", navigation.title)
+    st.error("Something went wrong on this page. The details were written to the server log; "
+             "please report them. Other pages still work.")

@@ -1,0 +1,67 @@
+"""Overview: the warehouse at a glance, KPI cards against the previous period, daily activity."""
+
+import streamlit as st
+
+from engine.errors import PondError
+from ui import charts, data, filters, widgets
+
+st.title("Overview")
+try:
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    summary = data.summary(path, version)
+    chosen = filters.current_filters(path, version)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if chosen.period is None:
+    widgets.empty_state("The warehouse holds no events yet.",
+                        hint="Import an export on **Upload data**, or build the demo with "
+                             "`python -m engine demo`.")
+    st.page_link("pages/upload.py", label="Go to Upload data", icon="📥")
+    st.stop()
+
+glance = st.columns(5)
+glance[0].metric("Events", f"{summary['events']:,}")
+glance[1].metric("Users", f"{summary['users']:,}")
+glance[2].metric("Items", f"{summary['items']:,}")
+glance[3].metric("Data from – to", f"{summary['first_day']:%Y-%m-%d} – {summary['last_day']:%m-%d}",
+                 help=f"Business days in {summary['timezone']}.")
+last_import = summary["last_upload_file"] or "—"
+glance[4].metric("Last import", f"{summary['last_upload_at']:%Y-%m-%d %H:%M}" if summary["last_upload_at"]
+                 else "—", help=f"{last_import}: {summary['last_upload_rows'] or 0:,} events")
+
+start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
+st.subheader("Key figures")
+st.caption(f"{chosen.label}; change against the {chosen.period.days} days before.")
+kpis = data.kpi_table(path, version, start, end, channel)
+widgets.kpi_cards(kpis)
+
+activity = data.daily_activity(path, version, start, end, channel)
+events = data.daily_events(path, version, start, end, channel)
+if events.empty:
+    widgets.empty_state("No events in the chosen days and channel.",
+                        hint="Widen the date range or pick *All channels* in the sidebar.")
+    st.stop()
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Events by type and day**")
+    st.plotly_chart(charts.events_by_day(events), width="stretch")
+with right:
+    st.markdown("**Active users and buyers per day**")
+    st.plotly_chart(charts.activity_by_day(activity), width="stretch")
+st.markdown("**GMV per day**")
+st.plotly_chart(charts.gmv_by_day(activity), width="stretch")
+
+with st.expander("Tables"):
+    st.markdown("KPIs")
+    st.dataframe(kpis, hide_index=True, column_config={
+        "change": st.column_config.NumberColumn(format="percent")})
+    widgets.csv_download(kpis, f"pond-kpis-{start}-{end}.csv", label="KPIs as CSV")
+    st.markdown("Daily activity")
+    st.dataframe(activity, hide_index=True)
+    widgets.csv_download(activity, f"pond-daily-activity-{start}-{end}.csv", label="Daily activity as CSV")
+    st.markdown("Events by type and day")
+    st.dataframe(events, hide_index=True)
+    widgets.csv_download(events, f"pond-daily-events-{start}-{end}.csv", label="Daily events as CSV")

@@ -1,0 +1,173 @@
+"""Upload data: preview exports, adjust the column mapping, import with progress, undo imports."""
+
+import copy
+
+import streamlit as st
+
+from engine.errors import PondError
+from engine.ingest import FORMAT_NAMES
+from engine.ingest.vocabulary import FIELDS, REQUIRED_FIELDS
+from engine.warehouse import EVENT_TYPES
+from ui import data, imports, widgets
+
+NONE = "— not in this file —"
+MAIN_FIELDS = ("user_id", "event_time", "event_type", "item_id", "order_id", "amount", "price", "quantity",
+               "channel")
+RESULTS_KEY = "pond_import_results"
+
+st.title("Upload data")
+st.caption("CSV, TSV or blank-separated text (UTF-8, UTF-8 with BOM, GB18030/GBK), Excel .xlsx, Parquet "
+           "and JSON lines. Taobao/Tianchi, REES46, RetailRocket, invoice-line and order exports are "
+           "recognised; other files are mapped by their headers (English or Chinese). Re-importing the "
+           "same file adds nothing, and rows already in the warehouse are skipped as duplicates.")
+
+try:
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    summary = data.summary(path, version)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+results = st.session_state.setdefault(RESULTS_KEY, {})
+tab_import, tab_history = st.tabs(["Import files", "Upload history"])
+
+
+def show_result(name: str, outcome) -> None:
+    if isinstance(outcome, str):
+        st.error(f"Refused, nothing was changed: {outcome}")
+        return
+    if outcome.status == "already_imported":
+        st.info(f"{name} was already imported as upload {outcome.upload_id}; nothing was added.")
+        return
+    st.success(f"Imported {name} as upload {outcome.upload_id}.")
+    cols = st.columns(4)
+    cols[0].metric("Rows read", f"{outcome.rows_read:,}")
+    cols[1].metric("Imported", f"{outcome.rows_imported:,}")
+    cols[2].metric("Rejected", f"{outcome.rows_rejected:,}")
+    cols[3].metric("Duplicates skipped", f"{outcome.rows_duplicate:,}")
+    if outcome.reject_reasons:
+        st.dataframe([{"reason": r, "rows": n} for r, n in outcome.reject_reasons.items()], hide_index=True)
+        widgets.csv_download(data.rejects(path, data.current_version(path), outcome.upload_id),
+                             f"rejected-rows-upload-{outcome.upload_id}.csv", label="Rejected rows as CSV",
+                             key=f"rejects-{name}-{outcome.upload_id}")
+    for note in outcome.notes:
+        st.caption(f"ℹ️ {note}")
+
+
+def edit_plan(item, key: str):
+    """Mapping editor: one picker per field, prefilled with what was detected."""
+    plan = copy.deepcopy(item.plan)
+    options = [NONE, *plan.columns]
+
+    def picker(field: str, container) -> None:
+        detected = plan.source(field)
+        label = field + (" *" if field in REQUIRED_FIELDS else "")
+        choice = container.selectbox(label, options, key=f"{key}-map-{field}", help=FIELDS[field],
+                                     index=options.index(detected[0]) if detected else 0)
+        if choice == NONE:
+            plan.set_column(field, None)
+        elif not detected or choice != detected[0]:
+            plan.set_column(field, choice)
+
+    columns = st.columns(3)
+    for i, field in enumerate(MAIN_FIELDS):
+        picker(field, columns[i % 3])
+    with st.expander("More fields"):
+        more = st.columns(3)
+        for i, field in enumerate(f for f in FIELDS if f not in MAIN_FIELDS):
+            picker(field, more[i % 3])
+    if not plan.source("event_type"):
+        default = plan.event_type_constant if plan.event_type_constant in EVENT_TYPES else "view"
+        constant = st.selectbox("No event type column: every row is a", EVENT_TYPES,
+                                index=EVENT_TYPES.index(default), key=f"{key}-constant")
+        if plan.event_type_rule != "invoice":
+            plan.event_type_rule, plan.event_type_constant = "constant", constant
+    elif plan.event_type_rule == "constant":
+        plan.event_type_rule = "column"
+    if plan.pseudonymise:
+        keep = st.checkbox(f"Keep {', '.join(plan.pseudonymise)} as they are (they look like phone numbers, "
+                           "e-mails or WeChat ids and are pseudonymised by default)", key=f"{key}-keep")
+        if keep:
+            plan.pseudonymise = []
+    return plan
+
+
+with tab_import:
+    files = st.file_uploader("Drop export files here", accept_multiple_files=True,
+                             type=["csv", "tsv", "txt", "xlsx", "parquet", "jsonl", "json", "ndjson"])
+    if not files:
+        widgets.empty_state("No file chosen yet.", hint="Drop one or more exports above; you will see a "
+                            "preview and the detected columns before anything is imported.")
+    zones = list(imports.COMMON_ZONES)
+    if summary["timezone"] not in zones:
+        zones.insert(0, summary["timezone"])
+    for number, uploaded in enumerate(files or []):
+        key = f"file-{number}-{uploaded.name}"
+        with st.container(border=True):
+            st.markdown(f"#### {uploaded.name}")
+            top = st.columns([2, 2, 3])
+            fmt = top[0].selectbox("Format", ["auto", *FORMAT_NAMES], key=f"{key}-format",
+                                   help="auto recognises the common exports; pick one to force it.")
+            zone = top[1].selectbox("Time zone of times without one", zones, key=f"{key}-tz",
+                                    index=zones.index(summary["timezone"]),
+                                    help="Unix timestamps and times that name their zone are not shifted.")
+            try:
+                item = imports.inspect_upload(uploaded, format=fmt, timezone=zone)
+            except PondError as exc:
+                st.error(f"Cannot import this file: {exc}")
+                continue
+            top[2].markdown(f"**Detected:** {item.plan.format} · {item.sample.format_label} · "
+                            f"header {'yes' if item.sample.has_header else 'no'}")
+            for note in item.plan.notes:
+                top[2].caption(f"ℹ️ {note}")
+            st.dataframe(item.sample.rows.head(10), hide_index=True, height=230)
+            plan = edit_plan(item, key)
+            if st.button("Import", key=f"{key}-import", type="primary"):
+                try:
+                    results[key] = imports.run_import(item, plan)
+                except PondError as exc:
+                    results[key] = str(exc)
+                st.rerun()  # so the history, the badge and the filters show the new version
+            if key in results:
+                show_result(uploaded.name, results[key])
+
+with tab_history:
+    history = data.uploads(path, version)
+    if history.empty:
+        widgets.empty_state("No imports yet.", hint="Imports made here or with `python -m engine ingest` "
+                            "are listed with their counts and can be undone.")
+    else:
+        st.dataframe(history.drop(columns=["message"]), hide_index=True, column_config={
+            "sha256": st.column_config.TextColumn("sha256", width="small"),
+            "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+            "finished_at": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm"),
+        })
+        widgets.csv_download(history, "pond-upload-history.csv", label="History as CSV")
+        st.markdown("##### Undo an import or get its rejected rows")
+        labels = {f"#{r.upload_id} · {r.file_name} · {r.status} · {r.rows_imported:,} events": r.upload_id
+                  for r in history.itertuples()}
+        picked = labels[st.selectbox("Upload", list(labels), key="history-upload")]
+        row = history.set_index("upload_id").loc[picked]
+        cols = st.columns(2)
+        with cols[0]:
+            if row.rows_rejected:
+                widgets.csv_download(data.rejects(path, version, picked),
+                                     f"rejected-rows-upload-{picked}.csv", key="history-rejects",
+                                     label=f"{row.rows_rejected:,} rejected rows as CSV")
+            else:
+                st.caption("No rejected rows in this upload.")
+        with cols[1]:
+            if row.status == "imported":
+                # the confirmation belongs to one upload: picking another starts unchecked
+                sure = st.checkbox(f"Remove the {row.rows_imported:,} events upload #{picked} added",
+                                   key=f"history-confirm-{picked}")
+                if st.button("Undo this import", disabled=not sure, key="history-undo"):
+                    try:
+                        done = imports.run_undo(picked)
+                        st.success(f"Undid upload {done.upload_id} ({done.file_name}): removed "
+                                   f"{done.rows_removed:,} events.")
+                        st.rerun()
+                    except PondError as exc:
+                        st.error(str(exc))
+            else:
+                st.caption(f"This upload is {row.status}.")

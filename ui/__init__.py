@@ -1,0 +1,1 @@
+"""The only Streamlit-aware helpers: cached getters, shared widgets and chart builders."""

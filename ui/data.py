@@ -1,0 +1,114 @@
+"""Cached access to the warehouse for pages.
+
+Pages never hold a connection: each getter opens the warehouse for one call and closes it, so
+the command line can write between two reruns. Results are cached on small arguments plus the
+warehouse version, which every import and undo bumps, so a change shows up on the next rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from engine import metrics, warehouse
+from engine.demo import build_demo
+from engine.errors import PondError
+
+log = logging.getLogger("pond.ui")
+
+#: Size of the demo generated on first start (about half a million events, a few seconds).
+FIRST_START_DEMO = {"users": 6000, "days": 150, "seed": 7}
+#: Readers wait less than writers: a page should say "busy" rather than hang.
+READ_LOCK_TIMEOUT = 8.0
+
+
+def warehouse_path() -> str:
+    return str(warehouse.default_warehouse_path())
+
+
+def connect(path: str | None = None, *, timeout: float = READ_LOCK_TIMEOUT):
+    return warehouse.connect(path or warehouse_path(), timeout=timeout)
+
+
+def current_version(path: str | None = None) -> int:
+    """The warehouse version, read fresh on every rerun (a few milliseconds)."""
+    with connect(path) as con:
+        return warehouse.data_version(con)
+
+
+def ensure_warehouse() -> None:
+    """Build the demo warehouse, with visible progress, when no warehouse file exists yet."""
+    path = Path(warehouse_path())
+    if path.exists():
+        return
+    with st.status("First start: building a demo warehouse ...", expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def progress(fraction: float, message: str) -> None:
+            bar.progress(min(fraction, 1.0), text=message)
+
+        with warehouse.connect(path) as con:
+            summary = build_demo(con, progress=progress, **FIRST_START_DEMO)
+        status.update(label=f"Demo warehouse ready: {summary.events:,} events from {summary.users:,} "
+                      f"users in {summary.seconds:.1f} s", state="complete", expanded=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def summary(path: str, version: int) -> dict:
+    with connect(path) as con:
+        return metrics.warehouse_summary(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def channels(path: str, version: int) -> list[str]:
+    with connect(path) as con:
+        return metrics.channels(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def kpi_table(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+    with connect(path) as con:
+        return metrics.kpi_comparison(con, metrics.Period(start, end), channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def daily_events(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+    with connect(path) as con:
+        return metrics.daily_events(con, metrics.Period(start, end), channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def daily_activity(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+    with connect(path) as con:
+        return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def uploads(path: str, version: int) -> pd.DataFrame:
+    from engine.ingest import list_uploads
+
+    with connect(path) as con:
+        return list_uploads(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rejects(path: str, version: int, upload_id: int) -> pd.DataFrame:
+    from engine.ingest import rejected_rows
+
+    with connect(path) as con:
+        return rejected_rows(con, upload_id)
+
+
+def show_pond_error(exc: PondError) -> None:
+    """Show a deliberate engine error and stop the page."""
+    from engine.errors import WarehouseLockedError
+
+    if isinstance(exc, WarehouseLockedError):
+        st.warning(f"⏳ {exc}")
+    else:
+        st.error(str(exc))
+    st.stop()

@@ -1,0 +1,74 @@
+"""Upload-page helpers: keep uploaded files on disk, inspect them, import and undo with progress."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from engine import warehouse
+from engine.errors import PondError
+from engine.ingest import ImportPlan, ImportResult, import_file, inspect_file, undo_upload
+from engine.ingest.sniff import FileSample
+
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "pond-uploads"
+#: Writers wait longer than readers: an import should queue behind a short CLI job.
+WRITE_LOCK_TIMEOUT = 30.0
+COMMON_ZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
+                "Asia/Seoul", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles")
+
+
+@dataclass
+class Inspected:
+    path: Path
+    name: str
+    sample: FileSample
+    plan: ImportPlan
+
+
+def save_upload(uploaded) -> Path:
+    """Write an uploaded file to a private temp folder once; the same bytes reuse the same file."""
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    UPLOAD_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # our own name on disk: the browser's file name never becomes a path
+    path = UPLOAD_DIR / f"{digest}{Path(uploaded.name).suffix.lower()[:10]}"
+    if not path.exists():
+        path.write_bytes(data)
+    return path
+
+
+def inspect_upload(uploaded, *, format: str, timezone: str | None) -> Inspected:
+    """Sniff and detect an uploaded file once per (file, format, zone); cached in the session."""
+    path = save_upload(uploaded)
+    key = ("pond_inspected", path.name, format, timezone)
+    if key not in st.session_state:
+        sample, plan = inspect_file(path, name=uploaded.name, format=format, timezone=timezone)
+        st.session_state[key] = Inspected(path, uploaded.name, sample, plan)
+    return st.session_state[key]
+
+
+def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
+    """Import with a progress bar; raises PondError for a refused file (warehouse unchanged)."""
+    bar = st.progress(0.0, text=f"Importing {item.name} ...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(fraction, 1.0), text=message)
+
+    try:
+        with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
+            return import_file(con, item.path, plan=plan, name=item.name, imported_by="dashboard",
+                               progress=progress)
+    finally:
+        bar.empty()
+
+
+def run_undo(upload_id: int):
+    with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
+        return undo_upload(con, upload_id)
+
+
+__all__ = ["COMMON_ZONES", "Inspected", "PondError", "inspect_upload", "run_import", "run_undo"]

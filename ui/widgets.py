@@ -1,0 +1,65 @@
+"""Shared widgets: CSV downloads safe for spreadsheets, KPI cards, empty states."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return safe
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    # UTF-8 with BOM so that Excel shows Chinese text correctly
+    return spreadsheet_safe(frame).to_csv(index=False).encode("utf-8-sig")
+
+
+def csv_download(frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV", key: str | None = None
+                 ) -> None:
+    st.download_button(f"⬇ {label}", to_csv_bytes(frame), file_name=file_name, mime="text/csv",
+                       key=key or f"download-{file_name}", disabled=frame.empty, on_click="ignore")
+
+
+def format_kpi(kpi: str, value: float) -> str:
+    if kpi == "conversion_rate":
+        return f"{value:.1%}"
+    if kpi == "gmv":
+        return f"¥{value:,.0f}"
+    if kpi == "dau":
+        return f"{value:,.1f}"
+    return f"{value:,.0f}"
+
+
+KPI_HELP = {
+    "dau": "Average number of distinct active users per day in the period.",
+    "wau": "Distinct active users in the 7 days ending on the period's last day.",
+    "mau": "Distinct active users in the 30 days ending on the period's last day.",
+    "new_users": "Users first seen in the period (by acquisition channel when a channel is chosen).",
+    "orders": "Distinct orders (a purchase without an order id counts as one order).",
+    "gmv": "Sum of purchase amounts, before refunds.",
+    "conversion_rate": "Users who purchased ÷ users active in the period.",
+}
+
+
+def kpi_cards(table: pd.DataFrame) -> None:
+    """One st.metric per KPI, with the change against the previous period as its delta."""
+    columns = st.columns(len(table))
+    for column, row in zip(columns, table.itertuples(), strict=True):
+        delta = None if math.isnan(row.change) else f"{row.change:+.1%}"
+        column.metric(row.label, format_kpi(row.kpi, row.value), delta=delta,
+                      help=f"{KPI_HELP[row.kpi]} Previous period: {format_kpi(row.kpi, row.previous)}.")
+
+
+def empty_state(message: str, *, hint: str | None = None) -> None:
+    st.info(message + (f"\n\n{hint}" if hint else ""), icon="🫙")
