@@ -14,14 +14,14 @@ from ui import data, filters
 
 log = logging.getLogger("pond")
 
-st.set_page_config(page_title="Pond", page_icon="🐟", layout="wide")
+st.set_page_config(page_title="Pond", page_icon=":material/water:", layout="wide")
 
 pages = {
     "Dashboards": [
-        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     ],
     "Data": [
-        st.Page("pages/upload.py", title="Upload data", icon="📥", url_path="upload"),
+        st.Page("pages/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),
     ],
 }
 navigation = st.navigation(pages)
@@ -32,7 +32,7 @@ try:
     version = data.current_version(path)
     summary = data.summary(path, version)
     with st.sidebar:
-        st.markdown("### 🐟 Pond")
+        st.markdown("### :material/water: Pond")
         events = f"{summary['events']:,} events" if summary["events"] else "empty"
         st.caption(f"Warehouse `{path}` · {events} · version {version} · {summary['timezone']}")
     filters.render_sidebar_filters(path, version)

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import bump_data_version, execute_query, rebuild_rollups
+from engine.warehouse import bump_data_version, execute_query, rebuild_rollups, refresh_user_activity
 
 CHANNELS = ("wechat_group", "official_account", "mini_program", "douyin", "xiaohongshu", "referral")
 CHANNEL_SHARE = (0.24, 0.15, 0.20, 0.16, 0.10, 0.15)
@@ -353,7 +353,7 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
                       "demo_insert_experiments"):
             execute_query(con, query, params)
         con.execute("create or replace temp table touched_users as select user_id from users")
-        execute_query(con, "users_refresh_seen")
+        refresh_user_activity(con)
         con.execute("drop table touched_users")
         con.execute("update meta set value = 'Asia/Shanghai' where key = 'business_timezone'")
         progress(0.75, "Building rollups")

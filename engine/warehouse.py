@@ -31,6 +31,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "like", "join_group", "coupon_issue", "coupon_redeem", "signup",
 )
 
+#: Events that happen *to* a user (content shown, a coupon pushed); they do not make a user active.
+PASSIVE_EVENT_TYPES: tuple[str, ...] = ("impression", "coupon_issue")
+
 DEFAULT_LOCK_TIMEOUT = 15.0
 
 # Each migration moves the schema one version up; never edit one that has shipped, add the next.
@@ -47,13 +50,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             order_id varchar, quantity double, amount double,
             upload_id integer not null
         )""",
+        # users and items have no primary-key index: the single writer keeps ids unique with
+        # anti-joins, which is several times cheaper than index upserts on big imports
         """create table if not exists users (
-            user_id varchar primary key, first_seen timestamp, last_seen timestamp,
+            user_id varchar not null, first_seen timestamp, last_seen timestamp,
             acquisition_channel varchar, gender varchar, age_band varchar, city varchar,
             upload_id integer
         )""",
         """create table if not exists items (
-            item_id varchar primary key, category varchar, price double, brand varchar,
+            item_id varchar not null, category varchar, price double, brand varchar,
             name varchar, tags varchar, in_stock boolean, upload_id integer
         )""",
         """create table if not exists contents (
@@ -85,8 +90,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """create table if not exists user_day (
             day date not null, user_id varchar not null, channel varchar,
-            events integer, impressions integer, views integer, clicks integer, carts integer,
-            favs integer, purchases integer, refunds integer, shares integer, comments integer,
+            events integer, actions integer, impressions integer, views integer, clicks integer,
+            carts integer, favs integer, purchases integer, refunds integer, shares integer, comments integer,
             orders integer, gmv double, refund_amount double
         )""",
         """create table if not exists daily_events (
@@ -276,13 +281,23 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> Non
     """Recompute the rollups for the given business days (call inside the writer's transaction)."""
     if not days:
         return
-    con.execute("create or replace temp table touched_days (day date primary key)")
-    con.executemany("insert or ignore into touched_days values (?)", [[d] for d in days])
-    params = {"tz": business_timezone(con)}
+    con.execute("create or replace temp table touched_days (day date)")
+    con.execute("insert into touched_days select distinct unnest(?)", [sorted(set(days))])
+    # one scan of the events of those days, converted to business days once, feeds every rollup
+    execute_query(con, "rollup_touched_events", {"tz": business_timezone(con)})
     for rollup in ("user_day", "daily_events"):
         execute_query(con, f"rollup_{rollup}_delete")
-        execute_query(con, f"rollup_{rollup}_insert", params)
+        execute_query(con, f"rollup_{rollup}_insert")
     con.execute("drop table touched_days")
+    con.execute("drop table touched_events")
+
+
+def refresh_user_activity(con: duckdb.DuckDBPyConnection) -> None:
+    """First/last seen and acquisition channel for the users in temp table ``touched_users``;
+    users seen for the first time are added."""
+    for name in ("users_refresh_seen", "users_update_seen", "users_insert_new"):
+        execute_query(con, name)
+    con.execute("drop table user_activity")
 
 
 def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,18 +18,20 @@ if chosen.period is None:
     widgets.empty_state("The warehouse holds no events yet.",
                         hint="Import an export on **Upload data**, or build the demo with "
                              "`python -m engine demo`.")
-    st.page_link("pages/upload.py", label="Go to Upload data", icon="📥")
+    st.page_link("pages/upload.py", label="Go to Upload data", icon=":material/upload_file:")
     st.stop()
 
 glance = st.columns(5)
 glance[0].metric("Events", f"{summary['events']:,}")
 glance[1].metric("Users", f"{summary['users']:,}")
 glance[2].metric("Items", f"{summary['items']:,}")
-glance[3].metric("Data from – to", f"{summary['first_day']:%Y-%m-%d} – {summary['last_day']:%m-%d}",
-                 help=f"Business days in {summary['timezone']}.")
-last_import = summary["last_upload_file"] or "—"
-glance[4].metric("Last import", f"{summary['last_upload_at']:%Y-%m-%d %H:%M}" if summary["last_upload_at"]
-                 else "—", help=f"{last_import}: {summary['last_upload_rows'] or 0:,} events")
+span = (summary["last_day"] - summary["first_day"]).days + 1
+glance[3].metric("Days of data", f"{span:,}", help=f"Business days in {summary['timezone']}.")
+glance[3].caption(f"{summary['first_day']:%Y-%m-%d} → {summary['last_day']:%Y-%m-%d}")
+if summary["last_upload_at"] is not None:
+    glance[4].metric("Last import", f"{summary['last_upload_at']:%m-%d %H:%M}",
+                     help=f"{summary['last_upload_rows'] or 0:,} events added")
+    glance[4].caption(summary["last_upload_file"])
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 st.subheader("Key figures")

@@ -20,6 +20,8 @@ u2,view,2024-01-09 12:00:00,douyin,,
 u2,cart,2024-01-10 12:00:00,douyin,,
 u4,view,2024-01-14 09:00:00,douyin,,
 u4,purchase,2024-01-14 09:30:00,douyin,,30
+u3,coupon_issue,2024-01-11 10:00:00,,,
+u3,impression,2024-01-12 10:00:00,douyin,,
 u5,refund,2024-01-15 09:30:00,,o9,20
 """
 WEEK = metrics.Period(date(2024, 1, 8), date(2024, 1, 14))
@@ -32,6 +34,7 @@ def week(con, write):
 
 
 def test_kpis_of_a_week(week):
+    # u3 was only pushed a coupon and shown a post this week: not an active user
     k = metrics.kpis(week, WEEK)
     assert k == {"dau": 5 / 7, "wau": 3, "mau": 4, "new_users": 2, "orders": 3, "gmv": 180.0,
                  "conversion_rate": 2 / 3, "active_users": 3, "buyers": 2, "refunds": 0.0}
@@ -71,7 +74,7 @@ def test_channels_and_summary(week):
     summary = metrics.warehouse_summary(week)
     assert (summary["events"], summary["users"], summary["first_day"], summary["last_day"],
             summary["last_upload_file"], summary["version"]) == (
-        10, 5, date(2024, 1, 2), date(2024, 1, 15), "week.csv", 1)
+        12, 5, date(2024, 1, 2), date(2024, 1, 15), "week.csv", 1)
 
 
 def test_period_rules():

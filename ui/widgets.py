@@ -62,4 +62,4 @@ def kpi_cards(table: pd.DataFrame) -> None:
 
 
 def empty_state(message: str, *, hint: str | None = None) -> None:
-    st.info(message + (f"\n\n{hint}" if hint else ""), icon="🫙")
+    st.info(message + (f"\n\n{hint}" if hint else ""), icon=":material/inbox:")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from engine.errors import ImportFormatError, PondError
 from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
-from engine.ingest.load import stage_file, unpack_raw
+from engine.ingest.load import raw_cells_json, stage_file, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, sniff_file
 from engine.ingest.transform import build_canonical
@@ -37,6 +37,7 @@ from engine.warehouse import (
     check_timezone,
     execute_query,
     refresh_rollups,
+    refresh_user_activity,
     run_query,
 )
 
@@ -150,7 +151,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         con.execute("rollback")
         raise
     finally:
-        for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users"):
+        for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users", "seen_items",
+                      "seen_user_attributes"):
             con.execute(f"drop table if exists {table}")
     progress(1.0, result.summary)
     return result
@@ -180,17 +182,21 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     before = con.execute("select count(*) from events").fetchone()[0]
     execute_query(con, "ingest_insert_events", {"upload_id": upload_id})
     imported = con.execute("select count(*) from events").fetchone()[0] - before
+    # the original cells are packed only for rejected rows, joined back from the staged text
     con.execute(
-        "insert into upload_rejects select ?, _row, reason, raw from canon where reason is not null "
+        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
+        "from canon as c join stage as s on s._row = c._row where c.reason is not null "
         "union all select ?, row_number, reason, raw from stage_rejects",
         [upload_id, upload_id],
     )
     progress(0.7, "Updating items and users")
-    execute_query(con, "ingest_upsert_items", {"upload_id": upload_id})
-    execute_query(con, "ingest_upsert_user_attributes", {"upload_id": upload_id})
+    for name in ("ingest_upsert_items", "ingest_update_items", "ingest_insert_items"):
+        execute_query(con, name, {"upload_id": upload_id})
     con.execute("create or replace temp table touched_users as "
                 "select distinct user_id from events where upload_id = ?", [upload_id])
-    execute_query(con, "users_refresh_seen")
+    refresh_user_activity(con)
+    for name in ("ingest_upsert_user_attributes", "ingest_update_user_attributes"):
+        execute_query(con, name)
     notes = list(plan.notes)
     if was_empty and plan.timezone and business_timezone(con) != plan.timezone:
         con.execute("update meta set value = ? where key = 'business_timezone'", [plan.timezone])
@@ -264,7 +270,7 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
                     "select distinct user_id from events where upload_id = ?", [upload_id])
         removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
         con.execute("delete from events where upload_id = ?", [upload_id])
-        execute_query(con, "users_refresh_seen")
+        refresh_user_activity(con)
         execute_query(con, "users_drop_vanished")
         con.execute("delete from items where upload_id = ? and item_id not in "
                     "(select distinct item_id from events where item_id is not null)", [upload_id])

@@ -158,9 +158,9 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
         flush()
 
 
-def raw_columns_json(width: int) -> str:
+def raw_cells_json(width: int, alias: str) -> str:
     """SQL that packs a staged row's text cells into a JSON array (for the reject file)."""
-    return "to_json([" + ", ".join(_names(width)) + "])"
+    return "cast(to_json([" + ", ".join(f"{alias}.{n}" for n in _names(width)) + "]) as varchar)"
 
 
 def unpack_raw(raw: str | None, columns: list[str]) -> dict[str, object]:

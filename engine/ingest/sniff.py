@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -266,8 +265,3 @@ def cell_text(value: object) -> str | None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
-
-
-def read_text_lines(path: Path, encoding: str) -> io.TextIOBase:
-    """Open a text file for streaming in its detected encoding."""
-    return path.open("r", encoding=encoding, newline="")

@@ -91,7 +91,7 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
     source = ",\n".join(
         [f"{_text(plan, f)} as s_{f}" for f in text_fields]
         + [f"{_text(plan, f)} as s_{f}" for f in ("event_time", "quantity", "amount", "price")]
-        + [f"{_raw_json(plan)} as raw", "_row"]
+        + ["_row"]
     )
     event_type, vocabulary_join = _event_type(plan, p)
     person = {}
@@ -122,6 +122,3 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
     p.bind("earliest", EARLIEST_EVENT)
     con.execute(sql, p.values)
 
-
-def _raw_json(plan: ImportPlan) -> str:
-    return "cast(to_json([" + ", ".join(f"c{i}" for i in range(len(plan.columns))) + "]) as varchar)"

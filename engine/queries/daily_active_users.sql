@@ -8,7 +8,7 @@ with scoped as (
 final as (
     select
         day,
-        count(distinct user_id) as active_users,
+        count(distinct user_id) filter (where actions > 0) as active_users,
         count(distinct user_id) filter (where purchases > 0) as buyers,
         sum(orders) as orders,
         sum(gmv) as gmv

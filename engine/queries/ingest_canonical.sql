@@ -57,8 +57,7 @@ final as (
     select
         coalesce(
             {event_id},
-            md5_number(concat_ws('|', t_user_id, t_event_type,
-                strftime(t_event_time, '%Y-%m-%d %H:%M:%S.%f'),
+            md5_number(concat_ws('|', t_user_id, t_event_type, cast(epoch_us(t_event_time) as varchar),
                 coalesce(s_item_id, ''), coalesce(s_order_id, ''), coalesce(s_content_id, ''),
                 coalesce(s_campaign_id, ''), coalesce(s_session_id, ''),
                 coalesce(cast(t_quantity as varchar), ''), coalesce(cast(t_amount as varchar), '')))
@@ -84,7 +83,6 @@ final as (
         s_age_band as age_band,
         s_city as city,
         reason,
-        raw,
         _row
     from checked
 )

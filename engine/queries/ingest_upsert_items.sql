@@ -1,5 +1,5 @@
--- Item attributes seen in this upload; known values are kept where the file leaves them empty.
-insert into items (item_id, category, price, brand, name, upload_id)
+-- Item attributes seen in this upload: new items are added, known ones keep what the file leaves empty.
+create or replace temp table seen_items as
 with seen as (
     select
         item_id,
@@ -13,12 +13,7 @@ with seen as (
 ),
 
 final as (
-    select item_id, category, price, brand, name, $upload_id as upload_id from seen
+    select * from seen
 )
 
 select * from final
-on conflict (item_id) do update set
-    category = coalesce(excluded.category, items.category),
-    price = coalesce(excluded.price, items.price),
-    brand = coalesce(excluded.brand, items.brand),
-    name = coalesce(excluded.name, items.name)

@@ -1,5 +1,5 @@
 -- Demographics carried by this upload's rows (the latest non-empty value per user wins).
-insert into users (user_id, gender, age_band, city, upload_id)
+create or replace temp table seen_user_attributes as
 with seen as (
     select
         user_id,
@@ -12,11 +12,7 @@ with seen as (
 ),
 
 final as (
-    select user_id, gender, age_band, city, $upload_id as upload_id from seen
+    select * from seen
 )
 
 select * from final
-on conflict (user_id) do update set
-    gender = coalesce(excluded.gender, users.gender),
-    age_band = coalesce(excluded.age_band, users.age_band),
-    city = coalesce(excluded.city, users.city)

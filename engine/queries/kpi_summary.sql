@@ -1,9 +1,11 @@
 -- Headline KPIs for business days [$start, $end], optionally one channel, from the rollups.
--- WAU and MAU are the distinct users of the 7 and 30 days that end on $end.
+-- WAU and MAU are the distinct users of the 7 and 30 days that end on $end. A user is active on
+-- a day when they did something themselves (user_day.actions > 0).
 with scoped as (
     select * from user_day
     where day between $start - interval 29 day and $end
         and ($channel is null or channel = $channel)
+        and actions > 0
 ),
 
 in_range as (

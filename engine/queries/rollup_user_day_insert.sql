@@ -1,22 +1,11 @@
--- One row per business day, user and channel for the touched days.
+-- One row per business day, user and channel, from the touched events.
 insert into user_day
-with bounds as (
-    -- a day in any zone lies within one day either side of the same UTC date
-    select min(day) - interval 1 day as lo, max(day) + interval 2 day as hi from touched_days
-),
-
-scoped as (
-    select
-        cast((e.event_time at time zone 'UTC') at time zone $tz as date) as day,
-        e.user_id, e.channel, e.event_type, e.order_id, e.amount
-    from events as e, bounds as b
-    where e.event_time >= b.lo and e.event_time < b.hi
-),
-
-final as (
+with final as (
     select
         day, user_id, channel,
         count(*) as events,
+        -- what the user did themselves; being shown content or pushed a coupon is not activity
+        count(*) filter (where event_type not in ('impression', 'coupon_issue')) as actions,
         count(*) filter (where event_type = 'impression') as impressions,
         count(*) filter (where event_type = 'view') as views,
         count(*) filter (where event_type = 'click') as clicks,
@@ -31,8 +20,7 @@ final as (
             + count(*) filter (where event_type = 'purchase' and order_id is null) as orders,
         coalesce(sum(amount) filter (where event_type = 'purchase'), 0) as gmv,
         coalesce(sum(amount) filter (where event_type = 'refund'), 0) as refund_amount
-    from scoped
-    where day in (select day from touched_days)
+    from touched_events
     group by day, user_id, channel
 )
 

@@ -1,5 +1,5 @@
 -- First/last seen and acquisition channel of the users in temp table touched_users.
-insert into users (user_id, first_seen, last_seen, acquisition_channel, upload_id)
+create or replace temp table user_activity as
 with activity as (
     select
         user_id,
@@ -17,7 +17,3 @@ final as (
 )
 
 select * from final
-on conflict (user_id) do update set
-    first_seen = excluded.first_seen,
-    last_seen = excluded.last_seen,
-    acquisition_channel = coalesce(users.acquisition_channel, excluded.acquisition_channel)
