@@ -58,3 +58,11 @@ def table_snapshot(con) -> dict:
         "select table_name from information_schema.tables where table_schema = 'main' "
         "and table_type = 'BASE TABLE' order by 1").fetchall()]
     return {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the test item (the e2e tests screenshot failures)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

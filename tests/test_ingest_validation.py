@@ -23,9 +23,11 @@ def test_each_reject_reason_with_the_offending_value(con, write):
                  "u7,purchase,2024-01-01 10:00:00,two,10\n"
                  "u8,purchase,2024-01-01 10:00:00,1,ten\n"
                  "NULL,view,2024-01-01 10:00:00,,\n"
-                 "u9,,2024-01-01 10:00:00,,\n")
+                 "u9,,2024-01-01 10:00:00,,\n"
+                 "u10,purchase,2024-01-01 10:00:00,1,inf\n"
+                 "u11,view,2024-01-01 10:00:00,nan,\n")
     result = import_file(con, path)
-    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (11, 2, 9)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (13, 3, 10)
     rejects = rejected_rows(con, result.upload_id)
     assert rejects[["row", "reason"]].values.tolist() == [
         [2, "missing user id"],
@@ -37,15 +39,17 @@ def test_each_reject_reason_with_the_offending_value(con, write):
         [9, "unparseable amount 'ten'"],
         [10, "missing user id"],
         [11, "missing event type"],
+        [12, "unparseable amount 'inf'"],
     ]
     assert rejects.columns.tolist() == ["row", "reason", "user_id", "event_type", "event_time", "quantity",
                                         "amount"]
     assert rejects.loc[2, "event_time"] == "yesterday"
     assert result.reject_reasons == {
         "missing user id": 2, "impossible date": 1, "missing event type": 1, "missing time": 1,
-        "negative quantity": 1, "unparseable amount": 1, "unparseable quantity": 1, "unparseable time": 1}
+        "negative quantity": 1, "unparseable amount": 2, "unparseable quantity": 1, "unparseable time": 1}
+    # "nan" is a null marker, not a number
     assert con.execute("select user_id, quantity, amount from events order by 1").fetchall() == [
-        ("u1", None, None), ("u6", -2.0, 10.0)]
+        ("u1", None, None), ("u11", None, None), ("u6", -2.0, 10.0)]
 
 
 @pytest.mark.parametrize("name, content, message", [

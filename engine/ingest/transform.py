@@ -15,11 +15,15 @@ from engine.warehouse import load_query
 EARLIEST_EVENT = "2000-01-01"
 
 _MACROS = (
+    # only short values can be a null token, so most values skip lower()
     r"""create or replace temp macro pond_text(x) as
-        case when lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-') then null
-             else trim(x) end""",
+        case when length(x) <= 6 and lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-')
+             then null else trim(x) end""",
+    # the currency-stripping regex runs only when a plain cast fails
+    # (infinite values pass here and are rejected with a reason by the validation step)
     r"""create or replace temp macro pond_number(x) as
-        try_cast(regexp_replace(pond_text(x), '[¥$€£,\s]|元|RMB', '', 'g') as double)""",
+        coalesce(try_cast(pond_text(x) as double),
+                 try_cast(regexp_replace(pond_text(x), '[¥$€£,\s]|元|RMB', '', 'g') as double))""",
 )
 
 

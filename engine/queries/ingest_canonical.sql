@@ -41,11 +41,11 @@ checked as (
                 then 'impossible date ' || strftime(t_event_time, '%Y-%m-%d')
                     || ' (before ' || $earliest || ' or in the future)'
             when t_event_type is null then 'missing event type'
-            when s_quantity is not null and t_quantity is null
+            when s_quantity is not null and not coalesce(isfinite(t_quantity), false)
                 then 'unparseable quantity ''' || s_quantity || ''''
-            when s_amount is not null and pond_number(s_amount) is null
+            when s_amount is not null and not coalesce(isfinite(pond_number(s_amount)), false)
                 then 'unparseable amount ''' || s_amount || ''''
-            when s_price is not null and t_price is null
+            when s_price is not null and not coalesce(isfinite(t_price), false)
                 then 'unparseable price ''' || s_price || ''''
             when t_quantity < 0 and t_event_type <> 'refund'
                 then 'negative quantity ' || s_quantity || ' on a line that is not a refund'

@@ -1,0 +1,142 @@
+"""The real dashboard in headless Chromium: start `streamlit run app.py`, open pages, upload a file.
+
+Uses Debian's chromium (installed by .ci/run) through Playwright's Python package; never a
+downloaded browser. A screenshot of the page is saved under tests/artifacts/ when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from engine import warehouse
+from engine.demo import build_demo
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
+    pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+    folder = tmp_path_factory.mktemp("e2e")
+    db = folder / "pond.duckdb"
+    with warehouse.connect(db) as con:
+        build_demo(con, users=300, days=40, seed=4, end=date(2026, 3, 1))
+    port = _free_port()
+    env = {**os.environ, "POND_WAREHOUSE": str(db)}
+    log = (folder / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield url, db
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def page(dashboard, request):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield tab
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        browser.close()
+
+
+def assert_no_exception(tab) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0
+    assert tab.get_by_text("Something went wrong").count() == 0
+
+
+def events_shown(tab) -> int:
+    metric = tab.locator('[data-testid="stMetric"]').filter(has_text="Events").first
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+
+
+def test_overview_renders_with_kpis_and_charts(dashboard, page):
+    url, db = dashboard
+    page.goto(url)
+    page.get_by_text("Key figures").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    assert_no_exception(page)
+    with warehouse.connect(db) as con:
+        assert events_shown(page) == con.execute("select count(*) from events").fetchone()[0]
+    for label in ("DAU (average)", "WAU", "MAU", "New users", "Orders", "GMV", "Conversion rate"):
+        assert page.get_by_text(label, exact=True).count() >= 1, label
+
+
+def test_upload_a_real_export_and_see_it_in_the_overview(dashboard, page, tmp_path):
+    url, db = dashboard
+    real = os.environ.get("POND_REAL_DATA")
+    source = Path(real) / "rees46" / "2019-Oct_first3h.csv" if real else None
+    if source is None or not source.exists():
+        source = tmp_path / "small.csv"
+        source.write_text("user_id,event_type,event_time\nz1,view,2026-02-27 10:00:00\n"
+                          "z2,purchase,2026-02-27 11:00:00\n")
+    with warehouse.connect(db) as con:
+        before = con.execute("select count(*) from events").fetchone()[0]
+    page.goto(f"{url}/upload")
+    page.get_by_text("Drop export files here").wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files(str(source))
+    page.get_by_text("Detected:").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Rows read").wait_for(timeout=120_000)
+    assert_no_exception(page)
+    with warehouse.connect(db) as con:
+        after = con.execute("select count(*) from events").fetchone()[0]
+    assert after > before
+    page.goto(url)
+    page.get_by_text("Key figures").wait_for(timeout=60_000)
+    assert events_shown(page) == after
+    assert_no_exception(page)
+
+
+def test_channel_filter_in_the_sidebar(dashboard, page):
+    url, _ = dashboard
+    page.goto(url)
+    page.get_by_text("Key figures").wait_for(timeout=60_000)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Channel").locator("input").click()
+    page.get_by_role("option", name="douyin").click()
+    page.get_by_text("douyin; change against").wait_for(timeout=30_000)
+    assert_no_exception(page)
