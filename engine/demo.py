@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import bump_data_version, execute_query, rebuild_rollups, refresh_user_activity
+from engine.warehouse import execute_query, rebuild_rollups, refresh_user_activity, write_transaction
 
 CHANNELS = ("wechat_group", "official_account", "mini_program", "douyin", "xiaohongshu", "referral")
 CHANNEL_SHARE = (0.24, 0.15, 0.20, 0.16, 0.10, 0.15)
@@ -329,7 +329,8 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
     """
     progress = progress or (lambda f, m: None)
     began = datetime.now()
-    existing = con.execute("select count(*) from events").fetchone()[0]
+    # fetchall drains the result: register() below refuses a connection with one pending
+    existing = con.execute("select count(*) from events").fetchall()[0][0]
     if existing and not replace:
         raise PondError(f"the warehouse already holds {existing:,} events; build the demo into another "
                         "file (--warehouse PATH) or pass --replace to wipe this one")
@@ -341,39 +342,13 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
     params = {"base": base, "seed": str(seed), "channels": list(CHANNELS), "types": list(EVENT_CODES),
               "categories": list(CATEGORIES), "kinds": [CONTENT_KINDS[c] for c in CHANNELS],
               "cities": list(CITIES), "ages": list(AGE_BANDS), "upload_id": 1}
-    con.execute("begin transaction")
+    label = f"demo (seed {seed}, {users:,} users, {days} days)"
+    for name in ("events", "users", "items", "contents", "communities", "campaigns"):
+        con.register(f"demo_{name}", data[name])
     try:
-        for table in ("events", "users", "items", "contents", "communities", "campaigns", "experiments",
-                      "uploads", "upload_rejects", "user_day", "daily_events"):
-            con.execute(f"delete from {table}")
-        for name in ("events", "users", "items", "contents", "communities", "campaigns"):
-            con.register(f"demo_{name}", data[name])
-        for query in ("demo_insert_events", "demo_insert_users", "demo_insert_items",
-                      "demo_insert_contents", "demo_insert_communities", "demo_insert_campaigns",
-                      "demo_insert_experiments"):
-            execute_query(con, query, params)
-        con.execute("create or replace temp table touched_users as select user_id from users")
-        refresh_user_activity(con)
-        con.execute("drop table touched_users")
-        con.execute("update meta set value = 'Asia/Shanghai' where key = 'business_timezone'")
-        progress(0.75, "Building rollups")
-        rebuild_rollups(con)
-        n_events = len(data["events"])
-        label = f"demo (seed {seed}, {users:,} users, {days} days)"
-        first, last = con.execute("select min(event_time), max(event_time) from events").fetchone()
-        con.execute(
-            """insert into uploads (upload_id, file_name, sha256, format, rows_read, rows_imported,
-                rows_rejected, rows_duplicate, first_event, last_event, imported_by, started_at,
-                finished_at, status, message, mapping)
-            values (1, ?, ?, 'demo', ?, ?, 0, 0, ?, ?, 'demo', ?, ?, 'imported', ?, ?)""",
-            [label, f"demo-{seed}-{users}-{days}-{data['end']}", n_events, n_events, first, last, began,
-             datetime.now(), "Generated demo data", json.dumps({"columns": []})],
-        )
-        bump_data_version(con)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with write_transaction(con):
+            n_events = _write_demo(con, params, label=label, key=f"demo-{seed}-{users}-{days}-{data['end']}",
+                                   began=began, progress=progress)
     finally:
         for name in ("events", "users", "items", "contents", "communities", "campaigns"):
             con.unregister(f"demo_{name}")
@@ -381,3 +356,31 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
     return DemoSummary(users, n_events, len(data["items"]), len(data["contents"]),
                        data["start"], data["end"] - timedelta(days=1),
                        (datetime.now() - began).total_seconds())
+
+
+def _write_demo(con: duckdb.DuckDBPyConnection, params: dict, *, label: str, key: str,
+                began: datetime, progress: Progress) -> int:
+    """Replace the warehouse's contents with the registered demo frames; returns the event count."""
+    for table in ("events", "users", "items", "contents", "communities", "campaigns", "experiments",
+                  "uploads", "upload_rejects", "user_day", "daily_events"):
+        con.execute(f"delete from {table}")
+    for query in ("demo_insert_events", "demo_insert_users", "demo_insert_items", "demo_insert_contents",
+                  "demo_insert_communities", "demo_insert_campaigns", "demo_insert_experiments"):
+        execute_query(con, query, params)
+    con.execute("create or replace temp table touched_users as select user_id from users")
+    refresh_user_activity(con)
+    con.execute("drop table touched_users")
+    con.execute("update meta set value = 'Asia/Shanghai' where key = 'business_timezone'")
+    progress(0.75, "Building rollups")
+    rebuild_rollups(con)
+    n_events = con.execute("select count(*) from events").fetchone()[0]
+    first, last = con.execute("select min(event_time), max(event_time) from events").fetchone()
+    con.execute(
+        """insert into uploads (upload_id, file_name, sha256, format, rows_read, rows_imported,
+            rows_rejected, rows_duplicate, first_event, last_event, imported_by, started_at,
+            finished_at, status, message, mapping)
+        values (1, ?, ?, 'demo', ?, ?, 0, 0, ?, ?, 'demo', ?, ?, 'imported', ?, ?)""",
+        [label, key, n_events, n_events, first, last, began, datetime.now(), "Generated demo data",
+         json.dumps({"columns": []})],
+    )
+    return n_events

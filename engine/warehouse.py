@@ -215,6 +215,20 @@ def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
     return new
 
 
+@contextmanager
+def write_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction for a change of data: on success it bumps the warehouse version (so the
+    dashboard's caches refresh) and commits; on any error or interruption it rolls back all."""
+    con.execute("begin transaction")
+    try:
+        yield
+        bump_data_version(con)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def business_timezone(con: duckdb.DuckDBPyConnection) -> str:
     """The zone whose calendar days the rollups and day-level charts use (events stay in UTC)."""
     return con.execute("select value from meta where key = 'business_timezone'").fetchone()[0]
@@ -223,15 +237,9 @@ def business_timezone(con: duckdb.DuckDBPyConnection) -> str:
 def set_business_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
     """Change the business time zone and rebuild every rollup on the new calendar days."""
     check_timezone(con, zone)
-    con.execute("begin transaction")
-    try:
+    with write_transaction(con):
         _set_meta(con, "business_timezone", zone)
         rebuild_rollups(con)
-        bump_data_version(con)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
 
 
 def check_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> str:

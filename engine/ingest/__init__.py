@@ -32,13 +32,13 @@ from engine.ingest.sniff import FileSample, sniff_file
 from engine.ingest.transform import build_canonical
 from engine.warehouse import (
     EVENT_TYPES,
-    bump_data_version,
     business_timezone,
     check_timezone,
     execute_query,
     refresh_rollups,
     refresh_user_activity,
     run_query,
+    write_transaction,
 )
 
 __all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "import_file", "inspect_file",
@@ -142,14 +142,10 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         return ImportResult(label, "already_imported", plan.format, sha, upload_id=previous[0])
 
     started = datetime.now()
-    con.execute("begin transaction")
     try:
-        result = _import_in_transaction(con, path, plan, label, sha, started,
-                                        imported_by or getpass.getuser(), progress)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with write_transaction(con):
+            result = _import_in_transaction(con, path, plan, label, sha, started,
+                                            imported_by or getpass.getuser(), progress)
     finally:
         for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users", "seen_items",
                       "seen_user_attributes"):
@@ -228,7 +224,6 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
          result.rows_rejected, result.rows_duplicate, first, last, who, started, datetime.now(),
          "; ".join(notes), json.dumps(plan.to_dict(), ensure_ascii=False)],
     )
-    bump_data_version(con)
     return result
 
 
@@ -263,28 +258,28 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
     file_name, status, undone_at = row
     if status == "undone":
         raise PondError(f"upload {upload_id} ({file_name}) was already undone on {undone_at:%Y-%m-%d %H:%M}")
-    con.execute("begin transaction")
     try:
-        days = run_query(con, "upload_days", {"tz": business_timezone(con), "upload_id": upload_id})
-        con.execute("create or replace temp table touched_users as "
-                    "select distinct user_id from events where upload_id = ?", [upload_id])
-        removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
-        con.execute("delete from events where upload_id = ?", [upload_id])
-        refresh_user_activity(con)
-        execute_query(con, "users_drop_vanished")
-        con.execute("delete from items where upload_id = ? and item_id not in "
-                    "(select distinct item_id from events where item_id is not null)", [upload_id])
-        refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
-        con.execute("update uploads set status = 'undone', undone_at = ? where upload_id = ?",
-                    [datetime.now(), upload_id])
-        bump_data_version(con)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with write_transaction(con):
+            removed = _undo_in_transaction(con, upload_id)
     finally:
         con.execute("drop table if exists touched_users")
     return UndoResult(upload_id, file_name, removed)
+
+
+def _undo_in_transaction(con: duckdb.DuckDBPyConnection, upload_id: int) -> int:
+    days = run_query(con, "upload_days", {"tz": business_timezone(con), "upload_id": upload_id})
+    con.execute("create or replace temp table touched_users as "
+                "select distinct user_id from events where upload_id = ?", [upload_id])
+    removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
+    con.execute("delete from events where upload_id = ?", [upload_id])
+    refresh_user_activity(con)
+    execute_query(con, "users_drop_vanished")
+    con.execute("delete from items where upload_id = ? and item_id not in "
+                "(select distinct item_id from events where item_id is not null)", [upload_id])
+    refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
+    con.execute("update uploads set status = 'undone', undone_at = ? where upload_id = ?",
+                [datetime.now(), upload_id])
+    return removed
 
 
 def list_uploads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
