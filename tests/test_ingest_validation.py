@@ -108,3 +108,42 @@ def test_mapping_must_name_real_columns(con, write):
     plan.mapping["channel"] = ["missing"]
     with pytest.raises(ImportFormatError, match=r"channel is mapped to \['missing'\]"):
         import_file(con, path, plan=plan)
+
+
+def test_a_killed_import_leaves_the_warehouse_as_it_was(tmp_path, write):
+    """SIGKILL the importer while it writes events: DuckDB's log discards the open transaction."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from engine import warehouse
+
+    db = tmp_path / "killed.duckdb"
+    with warehouse.connect(db) as con:
+        import_file(con, write("first.csv", "user_id,event_type,event_time\nu0,view,2024-01-01 00:00:00\n"))
+        before = table_snapshot(con)
+    big = tmp_path / "big.csv"
+    big.write_text("user_id,event_type,event_time\n" + "".join(
+        f"u{i % 5000},view,2024-02-{1 + i % 28:02d} {i % 24:02d}:00:00\n" for i in range(300_000)))
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from engine import warehouse
+        from engine.ingest import import_file
+        def progress(fraction, message):
+            print(message, flush=True)
+            if message == "Adding new events":
+                time.sleep(60)  # hold the transaction open until the test kills us
+        with warehouse.connect({str(db)!r}) as con:
+            import_file(con, {str(big)!r}, progress=progress)
+    """)], stdout=subprocess.PIPE, text=True, cwd=str(__import__("pathlib").Path(__file__).parent.parent))
+    try:
+        for line in child.stdout:
+            if line.strip() == "Adding new events":
+                break
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    with warehouse.connect(db) as con:
+        assert table_snapshot(con) == before

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from engine.ingest import ImportPlan, ImportResult, import_file, inspect_file, u
 from engine.ingest.sniff import FileSample
 
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "pond-uploads"
+UPLOAD_KEEP_SECONDS = 24 * 3600
 #: Writers wait longer than readers: an import should queue behind a short CLI job.
 WRITE_LOCK_TIMEOUT = 30.0
 COMMON_ZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
@@ -29,11 +32,23 @@ class Inspected:
     plan: ImportPlan
 
 
+def _prune_old_uploads() -> None:
+    cutoff = time.time() - UPLOAD_KEEP_SECONDS
+    for old in UPLOAD_DIR.glob("*"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+
+
 def save_upload(uploaded) -> Path:
-    """Write an uploaded file to a private temp folder once; the same bytes reuse the same file."""
+    """Write an uploaded file to a private temp folder once; the same bytes reuse the same file.
+
+    Copies older than a day are removed, so the folder does not grow without bound.
+    """
     data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
     UPLOAD_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _prune_old_uploads()
     # our own name on disk: the browser's file name never becomes a path
     path = UPLOAD_DIR / f"{digest}{Path(uploaded.name).suffix.lower()[:10]}"
     if not path.exists():
