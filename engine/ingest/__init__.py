@@ -93,8 +93,6 @@ def inspect_file(path: str | Path, *, name: str | None = None, format: str = "au
                  timezone: str | None = None) -> tuple[FileSample, ImportPlan]:
     """Sniff a file and detect its import plan, without touching the warehouse."""
     sample = sniff_file(path, name=name)
-    if name:
-        sample.path = Path(path)
     return sample, detect_plan(sample, format=format, timezone=timezone)
 
 
