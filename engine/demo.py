@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import execute_query, rebuild_rollups, refresh_user_activity, write_transaction
+from engine.warehouse import ROLLUPS, execute_query, rebuild_rollups, refresh_user_activity, write_transaction
 
 CHANNELS = ("wechat_group", "official_account", "mini_program", "douyin", "xiaohongshu", "referral")
 CHANNEL_SHARE = (0.24, 0.15, 0.20, 0.16, 0.10, 0.15)
@@ -365,7 +365,7 @@ def _write_demo(con: duckdb.DuckDBPyConnection, params: dict, *, label: str, key
                 began: datetime, progress: Progress) -> int:
     """Replace the warehouse's contents with the registered demo frames; returns the event count."""
     for table in ("events", "users", "items", "contents", "communities", "campaigns", "experiments",
-                  "uploads", "upload_rejects", "user_day", "daily_events"):
+                  "uploads", "upload_rejects", *ROLLUPS):
         con.execute(f"delete from {table}")
     for query in ("demo_insert_events", "demo_insert_users", "demo_insert_items", "demo_insert_contents",
                   "demo_insert_communities", "demo_insert_campaigns", "demo_insert_experiments"):

@@ -99,8 +99,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             events bigint, users bigint, amount double
         )""",
     ),
+    (
+        # 2: a narrow rollup of who did which event type on which day, for retention, funnels and
+        # lifecycle over any event type (user_day only has columns for the common ones)
+        """create table if not exists user_day_type (
+            day date not null, user_id varchar not null, channel varchar, event_type varchar not null,
+            events integer
+        )""",
+        lambda con: _backfill_rollup(con, "user_day_type"),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+ROLLUPS = ("user_day", "daily_events", "user_day_type")
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -188,8 +198,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         con.execute("begin transaction")
         try:
-            for statement in MIGRATIONS[version - 1]:
-                con.execute(statement)
+            for step in MIGRATIONS[version - 1]:
+                if callable(step):
+                    step(con)
+                else:
+                    con.execute(step)
             _set_meta(con, "schema_version", str(version))
             if version == 1:
                 con.execute("insert or ignore into meta values ('data_version', '0')")
@@ -289,11 +302,28 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> Non
     """Recompute the rollups for the given business days (call inside the writer's transaction)."""
     if not days:
         return
+    _touch(con, days)
+    _refresh(con, ROLLUPS)
+
+
+def _backfill_rollup(con: duckdb.DuckDBPyConnection, rollup: str) -> None:
+    """Fill one rollup from all events (used by the migration that adds it)."""
+    days = execute_query(con, "event_days", {"tz": business_timezone(con)}).fetchall()
+    if days:
+        _touch(con, [d for (d,) in days])
+        _refresh(con, (rollup,))
+
+
+def _touch(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
     con.execute("create or replace temp table touched_days (day date)")
     con.execute("insert into touched_days select distinct unnest(?)", [sorted(set(days))])
     # one scan of the events of those days, converted to business days once, feeds every rollup
     execute_query(con, "rollup_touched_events", {"tz": business_timezone(con)})
-    for rollup in ("user_day", "daily_events"):
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, rollups: Sequence[str]) -> None:
+    """Replace the touched days' rows of the given rollups (temp tables are set up by the caller)."""
+    for rollup in rollups:
         execute_query(con, f"rollup_{rollup}_delete")
         execute_query(con, f"rollup_{rollup}_insert")
     con.execute("drop table touched_days")
@@ -311,6 +341,6 @@ def refresh_user_activity(con: duckdb.DuckDBPyConnection) -> None:
 def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every rollup from the events table."""
     days = execute_query(con, "event_days", {"tz": business_timezone(con)}).fetchall()
-    con.execute("delete from user_day")
-    con.execute("delete from daily_events")
+    for rollup in ROLLUPS:
+        con.execute(f"delete from {rollup}")
     refresh_rollups(con, [d for (d,) in days])
