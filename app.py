@@ -16,12 +16,16 @@ log = logging.getLogger("pond")
 
 st.set_page_config(page_title="Pond", page_icon=":material/water:", layout="wide")
 
+# Page files live in views/, not pages/: Streamlit treats a folder named pages/ as a legacy
+# multipage app and would run a bookmarked page without this router on a session's first request.
 pages = {
     "Dashboards": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/retention.py", title="Retention", icon=":material/event_repeat:",
+                url_path="retention"),
     ],
     "Data": [
-        st.Page("pages/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),
+        st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),
     ],
 }
 navigation = st.navigation(pages)

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -79,17 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="the warehouse at a glance (JSON)")
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
-    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels"))
+    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
                    "with events)")
-    p.add_argument("--channel")
+    p.add_argument("--channel", help="kpis/daily: events of this channel; retention: users acquired "
+                   "through it")
     p.add_argument("--format", default="csv", choices=("csv", "json"))
+    retention = p.add_argument_group("retention")
+    retention.add_argument("--period", default="week", choices=("day", "week", "month"))
+    retention.add_argument("--start-event", default="purchase", help="event type, or 'any' action")
+    retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
+    retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
+    retention.add_argument("--recurring", action="store_true",
+                           help="a cohort per period with a start event (default: first time only)")
+    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"))
     return parser
 
 
 def _emit(frame: pd.DataFrame, fmt: str) -> None:
+    frame = frame.copy()
+    for column in frame.columns:  # calendar dates print as dates, not midnight timestamps
+        if frame[column].map(lambda v: isinstance(v, date) and not isinstance(v, datetime)).all():
+            frame[column] = frame[column].map(date.isoformat)
+        elif pd.api.types.is_datetime64_any_dtype(frame[column]) and (frame[column].dt.normalize()
+                                                                      == frame[column]).all():
+            frame[column] = frame[column].dt.strftime("%Y-%m-%d")
     if fmt == "json":
         print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
     elif fmt == "csv":
@@ -159,6 +175,8 @@ def cmd_query(args, con) -> int:
     if args.analysis == "channels":
         _emit(pd.DataFrame({"channel": metrics.channels(con)}), args.format)
         return 0
+    if args.analysis == "retention":
+        return cmd_retention(args, con)
     summary = metrics.warehouse_summary(con)
     if summary["last_day"] is None:
         raise PondError("the warehouse holds no events yet; import a file or build the demo")
@@ -172,6 +190,18 @@ def cmd_query(args, con) -> int:
     else:
         frame = metrics.daily_activity(con, period, channel=args.channel)
     _emit(frame, args.format)
+    return 0
+
+
+def cmd_retention(args, con) -> int:
+    from engine.retention import RetentionQuery, retention_matrix
+
+    query = RetentionQuery(period=args.period, start_event=args.start_event, return_event=args.return_event,
+                           first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
+                           channel=args.channel, breakdown=args.breakdown)
+    frame = retention_matrix(con, query)
+    columns = ["cohort", "period", "users", "cohort_size", "rate"]
+    _emit(frame[(["segment"] if args.breakdown != "none" else []) + columns], args.format)
     return 0
 
 

@@ -94,3 +94,18 @@ def test_inspect_shows_the_plan(write, capsys):
     out = capsys.readouterr().out
     assert "comma-separated text (utf-8), header: yes, format: generic" in out
     assert "user_id       <- user_id" in out
+
+
+def test_retention_query_csv_and_json(tmp_path, write, capsys):
+    db = str(tmp_path / "r.duckdb")
+    events = write("r.csv", "user_id,event_type,event_time\nu1,purchase,2024-01-01 10:00\n"
+                            "u1,purchase,2024-01-02 10:00\nu2,purchase,2024-01-01 11:00\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "retention", "--period", "day", "--start-event", "purchase",
+                 "--return-event", "purchase", "--mode", "on", "--from", "2024-01-01", "--to", "2024-01-02"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "cohort,period,users,cohort_size,rate", "2024-01-01,0,2,2,1.0", "2024-01-01,1,1,2,0.5"]
+    assert main(["--warehouse", db, "query", "retention", "--period", "day", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[1] == {"cohort": "2024-01-01", "period": 1, "users": 1, "cohort_size": 2, "rate": 0.5}

@@ -94,6 +94,20 @@ def events_shown(tab) -> int:
     return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
 
 
+def test_a_bookmarked_page_opens_through_the_router(dashboard, page):
+    """A first request straight to /retention must still get navigation and filters.
+
+    Keep this the first test of the module: it must be the server's first request to catch
+    Streamlit's legacy pages/ mode, which only applies until some session has run the router.
+    """
+    url, _ = dashboard
+    page.goto(f"{url}/retention")
+    page.get_by_text("Who is behind a cell").wait_for(timeout=60_000)
+    assert page.get_by_text("Filters", exact=True).count() == 1
+    assert "Upload data" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert_no_exception(page)
+
+
 def test_overview_renders_with_kpis_and_charts(dashboard, page):
     url, db = dashboard
     page.goto(url)
@@ -140,3 +154,4 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     page.get_by_role("option", name="douyin").click()
     page.get_by_text("douyin; change against").wait_for(timeout=30_000)
     assert_no_exception(page)
+

@@ -94,7 +94,7 @@ def test_days_without_events_show_an_empty_state(tmp_path, monkeypatch):
     assert any("No events in the chosen days" in i.value for i in at.info)
 
 
-@pytest.mark.parametrize("page", ["pages/overview.py", "pages/upload.py"])
+@pytest.mark.parametrize("page", ["views/overview.py", "views/upload.py"])
 def test_each_page_runs_on_its_own(demo, page):
     at = AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT).run()
     no_errors(at)
@@ -120,14 +120,14 @@ def test_empty_warehouse_says_what_to_do(tmp_path, monkeypatch):
     at = app().run()
     no_errors(at)
     assert any("holds no events yet" in i.value for i in at.info)
-    at.switch_page("pages/upload.py").run()
+    at.switch_page("views/upload.py").run()
     no_errors(at)
     assert any("No imports yet" in i.value for i in at.info)
 
 
 def upload_page(demo) -> AppTest:
     at = app().run()
-    at.switch_page("pages/upload.py").run()
+    at.switch_page("views/upload.py").run()
     no_errors(at)
     return at
 
@@ -209,3 +209,45 @@ def test_busy_warehouse_shows_a_warning_not_a_crash(demo, monkeypatch):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_retention_page_with_every_control(demo):
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 3
+    at.get("segmented_control")[0].set_value("day").run()
+    at.selectbox(key="ret-start").select("signup").run()
+    at.selectbox(key="ret-return").select("any").run()
+    at.radio(key="ret-cohorts").set_value("recurring").run()
+    at.radio(key="ret-mode").set_value("on or after").run()
+    at.selectbox(key="ret-breakdown").select("channel").run()
+    no_errors(at)
+    assert at.selectbox(key="ret-segment").options[0] == "douyin"
+    at.selectbox(key="ret-segment").select("referral").run()
+    no_errors(at)
+
+
+def test_retention_drill_down_lists_the_cells_users(demo):
+    from engine.retention import RetentionQuery, retention_cell_users
+
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    cohort = at.selectbox(key="ret-cell-cohort").value
+    at.radio(key="ret-cell-which").set_value("all").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = retention_cell_users(con, RetentionQuery(start=date(2026, 1, 30), end=date(2026, 2, 28)),
+                                        segment="All users", cohort=cohort, period=1)
+    assert at.dataframe[0].value["user_id"].tolist() == expected["user_id"].tolist()
+    assert any(f"{len(expected):,} users · cohort {cohort}" in c.value for c in at.caption)
+
+
+def test_retention_empty_state(demo):
+    at = app().run()
+    at.sidebar.selectbox[0].select("referral").run()  # referral users ...
+    at.switch_page("views/retention.py").run()
+    at.selectbox(key="ret-start").select("coupon_redeem").run()  # ... who redeemed a coupon
+    at.sidebar.date_input[0].set_value((date(2026, 1, 20), date(2026, 1, 21))).run()
+    no_errors(at)
+    assert any("No user did" in i.value for i in at.info)

@@ -40,3 +40,65 @@ def gmv_by_day(frame: pd.DataFrame) -> go.Figure:
     fig = px.bar(frame, x="day", y="gmv", labels={"gmv": "GMV (¥)", "day": "Day"},
                  color_discrete_sequence=["#16a34a"])
     return _layout(fig, y_title="GMV per day (¥)")
+
+
+def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str, period: str) -> go.Figure:
+    """Cohorts (rows, newest last) by periods (columns); the weighted average on top.
+
+    ``show`` is ``rate`` or ``users``; cells of periods not over yet carry a ``*``.
+    """
+    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    cohorts = sorted(matrix["cohort"].unique())
+    periods = sorted(matrix["period"].unique())
+    rows = ["Average"] + [str(c) for c in cohorts]
+    z, text, hover = [], [], []
+    avg = average.set_index("period")
+    z.append([avg["rate"].get(p) for p in periods])
+    text.append([f"{avg['rate'][p]:.0%}" if p in avg.index else "" for p in periods])
+    hover.append([f"Average, {unit} {p}: {avg['rate'][p]:.1%} of {avg['cohort_size'][p]:,} users "
+                  f"({avg['cohorts'][p]} cohorts)" if p in avg.index else "" for p in periods])
+    cells = matrix.set_index(["cohort", "period"])
+    for cohort in cohorts:
+        line_z, line_text, line_hover = [], [], []
+        for p in periods:
+            if (cohort, p) not in cells.index:
+                line_z.append(None)
+                line_text.append("")
+                line_hover.append("")
+                continue
+            cell = cells.loc[(cohort, p)]
+            star = "" if cell["complete"] else "*"
+            line_z.append(cell["rate"])
+            label = f"{cell['rate']:.0%}" if show == "rate" else f"{int(cell['users']):,}"
+            line_text.append(label + star)
+            line_hover.append(f"Cohort {cohort}, {unit} {p}: {int(cell['users']):,} of "
+                              f"{int(cell['cohort_size']):,} ({cell['rate']:.1%})"
+                              + ("; period not over yet" if star else ""))
+        z.append(line_z)
+        text.append(line_text)
+        hover.append(line_hover)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"{unit} {p}" for p in periods], y=rows, text=text, texttemplate="%{text}",
+        customdata=hover, hovertemplate="%{customdata}<extra></extra>", colorscale="Teal", zmin=0,
+        zmax=1, colorbar={"title": "Retained", "tickformat": ".0%"}, xgap=1, ygap=1))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(side="top", type="category")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=max(300, 28 * len(rows) + 80))
+    return fig
+
+
+def retention_curves(average: pd.DataFrame, *, period: str) -> go.Figure:
+    """Average retention by period since the cohort, one line per segment."""
+    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    fig = px.line(average, x="period", y="rate", color="segment", markers=True,
+                  labels={"period": f"{unit}s since cohort", "rate": "Retained", "segment": ""})
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, y_title="Retained (weighted average)")
+
+
+def period_n_line(frame: pd.DataFrame, *, n: int, period: str) -> go.Figure:
+    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    fig = px.line(frame, x="cohort", y="rate", color="segment", markers=True,
+                  labels={"cohort": "Cohort", "rate": f"{unit}-{n} retention", "segment": ""})
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, y_title=f"{unit}-{n} retention")

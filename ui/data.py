@@ -112,3 +112,28 @@ def show_pond_error(exc: PondError) -> None:
     else:
         st.error(str(exc))
     st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def event_types(path: str, version: int) -> list[str]:
+    from engine.retention import event_types as listed
+
+    with connect(path) as con:
+        return listed(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def retention_matrix(path: str, version: int, query) -> pd.DataFrame:
+    from engine.retention import retention_matrix as compute
+
+    with connect(path) as con:
+        return compute(con, query)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def retention_cell_users(path: str, version: int, query, segment: str, cohort: date, period: int
+                         ) -> pd.DataFrame:
+    from engine.retention import retention_cell_users as compute
+
+    with connect(path) as con:
+        return compute(con, query, segment=segment, cohort=cohort, period=period)

@@ -1,6 +1,6 @@
 -- Channels that occur in the events, busiest first.
 with final as (
-    select channel, sum(events) as events
+    select channel, cast(sum(events) as bigint) as events
     from daily_events
     where channel is not null
     group by channel

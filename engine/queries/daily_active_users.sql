@@ -10,7 +10,7 @@ final as (
         day,
         count(distinct user_id) filter (where actions > 0) as active_users,
         count(distinct user_id) filter (where purchases > 0) as buyers,
-        sum(orders) as orders,
+        cast(sum(orders) as bigint) as orders,
         sum(gmv) as gmv
     from scoped
     group by day

@@ -18,7 +18,7 @@ if chosen.period is None:
     widgets.empty_state("The warehouse holds no events yet.",
                         hint="Import an export on **Upload data**, or build the demo with "
                              "`python -m engine demo`.")
-    st.page_link("pages/upload.py", label="Go to Upload data", icon=":material/upload_file:")
+    st.page_link("views/upload.py", label="Go to Upload data", icon=":material/upload_file:")
     st.stop()
 
 glance = st.columns(5)

@@ -1,0 +1,59 @@
+-- Retention matrix built on retention_members (its text fills the members slot).
+-- One row per segment, cohort and period n = 0.. up to the last day of data; $mode on|on_or_after.
+with members as (
+    {members}
+),
+
+sizes as (
+    select segment, cohort, any_value(last_day) as last_day, count(*) as cohort_size
+    from members
+    group by segment, cohort
+),
+
+grid as (
+    select
+        segment, cohort, cohort_size, last_day,
+        unnest(range(0, datediff($period, cohort, cast(date_trunc($period, last_day) as date)) + 1)) as n
+    from sizes
+),
+
+came_back_on as (
+    select segment, cohort, n, count(*) as users
+    from (select segment, cohort, unnest(returns) as n from members)
+    group by segment, cohort, n
+),
+
+came_back_on_or_after as (
+    select segment, cohort, n, count(*) as users
+    from (select segment, cohort, unnest(range(1, last_n + 1)) as n from members where last_n > 0)
+    group by segment, cohort, n
+),
+
+final as (
+    select
+        g.segment,
+        g.cohort,
+        cast(g.n as integer) as period,
+        case
+            when g.n = 0 then g.cohort_size
+            when $mode = 'on' then coalesce(o.users, 0)
+            else coalesce(a.users, 0)
+        end as users,
+        g.cohort_size,
+        case
+            when $period = 'day' then g.cohort + cast(g.n as integer)
+            when $period = 'week' then g.cohort + cast(7 * g.n + 6 as integer)
+            else cast(g.cohort + to_months(cast(g.n + 1 as integer)) - interval 1 day as date)
+        end as period_end,
+        g.last_day
+    from grid as g
+    left join came_back_on as o on o.segment = g.segment and o.cohort = g.cohort and o.n = g.n
+    left join came_back_on_or_after as a on a.segment = g.segment and a.cohort = g.cohort and a.n = g.n
+)
+
+select
+    segment, cohort, period, users, cohort_size,
+    users / cohort_size as rate,
+    period_end <= last_day as complete
+from final
+order by segment, cohort, period

@@ -1,0 +1,83 @@
+-- Cohort members with the periods they came back in (n >= 1), from the user_day_type rollup.
+-- Parameters: $period (day|week|month), $start_event, $return_event ('any' = any action of the
+-- user), $first_time (true: cohort = period of the first start event; false: every period with a
+-- start event), $from, $to (cohorts starting in that range), $channel (acquisition channel or
+-- null), $breakdown (none|channel|community), $passive (event types that are not actions).
+with activity as (
+    select user_id, day, event_type from user_day_type
+),
+
+data_end as (
+    select max(day) as last_day from user_day_type
+),
+
+starts as (
+    select distinct user_id, cast(date_trunc($period, day) as date) as cohort
+    from activity
+    where event_type = $start_event
+        or ($start_event = 'any' and not list_contains($passive, event_type))
+),
+
+first_starts as (
+    select user_id, min(cohort) as cohort from starts group by user_id
+),
+
+cohorts as (
+    select user_id, cohort from first_starts where $first_time
+    union all
+    select user_id, cohort from starts where not $first_time
+),
+
+first_community as (
+    select user_id, arg_min(community_id, event_time) as community_id
+    from events
+    where $breakdown = 'community' and community_id is not null
+    group by user_id
+),
+
+attributes as (
+    select
+        u.user_id,
+        case $breakdown
+            when 'channel' then coalesce(u.acquisition_channel, '(unknown)')
+            when 'community' then coalesce(c.community_id, '(no community)')
+            else 'All users'
+        end as segment
+    from users as u
+    left join first_community as c on c.user_id = u.user_id
+    where $channel is null or u.acquisition_channel = $channel
+),
+
+members as (
+    select a.segment, c.cohort, c.user_id
+    from cohorts as c
+    join attributes as a on a.user_id = c.user_id
+    where c.cohort between cast(date_trunc($period, cast($from as date)) as date) and $to
+),
+
+returns as (
+    select distinct user_id, cast(date_trunc($period, day) as date) as period_start
+    from activity
+    where event_type = $return_event
+        or ($return_event = 'any' and not list_contains($passive, event_type))
+),
+
+returned as (
+    select
+        m.segment, m.cohort, m.user_id,
+        list(distinct datediff($period, m.cohort, r.period_start) order by 1)
+            filter (where r.period_start is not null) as returns
+    from members as m
+    left join returns as r on r.user_id = m.user_id and r.period_start > m.cohort
+    group by m.segment, m.cohort, m.user_id
+),
+
+final as (
+    select
+        segment, cohort, user_id, returns,
+        coalesce(list_max(returns), 0) as last_n,
+        (select last_day from data_end) as last_day
+    from returned
+)
+
+select * from final

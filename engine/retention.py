@@ -1,0 +1,117 @@
+"""Cohort retention: do users who did a start event come back and do a return event?
+
+Semantics (as in Amplitude and Mixpanel):
+
+- A *cohort* is the calendar period (business day, ISO week starting Monday, or month) of a user's
+  start event: their first one ever (``first_time=True``), or every period with one (recurring).
+- Period 0 is the cohort itself (100%). A user counts in period n >= 1 if they did the return event
+  in the n-th period after the cohort's (``mode="on"``), or in that period or any later one
+  (``mode="on_or_after"``, unbounded retention).
+- A cell is *complete* when its period has ended by the last day of data; incomplete cells are
+  shown but left out of averages. ``any`` as an event means any action of the user's own
+  (impressions and coupon pushes are not actions).
+
+Everything is computed in DuckDB from the ``user_day_type`` rollup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from engine.errors import PondError
+from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, load_query, run_query
+
+PERIODS = ("day", "week", "month")
+MODES = ("on", "on_or_after")
+BREAKDOWNS = ("none", "channel", "community")
+ANY_EVENT = "any"
+
+
+@dataclass(frozen=True)
+class RetentionQuery:
+    """What to compute; the defaults are first purchase -> purchase, weekly, first-time, "on"."""
+
+    period: str = "week"
+    start_event: str = "purchase"
+    return_event: str = "purchase"
+    first_time: bool = True
+    mode: str = "on"
+    start: date | None = None  # first cohort (default: the first day of data)
+    end: date | None = None  # last cohort start (default: the last day of data)
+    channel: str | None = None  # only users acquired through this channel
+    breakdown: str = "none"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("period", self.period, PERIODS), ("mode", self.mode, MODES),
+                                     ("breakdown", self.breakdown, BREAKDOWNS)):
+            if value not in allowed:
+                raise PondError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        if self.start and self.end and self.end < self.start:
+            raise PondError(f"the cohort range ends ({self.end}) before it starts ({self.start})")
+
+    def params(self, con: duckdb.DuckDBPyConnection) -> dict:
+        bounds = con.execute("select min(day), max(day) from user_day_type").fetchone()
+        start = self.start or bounds[0] or date(1970, 1, 1)
+        end = self.end or bounds[1] or date(1970, 1, 1)
+        values = {k: v for k, v in asdict(self).items() if k not in ("start", "end")}
+        return {**values, "from": start, "to": end, "passive": list(PASSIVE_EVENT_TYPES)}
+
+
+def _members_sql(query_name: str) -> str:
+    members = load_query("retention_members").rstrip().rstrip(";")
+    return load_query(query_name).replace("{members}", members)
+
+
+def _run(con: duckdb.DuckDBPyConnection, query_name: str, params: dict) -> pd.DataFrame:
+    sql = _members_sql(query_name)
+    return con.execute(sql, bind_named(sql, params)).df()
+
+
+def retention_matrix(con: duckdb.DuckDBPyConnection, query: RetentionQuery | None = None) -> pd.DataFrame:
+    """One row per segment, cohort and period.
+
+    Returns
+    -------
+    DataFrame
+        ``segment, cohort, period, users, cohort_size, rate, complete``; ``cohort`` is the first day
+        of the cohort's period, ``period`` counts periods after it (0 = the cohort itself).
+    """
+    query = query or RetentionQuery()
+    frame = _run(con, "retention_matrix", query.params(con))
+    frame["cohort"] = pd.to_datetime(frame["cohort"]).dt.date
+    return frame.astype({"period": "int64", "users": "int64", "cohort_size": "int64", "complete": "bool"})
+
+
+def retention_average(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Weighted average retention per segment and period over the complete cells.
+
+    ``rate = sum(users) / sum(cohort_size)`` of the cohorts whose period n has ended, so big cohorts
+    weigh more and half-observed periods do not drag the average down.
+    """
+    done = matrix[matrix["complete"]]
+    out = done.groupby(["segment", "period"], as_index=False)[["users", "cohort_size"]].sum()
+    out["rate"] = out["users"] / out["cohort_size"]
+    out["cohorts"] = done.groupby(["segment", "period"]).size().to_numpy()
+    return out
+
+
+def period_n_over_time(matrix: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Period-n retention of each cohort (e.g. week-1 retention per weekly cohort), complete cells only."""
+    cells = matrix[(matrix["period"] == n) & matrix["complete"]]
+    return cells[["segment", "cohort", "users", "cohort_size", "rate"]].reset_index(drop=True)
+
+
+def retention_cell_users(con: duckdb.DuckDBPyConnection, query: RetentionQuery, *, segment: str,
+                         cohort: date, period: int) -> pd.DataFrame:
+    """The users of one cohort with whether they came back in ``period`` (for drill-down and export)."""
+    params = {**query.params(con), "segment": segment, "cohort": cohort, "n": period}
+    return _run(con, "retention_cell_users", params)
+
+
+def event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Event types present in the warehouse, most frequent first."""
+    return run_query(con, "event_type_list")["event_type"].tolist()

@@ -1,0 +1,132 @@
+"""Cohort retention on a hand-made warehouse with exact expected matrices.
+
+Events (UTC = business time zone unless a test changes it); the last day of data is 2024-01-04:
+  u1 (douyin):  purchase 01-01, purchase 01-02, purchase 01-04
+  u2 (wechat):  purchase 01-01, view 01-02, purchase 01-03
+  u3 (douyin):  purchase 01-02                       (a user with a single event)
+  u4 (wechat):  view 01-01                           (never purchases: in no purchase cohort)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine import warehouse
+from engine.errors import PondError
+from engine.ingest import import_file
+from engine.retention import (
+    RetentionQuery,
+    period_n_over_time,
+    retention_average,
+    retention_cell_users,
+    retention_matrix,
+)
+
+EVENTS = """user_id,event_type,event_time,channel
+u1,purchase,2024-01-01 09:00:00,douyin
+u2,purchase,2024-01-01 10:00:00,wechat_group
+u4,view,2024-01-01 11:00:00,wechat_group
+u1,purchase,2024-01-02 09:00:00,douyin
+u2,view,2024-01-02 10:00:00,wechat_group
+u3,purchase,2024-01-02 23:59:59,douyin
+u2,purchase,2024-01-03 00:00:00,wechat_group
+u1,purchase,2024-01-04 09:00:00,douyin
+"""
+D1, D2, D3, D4 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4)
+
+
+@pytest.fixture
+def shop(con, write):
+    import_file(con, write("events.csv", EVENTS))
+    return con
+
+
+def cells(frame):
+    return [(r.cohort, r.period, r.users, r.cohort_size) for r in frame.itertuples()]
+
+
+def test_daily_first_purchase_to_purchase(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day"))
+    assert cells(m) == [(D1, 0, 2, 2), (D1, 1, 1, 2), (D1, 2, 1, 2), (D1, 3, 1, 2),
+                        (D2, 0, 1, 1), (D2, 1, 0, 1), (D2, 2, 0, 1)]
+    assert m["complete"].all()
+    assert m["rate"].tolist() == [1.0, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0]
+    assert set(m["segment"]) == {"All users"}
+
+
+def test_on_or_after_counts_any_later_return(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day", mode="on_or_after"))
+    assert cells(m) == [(D1, 0, 2, 2), (D1, 1, 2, 2), (D1, 2, 2, 2), (D1, 3, 1, 2),
+                        (D2, 0, 1, 1), (D2, 1, 0, 1), (D2, 2, 0, 1)]
+
+
+def test_recurring_cohorts(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day", first_time=False))
+    assert cells(m) == [(D1, 0, 2, 2), (D1, 1, 1, 2), (D1, 2, 1, 2), (D1, 3, 1, 2),
+                        (D2, 0, 2, 2), (D2, 1, 0, 2), (D2, 2, 1, 2),
+                        (D3, 0, 1, 1), (D3, 1, 0, 1),
+                        (D4, 0, 1, 1)]
+
+
+def test_any_action_as_return_event(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day", return_event="any"))
+    assert cells(m)[:4] == [(D1, 0, 2, 2), (D1, 1, 2, 2), (D1, 2, 1, 2), (D1, 3, 1, 2)]
+
+
+def test_weekly_period_is_incomplete_until_the_week_ends(shop):
+    m = retention_matrix(shop, RetentionQuery(period="week"))
+    assert cells(m) == [(D1, 0, 3, 3)]  # 2024-01-01 is a Monday; the data ends on Thursday
+    assert m["complete"].tolist() == [False]
+    assert retention_average(m).empty  # nothing complete to average
+
+
+def test_weighted_average_uses_complete_cells(shop):
+    avg = retention_average(retention_matrix(shop, RetentionQuery(period="day")))
+    assert [(r.period, r.users, r.cohort_size, r.cohorts) for r in avg.itertuples()] == [
+        (0, 3, 3, 2), (1, 1, 3, 2), (2, 1, 3, 2), (3, 1, 2, 1)]
+    assert avg["rate"].tolist() == [1.0, 1 / 3, 1 / 3, 0.5]
+
+
+def test_period_n_over_time(shop):
+    line = period_n_over_time(retention_matrix(shop, RetentionQuery(period="day")), 1)
+    assert line[["cohort", "rate"]].values.tolist() == [[D1, 0.5], [D2, 0.0]]
+
+
+def test_breakdown_by_acquisition_channel(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day", breakdown="channel"))
+    douyin = m[m.segment == "douyin"]
+    assert cells(douyin) == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1), (D1, 3, 1, 1),
+                             (D2, 0, 1, 1), (D2, 1, 0, 1), (D2, 2, 0, 1)]
+    assert cells(m[m.segment == "wechat_group"]) == [(D1, 0, 1, 1), (D1, 1, 0, 1), (D1, 2, 1, 1), (D1, 3, 0, 1)]
+
+
+def test_channel_filter_and_cohort_range(shop):
+    m = retention_matrix(shop, RetentionQuery(period="day", channel="wechat_group"))
+    assert cells(m) == [(D1, 0, 1, 1), (D1, 1, 0, 1), (D1, 2, 1, 1), (D1, 3, 0, 1)]
+    m = retention_matrix(shop, RetentionQuery(period="day", start=D2, end=D2))
+    assert cells(m) == [(D2, 0, 1, 1), (D2, 1, 0, 1), (D2, 2, 0, 1)]
+    assert retention_matrix(shop, RetentionQuery(channel="nowhere")).empty
+
+
+def test_business_time_zone_moves_events_across_midnight(shop):
+    warehouse.set_business_timezone(shop, "Asia/Shanghai")  # u3's 23:59 UTC is 01-03 07:59 local
+    m = retention_matrix(shop, RetentionQuery(period="day"))
+    assert (D3, 0, 1, 1) in cells(m) and (D2, 0, 1, 1) not in cells(m)
+
+
+def test_cell_users_for_drill_down(shop):
+    users = retention_cell_users(shop, RetentionQuery(period="day"), segment="All users", cohort=D1, period=2)
+    assert users[["user_id", "came_back"]].values.tolist() == [["u2", True], ["u1", False]]
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(PondError, match="period must be one of day, week, month, not 'year'"):
+        RetentionQuery(period="year")
+    with pytest.raises(PondError, match="ends .* before it starts"):
+        RetentionQuery(start=D2, end=D1)
+
+
+def test_empty_warehouse_gives_an_empty_matrix(con):
+    assert retention_matrix(con).empty

@@ -1,0 +1,118 @@
+"""Retention: cohort heatmap, retention curves, period-N over time, and the users behind a cell."""
+
+import streamlit as st
+
+from engine.errors import PondError
+from engine.retention import ANY_EVENT, RetentionQuery, period_n_over_time, retention_average
+from ui import charts, data, filters, widgets
+
+st.title("Retention")
+st.caption("Do users who did the start event come back to do the return event? Cohorts are the "
+           "periods of the start event; cohorts come from the sidebar's date range, and the channel "
+           "filter keeps users acquired through that channel.")
+
+try:
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    chosen = filters.current_filters(path, version)
+    types = data.event_types(path, version)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if chosen.period is None or not types:
+    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
+    st.stop()
+
+options = [ANY_EVENT, *types]
+labels = {ANY_EVENT: "any action"}
+default = "purchase" if "purchase" in types else ANY_EVENT
+
+top = st.columns([1.2, 1.3, 1.3, 1.2, 1.3, 1.2])
+period = top[0].segmented_control("Period", ["day", "week", "month"], default="week", key="ret-period",
+                                  format_func=str.title) or "week"
+start_event = top[1].selectbox("Start event", options, index=options.index(default), key="ret-start",
+                               format_func=lambda v: labels.get(v, v))
+return_event = top[2].selectbox("Return event", options, index=options.index(default), key="ret-return",
+                                format_func=lambda v: labels.get(v, v))
+cohort_type = top[3].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts",
+                           help="First time: a user's cohort is the period of their first start event. "
+                                "Recurring: every period with a start event is a cohort.")
+mode = top[4].radio("Counted when they return", ["on", "on or after"], key="ret-mode",
+                    help="On: did the return event in that exact period. On or after: in that period or "
+                         "any later one (unbounded retention).")
+breakdown = top[5].selectbox("Breakdown", ["none", "channel", "community"], key="ret-breakdown",
+                             help="Channel: the user's acquisition channel. Community: the first group "
+                                  "they joined.")
+
+query = RetentionQuery(period=period, start_event=start_event, return_event=return_event,
+                       first_time=cohort_type == "first time", mode=mode.replace(" ", "_"),
+                       start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
+                       breakdown=breakdown)
+try:
+    matrix = data.retention_matrix(path, version, query)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if matrix.empty:
+    widgets.empty_state(f"No user did “{labels.get(start_event, start_event)}” in the chosen days "
+                        f"({chosen.label}).",
+                        hint="Pick another start event, widen the date range or choose All channels.")
+    st.stop()
+
+average = retention_average(matrix)
+segments = list(dict.fromkeys(matrix["segment"]))
+segment = segments[0]
+if len(segments) > 1:
+    segment = st.selectbox("Segment shown in the heatmap", segments, key="ret-segment")
+shown = matrix[matrix["segment"] == segment]
+
+head = st.columns([3, 1])
+head[0].subheader(f"Cohorts by {period}")
+show = head[1].segmented_control("Cells show", ["rate", "users"], default="rate", key="ret-show") or "rate"
+st.plotly_chart(charts.retention_heatmap(shown, average[average["segment"] == segment], show=show,
+                                         period=period), width="stretch")
+st.caption("Average = users retained ÷ cohort users over the cohorts whose period is over (bigger cohorts "
+           "weigh more). * = period not over yet: it may still grow.")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Retention curve**")
+    if average.empty:
+        st.caption("No period is complete yet.")
+    else:
+        st.plotly_chart(charts.retention_curves(average, period=period), width="stretch")
+with right:
+    max_n = int(matrix["period"].max())
+    n = st.number_input(f"{period.title()}-N retention over time: N =", min_value=1,
+                        max_value=max(1, max_n), value=1, key="ret-n")
+    line = period_n_over_time(matrix, int(n))
+    if line.empty:
+        st.caption(f"No cohort has a complete {period} {n} yet.")
+    else:
+        st.plotly_chart(charts.period_n_line(line, n=int(n), period=period), width="stretch")
+
+st.subheader("Who is behind a cell")
+pick = st.columns(3)
+cohorts = sorted(shown["cohort"].unique())
+cohort = pick[0].selectbox("Cohort", cohorts, index=len(cohorts) - 1 if len(cohorts) < 2 else 0,
+                           key="ret-cell-cohort")
+periods = sorted(shown.loc[shown["cohort"] == cohort, "period"].unique())
+cell_period = pick[1].selectbox(f"{period.title()}", periods, index=min(1, len(periods) - 1),
+                                key="ret-cell-period")
+which = pick[2].radio("Users", ["came back", "did not come back", "all"], key="ret-cell-which",
+                      horizontal=True)
+users = data.retention_cell_users(path, version, query, segment, cohort, int(cell_period))
+if which != "all":
+    users = users[users["came_back"] == (which == "came back")]
+st.caption(f"{len(users):,} users · cohort {cohort} · {period} {cell_period} · {segment}")
+st.dataframe(users, hide_index=True, height=260)
+widgets.csv_download(users, f"pond-retention-{cohort}-{period}{cell_period}-{which.replace(' ', '-')}.csv",
+                     label="These users as CSV", key="ret-cell-csv")
+
+with st.expander("Tables"):
+    st.dataframe(matrix, hide_index=True)
+    widgets.csv_download(matrix, f"pond-retention-{period}.csv", label="Retention matrix as CSV",
+                         key="ret-matrix-csv")
+    st.dataframe(average, hide_index=True)
+    widgets.csv_download(average, f"pond-retention-average-{period}.csv", label="Averages as CSV",
+                         key="ret-average-csv")
