@@ -23,6 +23,7 @@ pages = {
         st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("views/retention.py", title="Retention", icon=":material/event_repeat:",
                 url_path="retention"),
+        st.Page("views/funnels.py", title="Funnels", icon=":material/filter_alt:", url_path="funnels"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="the warehouse at a glance (JSON)")
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
-    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention"))
+    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
+                                        "funnel"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -94,7 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
-    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"))
+    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"),
+                           help="retention: channel or community; funnel: channel of the entry event")
+    funnels = p.add_argument_group("funnel")
+    funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
+    funnels.add_argument("--window-days", type=float, default=7.0)
+    funnels.add_argument("--same-item", action="store_true", help="every step concerns the same item")
+    funnels.add_argument("--strict", action="store_true",
+                         help="each step must be the user's next action (default: other events may "
+                              "come between)")
     return parser
 
 
@@ -177,6 +186,16 @@ def cmd_query(args, con) -> int:
         return 0
     if args.analysis == "retention":
         return cmd_retention(args, con)
+    if args.analysis == "funnel":
+        from engine.funnels import FunnelQuery, funnel
+
+        steps = tuple(s.strip() for s in args.steps.split(","))
+        query = FunnelQuery(steps=steps, window_days=args.window_days,
+                            order="strict" if args.strict else "sequential", same_item=args.same_item,
+                            start=args.start, end=args.end, channel=args.channel,
+                            breakdown="channel" if args.breakdown == "channel" else "none")
+        _emit(funnel(con, query).steps, args.format)
+        return 0
     summary = metrics.warehouse_summary(con)
     if summary["last_day"] is None:
         raise PondError("the warehouse holds no events yet; import a file or build the demo")

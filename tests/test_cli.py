@@ -109,3 +109,18 @@ def test_retention_query_csv_and_json(tmp_path, write, capsys):
     assert main(["--warehouse", db, "query", "retention", "--period", "day", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[1] == {"cohort": "2024-01-01", "period": 1, "users": 1, "cohort_size": 2, "rate": 0.5}
+
+
+def test_funnel_query(tmp_path, write, capsys):
+    db = str(tmp_path / "f.duckdb")
+    events = write("f.csv", "user_id,event_type,event_time,item_id\nu1,view,2024-01-01 10:00,A\n"
+                            "u1,cart,2024-01-01 10:05,A\nu1,purchase,2024-01-01 10:09,A\nu2,view,2024-01-01 11:00,B\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase", "--window-days", "7",
+                 "--same-item", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["step"], r["event_type"], r["users"], r["overall_conversion"]) for r in rows] == [
+        (1, "view", 2, 1.0), (2, "cart", 1, 0.5), (3, "purchase", 1, 0.5)]
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view"]) == 1
+    assert "2 to 8 steps" in capsys.readouterr().err

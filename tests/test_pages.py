@@ -251,3 +251,33 @@ def test_retention_empty_state(demo):
     at.sidebar.date_input[0].set_value((date(2026, 1, 20), date(2026, 1, 21))).run()
     no_errors(at)
     assert any("No user did" in i.value for i in at.info)
+
+
+def test_funnel_page_with_every_control(demo):
+    from engine.funnels import FunnelQuery, funnel
+
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = funnel(con, FunnelQuery(start=date(2026, 1, 30), end=date(2026, 2, 28)))
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Entered"] == f"{expected.steps['users'].iloc[0]:,}"
+    assert shown["Completed"] == f"{expected.steps['users'].iloc[-1]:,}"
+    at.number_input(key="fun-count").set_value(4).run()
+    at.selectbox(key="fun-step-3").select("refund").run()
+    at.radio(key="fun-order").set_value("strict").run()
+    at.checkbox(key="fun-same-item").check().run()
+    at.selectbox(key="fun-breakdown").select("channel").run()
+    no_errors(at)
+    at.selectbox(key="fun-drop-step").select(2).run()
+    no_errors(at)
+
+
+def test_funnel_page_empty_state(demo):
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    at.selectbox(key="fun-step-0").select("refund").run()
+    at.sidebar.date_input[0].set_value((date(2026, 1, 20), date(2026, 1, 20))).run()
+    no_errors(at)
+    assert any("Nobody did “refund”" in i.value for i in at.info)

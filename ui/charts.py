@@ -102,3 +102,22 @@ def period_n_line(frame: pd.DataFrame, *, n: int, period: str) -> go.Figure:
                   labels={"cohort": "Cohort", "rate": f"{unit}-{n} retention", "segment": ""})
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return _layout(fig, y_title=f"{unit}-{n} retention")
+
+
+def funnel_bars(steps: pd.DataFrame) -> go.Figure:
+    """Users at each step, one funnel per segment, labelled with the conversion from step 1."""
+    fig = go.Figure()
+    for segment, rows in steps.groupby("segment", sort=False):
+        labels = [f"{r.step}. {r.event_type}" for r in rows.itertuples()]
+        fig.add_trace(go.Funnel(name=segment, y=labels, x=rows["users"], textinfo="value+percent initial",
+                                hovertemplate="%{y}: %{x:,} users (%{percentInitial:.1%} of step 1, "
+                                              "%{percentPrevious:.1%} of the previous step)<extra></extra>"))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=320, legend_title_text="")
+    return fig
+
+
+def hours_histogram(hours: pd.Series) -> go.Figure:
+    fig = px.histogram(hours.to_frame(), x="hours", nbins=40, color_discrete_sequence=["#0f766e"],
+                       labels={"hours": "Hours from step 1 to the last step"})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=300, yaxis_title="Users")
+    return fig

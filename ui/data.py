@@ -137,3 +137,11 @@ def retention_cell_users(path: str, version: int, query, segment: str, cohort: d
 
     with connect(path) as con:
         return compute(con, query, segment=segment, cohort=cohort, period=period)
+
+
+@st.cache_data(show_spinner="Computing the funnel ...", max_entries=32)
+def funnel(path: str, version: int, query):
+    from engine.funnels import funnel as compute
+
+    with connect(path) as con:
+        return compute(con, query)

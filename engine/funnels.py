@@ -1,0 +1,243 @@
+"""Conversion funnels: how many users go from step 1 to step n within a window, and how fast.
+
+Semantics:
+
+- A user *enters* with a step-1 event on a business day of the chosen range (and channel, when
+  one is chosen); later steps must happen after the previous step and within ``window_days`` of
+  the entry. Each user counts once, at the furthest step any of their entries reached.
+- ``order="sequential"``: other events may happen between steps. ``order="strict"``: the next
+  step must be the user's very next action (impressions and coupon pushes do not interrupt).
+- ``same_item=True``: every step concerns the same item (view, cart and buy of one SKU).
+- Breakdown ``channel`` groups users by the channel of their entry event.
+
+Sequential funnels chain DuckDB ASOF joins: each step-k event takes the latest step-(k-1) chain
+before it, which is also the chain with the most time left in the window, so no pairwise join of
+all attempts is needed. The SQL is assembled here because its length follows the number of steps;
+it names only our own CTEs and binds every value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import duckdb
+import pandas as pd
+
+from engine.errors import PondError
+from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone
+
+ORDERS = ("sequential", "strict")
+MAX_STEPS = 8
+
+
+@dataclass(frozen=True)
+class FunnelQuery:
+    steps: tuple[str, ...] = ("view", "cart", "purchase")
+    window_days: float = 7.0
+    order: str = "sequential"
+    same_item: bool = False
+    start: date | None = None  # first business day of entries (default: first day of data)
+    end: date | None = None  # last business day of entries (default: last day of data)
+    channel: str | None = None  # entries through this channel only
+    breakdown: str = "none"  # none | channel
+
+    def __post_init__(self) -> None:
+        if not 2 <= len(self.steps) <= MAX_STEPS:
+            raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
+        if any(not s for s in self.steps):
+            raise PondError("every funnel step needs an event type")
+        if not 0 < self.window_days <= 365:
+            raise PondError(f"the conversion window must be between 0 and 365 days, not {self.window_days}")
+        if self.order not in ORDERS:
+            raise PondError(f"order must be sequential or strict, not {self.order!r}")
+        if self.breakdown not in ("none", "channel"):
+            raise PondError(f"breakdown must be none or channel, not {self.breakdown!r}")
+        if self.start and self.end and self.end < self.start:
+            raise PondError(f"the date range ends ({self.end}) before it starts ({self.start})")
+
+
+@dataclass
+class FunnelResult:
+    steps: pd.DataFrame  # segment, step, event_type, users, step_conversion, overall_conversion, ...
+    users: pd.DataFrame  # user_id, segment, reached, entered_at, step_2_at ... (best attempt)
+    query: FunnelQuery = field(repr=False)
+
+    def dropped_after(self, step: int, segment: str | None = None) -> pd.DataFrame:
+        """Users who reached ``step`` but not the next one."""
+        users = self.users[self.users["reached"] == step]
+        return users if segment is None else users[users["segment"] == segment]
+
+    def time_to_convert(self) -> pd.Series:
+        """Hours from entry to the last step, for users who completed the funnel."""
+        done = self.users[self.users["reached"] == len(self.query.steps)]
+        last = f"step_{len(self.query.steps)}_at"
+        return ((done[last] - done["entered_at"]).dt.total_seconds() / 3600).rename("hours")
+
+
+def _bounds(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> tuple[date, date]:
+    first, last = con.execute("select min(day), max(day) from daily_events").fetchone()
+    return query.start or first or date(1970, 1, 1), query.end or last or date(1970, 1, 1)
+
+
+def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
+    start, end = _bounds(con, query)
+    params = {f"s{k}": step for k, step in enumerate(query.steps, start=1)}
+    params.update(
+        start=start, end=end, tz=business_timezone(con), channel=query.channel,
+        window=timedelta(days=query.window_days),
+        # events of the entry days (whatever the zone) plus the window after the last one
+        lo=datetime.combine(start, time()) - timedelta(days=1),
+        hi=datetime.combine(end, time()) + timedelta(days=query.window_days + 2),
+        passive=list(PASSIVE_EVENT_TYPES),
+    )
+    return params
+
+
+def _entries_sql(query: FunnelQuery) -> str:
+    return f"""
+    scoped as (
+        select user_id, item_id, channel, event_type, event_time as t
+        from events
+        where event_time >= $lo and event_time < $hi
+            and event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})
+    ),
+
+    chain_1 as (
+        select user_id, item_id, coalesce(channel, '(none)') as segment, t as entered_at, t,
+            [t] as times
+        from scoped
+        where event_type = $s1
+            and cast((t at time zone 'UTC') at time zone $tz as date) between $start and $end
+            and ($channel is null or channel = $channel)
+    )"""
+
+
+def _sequential_sql(query: FunnelQuery) -> str:
+    item = " and e.item_id = p.item_id" if query.same_item else ""
+    parts = [_entries_sql(query)]
+    for k in range(2, len(query.steps) + 1):
+        parts.append(f"""
+    chain_{k} as (
+        select e.user_id, e.item_id, p.segment, p.entered_at, e.t, list_append(p.times, e.t) as times
+        from (select * from scoped where event_type = $s{k}) as e
+        asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t > p.t
+        where e.t <= p.entered_at + $window
+    )""")
+    reached = "\n        union all\n".join(
+        f"        select user_id, segment, entered_at, times, {k} as reached from chain_{k}"
+        for k in range(1, len(query.steps) + 1))
+    return "with " + ",".join(parts) + f""",
+
+    attempts as (
+{reached}
+    )"""
+
+
+def _strict_sql(query: FunnelQuery) -> str:
+    n = len(query.steps)
+    leads = ",\n            ".join(
+        f"lead(event_type, {j}) over w as type_{j}, lead(event_time, {j}) over w as t_{j}, "
+        f"lead(item_id, {j}) over w as item_{j}" for j in range(1, n))
+    # the j-th next action matches step j+1 when all the earlier ones did too
+    conditions = []
+    for j in range(1, n):
+        same = f" and item_{j} is not distinct from item_id" if query.same_item else ""
+        conditions.append(f"type_{j} = $s{j + 1} and t_{j} <= event_time + $window{same}")
+    reached = " + ".join(
+        "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
+    times = ", ".join(["event_time"] + [f"t_{j}" for j in range(1, n)])
+    return f"""with actions as (
+        select user_id, item_id, channel, event_type, event_time
+        from events
+        where event_time >= $lo and event_time < $hi and not list_contains($passive, event_type)
+    ),
+
+    streams as (
+        select *,
+            {leads}
+        from actions
+        window w as (partition by user_id order by event_time, event_type)
+    ),
+
+    attempts as (
+        select
+            user_id,
+            coalesce(channel, '(none)') as segment,
+            event_time as entered_at,
+            [{times}] as times,
+            1 + {reached} as reached
+        from streams
+        where event_type = $s1
+            and cast((event_time at time zone 'UTC') at time zone $tz as date) between $start and $end
+            and ($channel is null or channel = $channel)
+    )"""
+
+
+def _best_sql(n: int) -> str:
+    steps = "".join(f",\n        times[{k}] as step_{k}_at" for k in range(2, n + 1))
+    return f""",
+
+    best as (
+        -- each user's furthest attempt; among equals the one that got there first
+        select user_id, arg_min(segment, times[reached]) as segment,
+            max(reached) as reached,
+            arg_min(entered_at, times[reached]) as entered_at,
+            arg_min(times, times[reached]) as times
+        from (
+            select *, max(reached) over (partition by user_id) as furthest from attempts
+        )
+        where reached = furthest
+        group by user_id
+    )
+
+    select user_id, segment, reached, entered_at{steps}
+    from best"""
+
+
+def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> FunnelResult:
+    """Compute a funnel; see the module docstring for the rules.
+
+    Returns
+    -------
+    FunnelResult
+        ``steps``: one row per segment and step with ``users``, ``step_conversion`` (from the
+        previous step), ``overall_conversion`` (from step 1), ``dropped`` (reached the previous step
+        but not this one) and ``median_hours`` (from the previous step, users who got here).
+        ``users``: each entered user's best attempt, with ``step_k_at`` times.
+    """
+    query = query or FunnelQuery()
+    body = _strict_sql(query) if query.order == "strict" else _sequential_sql(query)
+    n = len(query.steps)
+    sql = body + _best_sql(n)
+    users = con.execute(sql, bind_named(sql, _params(con, query))).df()
+    for k in range(2, n + 1):  # strict attempts carry the next actions' times even when they missed
+        users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
+    if query.breakdown == "none":
+        users["segment"] = "All users"
+    users = users.sort_values(["reached", "user_id"], ascending=[False, True]).reset_index(drop=True)
+    return FunnelResult(_summarise(users, query), users, query)
+
+
+def _summarise(users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
+    rows = []
+    segments = ["All users"] if users.empty else list(dict.fromkeys(users["segment"].sort_values()))
+    for segment in segments:
+        mine = users[users["segment"] == segment]
+        entered = len(mine)
+        previous = entered
+        for k, step in enumerate(query.steps, start=1):
+            reached = int((mine["reached"] >= k).sum())
+            hours = None
+            if k > 1 and reached:
+                got = mine[mine["reached"] >= k]
+                before = got["entered_at"] if k == 2 else got[f"step_{k - 1}_at"]
+                hours = float(((got[f"step_{k}_at"] - before).dt.total_seconds() / 3600).median())
+            rows.append({
+                "segment": segment, "step": k, "event_type": step, "users": reached,
+                "step_conversion": reached / previous if previous else 0.0,
+                "overall_conversion": reached / entered if entered else 0.0,
+                "dropped": previous - reached, "median_hours": hours,
+            })
+            previous = reached
+    return pd.DataFrame(rows)

@@ -1,0 +1,118 @@
+"""Funnels on a hand-made warehouse; every expected number is worked out in the comments.
+
+  u1 (douyin): view A 10:00, view B 10:05, cart A 10:10, purchase A 12:00        (all 01-01)
+  u2 (wechat): view A 01-01 10:00, cart A 01-01 11:00, purchase A 01-09 10:00    (buy after 8 days)
+  u3 (wechat): cart A 01-01 09:00, view A 01-02 09:00                             (cart before view)
+  u4 (douyin): view A 10:00, impression 10:01, cart A 10:02, share 10:03, purchase A 10:04 (01-01)
+  u5 (douyin): view A 01-05                                                       (enters after the range)
+  u6 (wechat): purchase A 01-01                                                   (never views)
+Entries are counted on 2024-01-01..01-03.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine.errors import PondError
+from engine.funnels import FunnelQuery, funnel
+from engine.ingest import import_file
+
+EVENTS = """user_id,event_type,event_time,item_id,channel
+u1,view,2024-01-01 10:00:00,A,douyin
+u1,view,2024-01-01 10:05:00,B,douyin
+u1,cart,2024-01-01 10:10:00,A,douyin
+u1,purchase,2024-01-01 12:00:00,A,douyin
+u2,view,2024-01-01 10:00:00,A,wechat
+u2,cart,2024-01-01 11:00:00,A,wechat
+u2,purchase,2024-01-09 10:00:00,A,wechat
+u3,cart,2024-01-01 09:00:00,A,wechat
+u3,view,2024-01-02 09:00:00,A,wechat
+u4,view,2024-01-01 10:00:00,A,douyin
+u4,impression,2024-01-01 10:01:00,,douyin
+u4,cart,2024-01-01 10:02:00,A,douyin
+u4,share,2024-01-01 10:03:00,,douyin
+u4,purchase,2024-01-01 10:04:00,A,douyin
+u5,view,2024-01-05 10:00:00,A,douyin
+u6,purchase,2024-01-01 10:00:00,A,wechat
+"""
+RANGE = {"start": date(2024, 1, 1), "end": date(2024, 1, 3)}
+
+
+@pytest.fixture
+def shop(con, write):
+    import_file(con, write("events.csv", EVENTS))
+    return con
+
+
+def counts(result, segment="All users"):
+    steps = result.steps[result.steps["segment"] == segment]
+    return steps["users"].tolist()
+
+
+def test_sequential_funnel(shop):
+    result = funnel(shop, FunnelQuery(**RANGE))
+    steps = result.steps
+    assert counts(result) == [4, 3, 2]
+    assert steps["step_conversion"].tolist() == [1.0, 0.75, 2 / 3]
+    assert steps["overall_conversion"].tolist() == [1.0, 0.75, 0.5]
+    assert steps["dropped"].tolist() == [0, 1, 1]
+    # view -> cart: u1 5 min (entered on view B, the latest view before the cart), u2 60, u4 2
+    assert steps["median_hours"].tolist()[1:] == pytest.approx([5 / 60, (110 / 60 + 2 / 60) / 2])
+    assert sorted(result.time_to_convert().round(4).tolist()) == [round(4 / 60, 4), round(115 / 60, 4)]
+    assert result.users.set_index("user_id")["reached"].to_dict() == {"u1": 3, "u4": 3, "u2": 2, "u3": 1}
+
+
+def test_window_decides_late_conversions(shop):
+    assert counts(funnel(shop, FunnelQuery(window_days=10, **RANGE))) == [4, 3, 3]
+    assert counts(funnel(shop, FunnelQuery(window_days=1 / 24, **RANGE))) == [4, 3, 1]  # within an hour
+
+
+def test_same_item_funnel_enters_on_the_same_sku(shop):
+    result = funnel(shop, FunnelQuery(same_item=True, **RANGE))
+    assert counts(result) == [4, 3, 2]
+    u1 = result.users.set_index("user_id").loc["u1"]
+    assert (u1["step_2_at"] - u1["entered_at"]).total_seconds() == 600  # view A 10:00 -> cart A 10:10
+
+
+def test_strict_order_needs_the_next_action(shop):
+    # u1 from view B: cart then purchase are its next actions; u4: the share breaks cart -> purchase
+    assert counts(funnel(shop, FunnelQuery(order="strict", **RANGE))) == [4, 3, 1]
+    # same item too: u1's view A is followed by view B, and view B's cart is of item A
+    assert counts(funnel(shop, FunnelQuery(order="strict", same_item=True, **RANGE))) == [4, 2, 0]
+
+
+def test_breakdown_and_channel_filter(shop):
+    result = funnel(shop, FunnelQuery(breakdown="channel", **RANGE))
+    assert counts(result, "douyin") == [2, 2, 2]
+    assert counts(result, "wechat") == [2, 1, 0]
+    assert counts(funnel(shop, FunnelQuery(channel="wechat", **RANGE))) == [2, 1, 0]
+
+
+def test_drop_off_users(shop):
+    result = funnel(shop, FunnelQuery(**RANGE))
+    assert result.dropped_after(2)["user_id"].tolist() == ["u2"]
+    assert result.dropped_after(1)["user_id"].tolist() == ["u3"]
+
+
+def test_two_steps_and_repeated_types(shop):
+    assert counts(funnel(shop, FunnelQuery(steps=("view", "purchase"), **RANGE))) == [4, 2]
+    assert counts(funnel(shop, FunnelQuery(steps=("view", "view"), **RANGE))) == [4, 1]  # u1 viewed twice
+
+
+def test_empty_range_gives_zeros(shop):
+    result = funnel(shop, FunnelQuery(start=date(2023, 1, 1), end=date(2023, 1, 2)))
+    assert counts(result) == [0, 0, 0] and result.users.empty
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": ("view",)}, "2 to 8 steps"),
+    ({"steps": tuple("abcdefghi")}, "2 to 8 steps"),
+    ({"window_days": 0}, "between 0 and 365 days"),
+    ({"order": "random"}, "sequential or strict"),
+    ({"steps": ("view", "")}, "needs an event type"),
+])
+def test_bad_queries_are_refused(kwargs, message):
+    with pytest.raises(PondError, match=message):
+        FunnelQuery(**kwargs)

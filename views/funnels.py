@@ -1,0 +1,91 @@
+"""Funnels: conversion through 2 to 8 steps within a window, time to convert, and who dropped off."""
+
+import streamlit as st
+
+from engine.errors import PondError
+from engine.funnels import MAX_STEPS, FunnelQuery
+from ui import charts, data, filters, widgets
+
+st.title("Funnels")
+st.caption("Users enter with the first step on a day of the sidebar's date range (through the chosen "
+           "channel) and count at the furthest step they reach within the conversion window.")
+
+try:
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    chosen = filters.current_filters(path, version)
+    types = data.event_types(path, version)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if chosen.period is None or not types:
+    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
+    st.stop()
+
+defaults = [t for t in ("view", "cart", "purchase") if t in types] or types[:2]
+settings = st.columns([1, 1, 1.4, 1, 1])
+count = settings[0].number_input("Steps", min_value=2, max_value=MAX_STEPS, value=max(2, len(defaults)),
+                                 key="fun-count")
+window = settings[1].number_input("Window (days)", min_value=0.25, max_value=90.0, value=7.0, step=1.0,
+                                  key="fun-window", help="Every step must happen within this time of step 1.")
+order = settings[2].radio("Order", ["sequential", "strict"], key="fun-order", horizontal=True,
+                          help="Sequential: other events may happen between steps. Strict: each step is the "
+                               "user's very next action (being shown content does not count).")
+same_item = settings[3].checkbox("Same item", key="fun-same-item",
+                                 help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
+breakdown = settings[4].selectbox("Breakdown", ["none", "channel"], key="fun-breakdown",
+                                  help="Channel of the event through which the user entered.")
+
+picked = st.columns(int(count))
+steps = []
+for k, column in enumerate(picked):
+    default = defaults[k] if k < len(defaults) else types[min(k, len(types) - 1)]
+    steps.append(column.selectbox(f"Step {k + 1}", types, index=types.index(default), key=f"fun-step-{k}"))
+
+try:
+    query = FunnelQuery(steps=tuple(steps), window_days=float(window), order=order, same_item=same_item,
+                        start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
+                        breakdown=breakdown)
+    result = data.funnel(path, version, query)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if result.users.empty:
+    widgets.empty_state(f"Nobody did “{steps[0]}” in the chosen days ({chosen.label}).",
+                        hint="Pick another first step, widen the date range or choose All channels.")
+    st.stop()
+
+table = result.steps
+overall = table.groupby("segment")["overall_conversion"].last()
+cards = st.columns(3)
+cards[0].metric("Entered", f"{int(table[table.step == 1]['users'].sum()):,}")
+cards[1].metric("Completed", f"{int(table[table.step == len(steps)]['users'].sum()):,}")
+hours = result.time_to_convert()
+cards[2].metric("Median time to convert", f"{hours.median():.1f} h" if len(hours) else "—")
+
+st.plotly_chart(charts.funnel_bars(table), width="stretch")
+st.dataframe(table, hide_index=True, column_config={
+    "step_conversion": st.column_config.NumberColumn("from previous step", format="percent"),
+    "overall_conversion": st.column_config.NumberColumn("from step 1", format="percent"),
+    "median_hours": st.column_config.NumberColumn("median hours from previous step", format="%.2f"),
+})
+widgets.csv_download(table, "pond-funnel-steps.csv", label="Steps as CSV", key="fun-steps-csv")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Time to convert** (users who completed)")
+    if len(hours):
+        st.plotly_chart(charts.hours_histogram(hours), width="stretch")
+    else:
+        st.caption("Nobody completed the funnel in the window.")
+with right:
+    st.markdown("**Who dropped off**")
+    segments = list(dict.fromkeys(table["segment"]))
+    segment = st.selectbox("Segment", segments, key="fun-drop-segment") if len(segments) > 1 else segments[0]
+    after = st.selectbox("Reached step but not the next", list(range(1, len(steps))),
+                         format_func=lambda k: f"{k}. {steps[k - 1]} → not {steps[k]}", key="fun-drop-step")
+    dropped = result.dropped_after(int(after), segment)
+    st.caption(f"{len(dropped):,} users")
+    st.dataframe(dropped, hide_index=True, height=240)
+    widgets.csv_download(dropped, f"pond-funnel-dropped-after-step-{after}.csv", label="These users as CSV",
+                         key="fun-drop-csv")
