@@ -24,6 +24,8 @@ pages = {
         st.Page("views/retention.py", title="Retention", icon=":material/event_repeat:",
                 url_path="retention"),
         st.Page("views/funnels.py", title="Funnels", icon=":material/filter_alt:", url_path="funnels"),
+        st.Page("views/content.py", title="Content and campaigns", icon=":material/ads_click:",
+                url_path="content"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
-                                        "funnel"))
+                                        "funnel", "ctr"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"),
                            help="retention: channel or community; funnel: channel of the entry event")
+    ctr = p.add_argument_group("ctr")
+    ctr.add_argument("--by", default="content", choices=("content", "campaign", "channel"))
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -186,6 +188,12 @@ def cmd_query(args, con) -> int:
         return 0
     if args.analysis == "retention":
         return cmd_retention(args, con)
+    if args.analysis == "ctr":
+        from engine.content import content_performance
+
+        _emit(content_performance(con, by=args.by, start=args.start, end=args.end, channel=args.channel),
+              args.format)
+        return 0
     if args.analysis == "funnel":
         from engine.funnels import FunnelQuery, funnel
 

@@ -108,9 +108,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         lambda con: _backfill_rollup(con, "user_day_type"),
     ),
+    (
+        # 3: engagement with content and campaigns per day and channel, for CTR and share rates
+        """create table if not exists content_day (
+            day date not null, content_id varchar, campaign_id varchar, channel varchar,
+            impressions integer, clicks integer, shares integer, comments integer, likes integer
+        )""",
+        lambda con: _backfill_rollup(con, "content_day"),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-ROLLUPS = ("user_day", "daily_events", "user_day_type")
+ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 

@@ -124,3 +124,15 @@ def test_funnel_query(tmp_path, write, capsys):
         (1, "view", 2, 1.0), (2, "cart", 1, 0.5), (3, "purchase", 1, 0.5)]
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view"]) == 1
     assert "2 to 8 steps" in capsys.readouterr().err
+
+
+def test_ctr_query(tmp_path, write, capsys):
+    db = str(tmp_path / "c.duckdb")
+    events = write("c.csv", "user_id,event_type,event_time,content_id\nu1,impression,2024-01-01 10:00,c1\n"
+                            "u2,impression,2024-01-01 10:00,c1\nu1,click,2024-01-01 10:01,c1\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "ctr", "--by", "content", "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["key"], row["impressions"], row["clicks"], row["ctr"]) == ("c1", 2, 1, 0.5)
+    assert 0 < row["ctr_low"] < 0.5 < row["ctr_high"] < 1

@@ -281,3 +281,37 @@ def test_funnel_page_empty_state(demo):
     at.sidebar.date_input[0].set_value((date(2026, 1, 20), date(2026, 1, 20))).run()
     no_errors(at)
     assert any("Nobody did “refund”" in i.value for i in at.info)
+
+
+def test_content_page_with_every_control(demo):
+    from engine.content import content_performance, engagement_summary
+
+    at = app().run()
+    at.switch_page("views/content.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        summary = engagement_summary(content_performance(con, start=date(2026, 1, 30), end=date(2026, 2, 28)))
+    assert {m.label: m.value for m in at.metric}["CTR"] == f"{summary['ctr']:.2%}"
+    for by in ("campaign", "channel", "content"):
+        at.get("segmented_control")[0].set_value(by).run()
+        no_errors(at)
+    at.selectbox(key="ctr-metric").select("share_rate").run()
+    at.number_input(key="ctr-min").set_value(0).run()
+    at.selectbox(key="ctr-focus").select_index(1).run()
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_content_page_empty_state(tmp_path, monkeypatch):
+    from engine.ingest import import_file
+
+    path = tmp_path / "plain.duckdb"
+    csv = tmp_path / "plain.csv"
+    csv.write_text("user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
+    with warehouse.connect(path) as con:
+        import_file(con, csv)
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    at = app().run()
+    at.switch_page("views/content.py").run()
+    no_errors(at)
+    assert any("No impressions in the chosen days" in i.value for i in at.info)

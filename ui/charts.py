@@ -121,3 +121,17 @@ def hours_histogram(hours: pd.Series) -> go.Figure:
                        labels={"hours": "Hours from step 1 to the last step"})
     fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=300, yaxis_title="Users")
     return fig
+
+
+def rate_trend(frame: pd.DataFrame, *, rate: str = "ctr", label: str = "CTR") -> go.Figure:
+    """A daily rate with its 95% interval as a band."""
+    fig = go.Figure([
+        go.Scatter(x=frame["day"], y=frame[f"{rate}_high"], line={"width": 0}, showlegend=False,
+                   hoverinfo="skip"),
+        go.Scatter(x=frame["day"], y=frame[f"{rate}_low"], line={"width": 0}, fill="tonexty",
+                   fillcolor="rgba(15,118,110,0.18)", name="95% interval", hoverinfo="skip"),
+        go.Scatter(x=frame["day"], y=frame[rate], mode="lines+markers", name=label, line={"color": "#0f766e"},
+                   hovertemplate="%{x|%Y-%m-%d}: %{y:.2%}<extra></extra>"),
+    ])
+    fig.update_yaxes(tickformat=".1%", rangemode="tozero")
+    return _layout(fig, y_title=label)

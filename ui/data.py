@@ -145,3 +145,21 @@ def funnel(path: str, version: int, query):
 
     with connect(path) as con:
         return compute(con, query)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def content_performance(path: str, version: int, by: str, start: date, end: date, channel: str | None
+                        ) -> pd.DataFrame:
+    from engine.content import content_performance as compute
+
+    with connect(path) as con:
+        return compute(con, by=by, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def content_trend(path: str, version: int, by: str, key: str | None, start: date, end: date,
+                  channel: str | None) -> pd.DataFrame:
+    from engine.content import content_trend as compute
+
+    with connect(path) as con:
+        return compute(con, by=by, key=key, start=start, end=end, channel=channel)

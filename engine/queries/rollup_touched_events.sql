@@ -8,7 +8,7 @@ with bounds as (
 scoped as (
     select
         cast((e.event_time at time zone 'UTC') at time zone $tz as date) as day,
-        e.user_id, e.channel, e.event_type, e.order_id, e.amount
+        e.user_id, e.channel, e.event_type, e.order_id, e.amount, e.content_id, e.campaign_id
     from events as e, bounds as b
     where e.event_time >= b.lo and e.event_time < b.hi
 ),

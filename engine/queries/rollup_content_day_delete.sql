@@ -1,0 +1,1 @@
+delete from content_day where day in (select day from touched_days)

@@ -1,0 +1,90 @@
+"""Content and campaigns: CTR, share and comment rates with 95% intervals, conversions, top and bottom."""
+
+import streamlit as st
+
+from engine.content import ATTRIBUTION_DAYS, engagement_summary, top_and_bottom
+from engine.errors import PondError
+from ui import charts, data, filters, widgets
+
+st.title("Content and campaigns")
+st.caption(f"Rates are per impression, with Wilson 95% intervals. A conversion is a user whose first click "
+           f"in the period was followed by a purchase within {ATTRIBUTION_DAYS} days.")
+
+try:
+    path = data.warehouse_path()
+    version = data.current_version(path)
+    chosen = filters.current_filters(path, version)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if chosen.period is None:
+    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
+    st.stop()
+
+start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
+controls = st.columns([1.4, 1, 1])
+by = controls[0].segmented_control("Per", ["content", "campaign", "channel"], default="content",
+                                   key="ctr-by", format_func=str.title) or "content"
+metric = controls[1].selectbox("Rank by", ["ctr", "share_rate", "comment_rate", "conversion_rate"],
+                               key="ctr-metric", format_func=lambda m: m.replace("_", " "))
+minimum = controls[2].number_input("Minimum impressions", min_value=0, value=100, step=50, key="ctr-min",
+                                   help="Rows with fewer impressions are left out of the rankings: their "
+                                        "rates are too uncertain.")
+
+try:
+    performance = data.content_performance(path, version, by, start, end, channel)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if performance.empty or performance["impressions"].sum() == 0:
+    widgets.empty_state(f"No impressions in the chosen days ({chosen.label}).",
+                        hint="Content impressions, clicks and shares come from exports with a content id; "
+                             "widen the date range or choose All channels.")
+    st.stop()
+
+summary = engagement_summary(performance)
+cards = st.columns(5)
+cards[0].metric("Impressions", f"{summary['impressions']:,.0f}")
+cards[1].metric("CTR", f"{summary['ctr']:.2%}",
+                help=f"95% interval {summary['ctr_low']:.2%} – {summary['ctr_high']:.2%}")
+cards[2].metric("Share rate", f"{summary['share_rate']:.2%}",
+                help=f"95% interval {summary['share_rate_low']:.2%} – {summary['share_rate_high']:.2%}")
+cards[3].metric("Comments per post", f"{summary['comments_per_post']:.2f}",
+                help=f"{summary['comments']:,.0f} comments on {summary['posts']:,} items with impressions")
+converted = f"{summary['conversion_rate']:.1%}" if summary["clickers"] else "—"
+cards[4].metric("Click-through conversion", converted,
+                help="Users who bought within the attribution window ÷ users who clicked.")
+
+keys = ["(all)"] + performance["key"].tolist()
+focus = st.selectbox(f"Daily trend for {by}", keys, key="ctr-focus",
+                     format_func=lambda k: k if k == "(all)" else
+                     f"{k} · {performance.set_index('key').loc[k, 'label']}")
+trend = data.content_trend(path, version, by, None if focus == "(all)" else focus, start, end, channel)
+st.plotly_chart(charts.rate_trend(trend), width="stretch")
+
+rate_columns = {
+    "ctr": st.column_config.NumberColumn("CTR", format="percent"),
+    "ctr_low": st.column_config.NumberColumn("CTR low", format="percent"),
+    "ctr_high": st.column_config.NumberColumn("CTR high", format="percent"),
+    "share_rate": st.column_config.NumberColumn("share rate", format="percent"),
+    "comment_rate": st.column_config.NumberColumn("comment rate", format="percent"),
+    "conversion_rate": st.column_config.NumberColumn("conversion rate", format="percent"),
+}
+shown = ["key", "label", "impressions", "clicks", metric, f"{metric}_low", f"{metric}_high", "shares",
+         "comments", "conversions"]
+top, bottom = top_and_bottom(performance, metric=metric, min_impressions=int(minimum))
+left, right = st.columns(2)
+for column, title, frame, name in ((left, "Top 10", top, "top"), (right, "Bottom 10", bottom, "bottom")):
+    with column:
+        st.markdown(f"**{title}** by {metric.replace('_', ' ')} (≥ {int(minimum):,} impressions)")
+        if frame.empty:
+            st.caption("Nothing reaches the minimum impressions; lower it.")
+        else:
+            st.dataframe(frame[shown], hide_index=True, column_config=rate_columns)
+            widgets.csv_download(frame, f"pond-{by}-{name}-{metric}.csv", label=f"{title} as CSV",
+                                 key=f"ctr-{name}-csv")
+
+with st.expander(f"Every {by} ({len(performance):,})"):
+    st.dataframe(performance, hide_index=True, column_config=rate_columns)
+    widgets.csv_download(performance, f"pond-{by}-performance-{start}-{end}.csv", label="All as CSV",
+                         key="ctr-all-csv")
