@@ -26,6 +26,8 @@ pages = {
         st.Page("views/funnels.py", title="Funnels", icon=":material/filter_alt:", url_path="funnels"),
         st.Page("views/content.py", title="Content and campaigns", icon=":material/ads_click:",
                 url_path="content"),
+        st.Page("views/communities.py", title="Communities and lifecycle", icon=":material/groups:",
+                url_path="communities"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),

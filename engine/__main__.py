@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
-                                        "funnel", "ctr"))
+                                        "funnel", "ctr", "communities", "lifecycle", "stickiness"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "through it")
     p.add_argument("--format", default="csv", choices=("csv", "json"))
     retention = p.add_argument_group("retention")
-    retention.add_argument("--period", default="week", choices=("day", "week", "month"))
+    retention.add_argument("--period", default="week", choices=("day", "week", "month"),
+                           help="retention and lifecycle periods")
     retention.add_argument("--start-event", default="purchase", help="event type, or 'any' action")
     retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
@@ -188,6 +189,16 @@ def cmd_query(args, con) -> int:
         return 0
     if args.analysis == "retention":
         return cmd_retention(args, con)
+    if args.analysis in ("communities", "lifecycle", "stickiness"):
+        from engine.communities import community_leaderboard
+        from engine.lifecycle import lifecycle, stickiness
+
+        window = {"start": args.start, "end": args.end, "channel": args.channel}
+        frame = (community_leaderboard(con, **window) if args.analysis == "communities"
+                 else lifecycle(con, period=args.period, **window) if args.analysis == "lifecycle"
+                 else stickiness(con, **window))
+        _emit(frame, args.format)
+        return 0
     if args.analysis == "ctr":
         from engine.content import content_performance
 

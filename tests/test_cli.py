@@ -136,3 +136,14 @@ def test_ctr_query(tmp_path, write, capsys):
     row = json.loads(capsys.readouterr().out)[0]
     assert (row["key"], row["impressions"], row["clicks"], row["ctr"]) == ("c1", 2, 1, 0.5)
     assert 0 < row["ctr_low"] < 0.5 < row["ctr_high"] < 1
+
+
+def test_lifecycle_stickiness_and_communities_queries(tmp_path, capsys):
+    db = str(tmp_path / "l.duckdb")
+    assert main(["--warehouse", db, "demo", "--users", "100", "--days", "20", "--end", "2026-03-01"]) == 0
+    capsys.readouterr()
+    for analysis in ("lifecycle", "stickiness", "communities"):
+        assert main(["--warehouse", db, "query", analysis, "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)
+    assert main(["--warehouse", db, "query", "lifecycle", "--period", "day"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "period,status,users"

@@ -315,3 +315,34 @@ def test_content_page_empty_state(tmp_path, monkeypatch):
     at.switch_page("views/content.py").run()
     no_errors(at)
     assert any("No impressions in the chosen days" in i.value for i in at.info)
+
+
+def test_communities_page_with_every_control(demo):
+    from engine.communities import community_leaderboard
+
+    at = app().run()
+    at.switch_page("views/communities.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        board = community_leaderboard(con, start=date(2026, 1, 30), end=date(2026, 2, 28))
+    assert {m.label: m.value for m in at.metric}["Active members"] == f"{int(board['active_members'].sum()):,}"
+    assert len(at.get("plotly_chart")) == 3
+    for key in ("com-period", "life-period"):
+        for grain in ("day", "month"):
+            at.segmented_control(key=key).set_value(grain).run()
+            no_errors(at)
+
+
+def test_communities_page_without_groups(tmp_path, monkeypatch):
+    from engine.ingest import import_file
+
+    path = tmp_path / "plain.duckdb"
+    csv = tmp_path / "plain.csv"
+    csv.write_text("user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
+    with warehouse.connect(path) as con:
+        import_file(con, csv)
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    at = app().run()
+    at.switch_page("views/communities.py").run()
+    no_errors(at)
+    assert any("No community has members yet" in i.value for i in at.info)

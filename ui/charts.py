@@ -135,3 +135,30 @@ def rate_trend(frame: pd.DataFrame, *, rate: str = "ctr", label: str = "CTR") ->
     ])
     fig.update_yaxes(tickformat=".1%", rangemode="tozero")
     return _layout(fig, y_title=label)
+
+
+LIFECYCLE_COLOURS = {"new": "#16a34a", "returning": "#0ea5e9", "resurrecting": "#a855f7",
+                     "dormant": "#dc2626"}
+
+
+def lifecycle_bars(frame: pd.DataFrame, *, period: str) -> go.Figure:
+    """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below."""
+    fig = px.bar(frame, x="period", y="users", color="status", color_discrete_map=LIFECYCLE_COLOURS,
+                 category_orders={"status": list(LIFECYCLE_COLOURS)},
+                 labels={"period": period.title(), "users": "Users", "status": ""})
+    fig.update_layout(barmode="relative")
+    return _layout(fig, y_title=f"Users per {period}")
+
+
+def stickiness_line(frame: pd.DataFrame) -> go.Figure:
+    fig = px.line(frame, x="day", y="stickiness", markers=len(frame) < 40,
+                  labels={"day": "Day", "stickiness": "DAU / MAU"}, color_discrete_sequence=["#0f766e"])
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, y_title="DAU / MAU")
+
+
+def community_lines(frame: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+    frame = frame.assign(community=frame["community_id"].map(lambda c: names.get(c, c)))
+    fig = px.line(frame, x="period", y="active_members", color="community", markers=True,
+                  labels={"period": "Period", "active_members": "Active members", "community": ""})
+    return _layout(fig, y_title="Active members")

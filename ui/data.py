@@ -163,3 +163,38 @@ def content_trend(path: str, version: int, by: str, key: str | None, start: date
 
     with connect(path) as con:
         return compute(con, by=by, key=key, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def community_leaderboard(path: str, version: int, start: date, end: date, channel: str | None
+                          ) -> pd.DataFrame:
+    from engine.communities import community_leaderboard as compute
+
+    with connect(path) as con:
+        return compute(con, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def community_trend(path: str, version: int, period: str, start: date, end: date, channel: str | None
+                    ) -> pd.DataFrame:
+    from engine.communities import community_trend as compute
+
+    with connect(path) as con:
+        return compute(con, period=period, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def lifecycle(path: str, version: int, period: str, start: date, end: date, channel: str | None
+              ) -> pd.DataFrame:
+    from engine.lifecycle import lifecycle as compute
+
+    with connect(path) as con:
+        return compute(con, period=period, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def stickiness(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+    from engine.lifecycle import stickiness as compute
+
+    with connect(path) as con:
+        return compute(con, start=start, end=end, channel=channel)

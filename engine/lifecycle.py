@@ -1,0 +1,58 @@
+"""User lifecycle and stickiness.
+
+Lifecycle (as in PostHog) per day, week or month, over users with actions of their own:
+*new* (first active period ever), *returning* (also active the period before), *resurrecting*
+(active again after at least one inactive period) and *dormant* (active the period before but not
+this one, reported as a negative number so that stacked bars show gains above and losses below).
+
+Stickiness per day: DAU / MAU, where MAU counts users active in the 30 days ending that day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import duckdb
+import pandas as pd
+
+from engine.errors import PondError
+from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, run_query
+
+PERIODS = ("day", "week", "month")
+STATUSES = ("new", "returning", "resurrecting", "dormant")
+
+
+def period_params(con: duckdb.DuckDBPyConnection, start: date | None, end: date | None,
+                  channel: str | None) -> dict:
+    """Bound parameters shared by the period analyses (defaults: the whole span of data)."""
+    first, last = con.execute("select min(day), max(day) from user_day").fetchone()
+    start, end = start or first or date(1970, 1, 1), end or last or date(1970, 1, 1)
+    if end < start:
+        raise PondError(f"the period ends ({end}) before it starts ({start})")
+    return {"start": start, "end": end, "channel": channel, "tz": business_timezone(con),
+            "lo": datetime.combine(start, time()) - timedelta(days=1),
+            "hi": datetime.combine(end, time()) + timedelta(days=2),
+            "passive": list(PASSIVE_EVENT_TYPES)}
+
+
+def lifecycle(con: duckdb.DuckDBPyConnection, *, period: str = "week", start: date | None = None,
+              end: date | None = None, channel: str | None = None) -> pd.DataFrame:
+    """Users per period and status: ``period, status, users`` (dormant negative), every status present."""
+    if period not in PERIODS:
+        raise PondError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    frame = run_query(con, "lifecycle", {**period_params(con, start, end, channel), "period": period})
+    if frame.empty:
+        return frame
+    frame["period"] = pd.to_datetime(frame["period"]).dt.date
+    periods = sorted(frame["period"].unique())
+    grid = pd.MultiIndex.from_product([periods, STATUSES], names=["period", "status"])
+    frame = frame.set_index(["period", "status"]).reindex(grid, fill_value=0).reset_index()
+    return frame.astype({"users": "int64"})
+
+
+def stickiness(con: duckdb.DuckDBPyConnection, *, start: date | None = None, end: date | None = None,
+               channel: str | None = None) -> pd.DataFrame:
+    """``day, dau, mau, stickiness`` for every business day of the period."""
+    frame = run_query(con, "stickiness", period_params(con, start, end, channel))
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
