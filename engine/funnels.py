@@ -19,7 +19,8 @@ it names only our own CTEs and binds every value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -80,11 +81,19 @@ def _bounds(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> tuple[date, d
     return query.start or first or date(1970, 1, 1), query.end or last or date(1970, 1, 1)
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
     start, end = _bounds(con, query)
     params = {f"s{k}": step for k, step in enumerate(query.steps, start=1)}
+    zone = ZoneInfo(business_timezone(con))
     params.update(
-        start=start, end=end, tz=business_timezone(con), channel=query.channel,
+        # entry days as UTC instants: comparing raw times is far cheaper than converting each one
+        entry_from=_utc(datetime.combine(start, time(), tzinfo=zone)),
+        entry_to=_utc(datetime.combine(end + timedelta(days=1), time(), tzinfo=zone)),
+        channel=query.channel,
         window=timedelta(days=query.window_days),
         # events of the entry days (whatever the zone) plus the window after the last one
         lo=datetime.combine(start, time()) - timedelta(days=1),
@@ -104,49 +113,56 @@ def _entries_sql(query: FunnelQuery) -> str:
     ),
 
     chain_1 as (
-        select user_id, item_id, coalesce(channel, '(none)') as segment, t as entered_at, t,
-            [t] as times
+        select user_id, item_id, coalesce(channel, '(none)') as segment, t as t_1, t
         from scoped
         where event_type = $s1
-            and cast((t at time zone 'UTC') at time zone $tz as date) between $start and $end
+            and t >= $entry_from and t < $entry_to
             and ($channel is null or channel = $channel)
     )"""
 
 
+def _times(k: int, n: int, prefix: str = "") -> str:
+    """Columns t_1..t_k from ``prefix``, padded with nulls up to t_n."""
+    present = [f"{prefix}t_{j}" for j in range(1, k + 1)]
+    missing = [f"cast(null as timestamp) as t_{j}" for j in range(k + 1, n + 1)]
+    return ", ".join(present + missing)
+
+
 def _sequential_sql(query: FunnelQuery) -> str:
+    n = len(query.steps)
     item = " and e.item_id = p.item_id" if query.same_item else ""
     parts = [_entries_sql(query)]
-    for k in range(2, len(query.steps) + 1):
+    for k in range(2, n + 1):
+        previous = ", ".join(f"p.t_{j}" for j in range(1, k))
         parts.append(f"""
     chain_{k} as (
-        select e.user_id, e.item_id, p.segment, p.entered_at, e.t, list_append(p.times, e.t) as times
+        select e.user_id, e.item_id, p.segment, {previous}, e.t as t_{k}, e.t
         from (select * from scoped where event_type = $s{k}) as e
         asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t > p.t
-        where e.t <= p.entered_at + $window
+        where e.t <= p.t_1 + $window
     )""")
-    reached = "\n        union all\n".join(
-        f"        select user_id, segment, entered_at, times, {k} as reached from chain_{k}"
-        for k in range(1, len(query.steps) + 1))
-    return "with " + ",".join(parts) + f""",
-
-    attempts as (
-{reached}
-    )"""
+    # step 1 alone matters only for users who get no further: their first entry is enough
+    padding = "".join(f", cast(null as timestamp) as t_{j}" for j in range(2, n + 1))
+    first_entries = (f"        select user_id, arg_min(segment, t_1) as segment, 1 as reached, "
+                     f"min(t_1) as t_1{padding}\n        from chain_1 group by user_id")
+    further = [f"        select user_id, segment, {k} as reached, {_times(k, n)} from chain_{k}"
+               for k in range(2, n + 1)]
+    return "with " + ",".join(parts) + ",\n\n    attempts as (\n" + "\n        union all\n".join(
+        [first_entries, *further]) + "\n    )"
 
 
 def _strict_sql(query: FunnelQuery) -> str:
     n = len(query.steps)
     leads = ",\n            ".join(
-        f"lead(event_type, {j}) over w as type_{j}, lead(event_time, {j}) over w as t_{j}, "
+        f"lead(event_type, {j}) over w as type_{j}, lead(event_time, {j}) over w as t_{j + 1}, "
         f"lead(item_id, {j}) over w as item_{j}" for j in range(1, n))
     # the j-th next action matches step j+1 when all the earlier ones did too
     conditions = []
     for j in range(1, n):
         same = f" and item_{j} is not distinct from item_id" if query.same_item else ""
-        conditions.append(f"type_{j} = $s{j + 1} and t_{j} <= event_time + $window{same}")
+        conditions.append(f"type_{j} = $s{j + 1} and t_{j + 1} <= event_time + $window{same}")
     reached = " + ".join(
         "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
-    times = ", ".join(["event_time"] + [f"t_{j}" for j in range(1, n)])
     return f"""with actions as (
         select user_id, item_id, channel, event_type, event_time
         from events
@@ -154,44 +170,34 @@ def _strict_sql(query: FunnelQuery) -> str:
     ),
 
     streams as (
-        select *,
+        select *, event_time as t_1,
             {leads}
         from actions
         window w as (partition by user_id order by event_time, event_type)
     ),
 
     attempts as (
-        select
-            user_id,
-            coalesce(channel, '(none)') as segment,
-            event_time as entered_at,
-            [{times}] as times,
-            1 + {reached} as reached
+        select user_id, coalesce(channel, '(none)') as segment, 1 + {reached} as reached,
+            {_times(n, n)}
         from streams
         where event_type = $s1
-            and cast((event_time at time zone 'UTC') at time zone $tz as date) between $start and $end
+            and event_time >= $entry_from and event_time < $entry_to
             and ($channel is null or channel = $channel)
     )"""
 
 
 def _best_sql(n: int) -> str:
-    steps = "".join(f",\n        times[{k}] as step_{k}_at" for k in range(2, n + 1))
+    completed = "coalesce(" + ", ".join(f"t_{k}" for k in range(n, 0, -1)) + ")"
+    steps = "".join(f", t_{k} as step_{k}_at" for k in range(2, n + 1))
     return f""",
 
     best as (
         -- each user's furthest attempt; among equals the one that got there first
-        select user_id, arg_min(segment, times[reached]) as segment,
-            max(reached) as reached,
-            arg_min(entered_at, times[reached]) as entered_at,
-            arg_min(times, times[reached]) as times
-        from (
-            select *, max(reached) over (partition by user_id) as furthest from attempts
-        )
-        where reached = furthest
-        group by user_id
+        select * from attempts
+        qualify row_number() over (partition by user_id order by reached desc, {completed}, t_1) = 1
     )
 
-    select user_id, segment, reached, entered_at{steps}
+    select user_id, segment, reached, t_1 as entered_at{steps}
     from best"""
 
 

@@ -116,3 +116,14 @@ def test_empty_range_gives_zeros(shop):
 def test_bad_queries_are_refused(kwargs, message):
     with pytest.raises(PondError, match=message):
         FunnelQuery(**kwargs)
+
+
+def test_entry_days_follow_the_business_time_zone(shop, write):
+    from engine import warehouse
+
+    import_file(shop, write("late.csv", "user_id,event_type,event_time\nz1,view,2024-01-01 20:00:00\n"))
+    day2 = {"start": date(2024, 1, 2), "end": date(2024, 1, 2)}
+    assert funnel(shop, FunnelQuery(**day2)).users["user_id"].tolist() == ["u3"]
+    warehouse.set_business_timezone(shop, "Asia/Shanghai")  # 20:00 UTC is 04:00 on 01-02 there
+    assert sorted(funnel(shop, FunnelQuery(**day2)).users["user_id"]) == ["u3", "z1"]
+    assert sorted(funnel(shop, FunnelQuery(order="strict", **day2)).users["user_id"]) == ["u3", "z1"]

@@ -1,0 +1,123 @@
+"""Query latency of every analysis on a demo warehouse of about 10M events.
+
+Usage: python bench/bench_queries.py [--users 125000] [--days 120] [--runs 5] [--write BENCHMARKS.md]
+
+Builds the demo once into bench/out/ (reused when it exists with the same size), then times each
+engine call the pages make: the first call in a fresh connection ("cold") and the median of
+``--runs`` further calls ("warm"; the dashboard's caches would answer repeats without DuckDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_import import write_section  # noqa: E402
+
+from engine import metrics, warehouse  # noqa: E402
+from engine.communities import community_leaderboard, community_trend  # noqa: E402
+from engine.content import content_performance, content_trend  # noqa: E402
+from engine.demo import build_demo  # noqa: E402
+from engine.funnels import FunnelQuery, funnel  # noqa: E402
+from engine.lifecycle import lifecycle, stickiness  # noqa: E402
+from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
+
+
+def warehouse_for(users: int, days: int) -> Path:
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"demo-{users}-{days}.duckdb"
+    if not path.exists():
+        with warehouse.connect(path) as con:
+            started = time.perf_counter()
+            summary = build_demo(con, users=users, days=days, seed=7, end=date(2026, 6, 1))
+            print(f"built {summary.events:,} events in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
+
+
+def cases(last: date) -> dict:
+    month = {"start": last - timedelta(days=29), "end": last}
+    period = metrics.Period(month["start"], month["end"])
+    week = RetentionQuery(**month)
+    return {
+        "Overview: KPIs with previous period": lambda c: metrics.kpi_comparison(c, period),
+        "Overview: events by type and day": lambda c: metrics.daily_events(c, period),
+        "Overview: daily activity": lambda c: metrics.daily_activity(c, period),
+        "Retention: weekly, first purchase -> purchase": lambda c: retention_matrix(c, week),
+        "Retention: daily, signup -> any, by channel, on or after": lambda c: retention_matrix(
+            c, RetentionQuery(period="day", start_event="signup", return_event="any", breakdown="channel",
+                              mode="on_or_after", **month)),
+        "Retention: weekly by community": lambda c: retention_matrix(
+            c, RetentionQuery(breakdown="community", **month)),
+        "Retention: users of one cell": lambda c: retention_cell_users(
+            c, week, segment="All users", cohort=month["start"] - timedelta(days=month["start"].weekday()),
+            period=1),
+        "Funnel: view -> cart -> purchase, 7 days": lambda c: funnel(c, FunnelQuery(**month)),
+        "Funnel: same item, by channel": lambda c: funnel(c, FunnelQuery(same_item=True, breakdown="channel",
+                                                                         **month)),
+        "Funnel: strict order": lambda c: funnel(c, FunnelQuery(order="strict", **month)),
+        "Content: per content item": lambda c: content_performance(c, by="content", **month),
+        "Content: per campaign": lambda c: content_performance(c, by="campaign", **month),
+        "Content: daily CTR trend": lambda c: content_trend(c, **month),
+        "Communities: leaderboard": lambda c: community_leaderboard(c, **month),
+        "Communities: weekly trend": lambda c: community_trend(c, **month),
+        "Lifecycle: weekly": lambda c: lifecycle(c, period="week", **month),
+        "Stickiness: DAU/MAU per day": lambda c: stickiness(c, **month),
+    }
+
+
+def measure(path: Path, runs: int) -> tuple[list[dict], int]:
+    with warehouse.connect(path) as con:
+        last = con.execute("select max(day) from daily_events").fetchone()[0]
+        events = con.execute("select count(*) from events").fetchone()[0]
+    rows = []
+    for name, call in cases(last).items():
+        with warehouse.connect(path) as con:  # a fresh connection: nothing cached by DuckDB yet
+            started = time.perf_counter()
+            call(con)
+            cold = time.perf_counter() - started
+            warm = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                call(con)
+                warm.append(time.perf_counter() - started)
+        rows.append({"query": name, "cold_ms": cold * 1000, "warm_ms": statistics.median(warm) * 1000})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=125_000)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    rows, events = measure(warehouse_for(args.users, args.days), args.runs)
+    command = f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs}"
+    lines = ["## Query latency at 10M events", "",
+             f"Command: `{command}`  ",
+             f"Warehouse: demo with {events:,} events ({args.users:,} users, {args.days} days); queries over "
+             f"the last 30 days. Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}, DuckDB {__import__('duckdb').__version__}; "
+             f"{time.strftime('%Y-%m-%d')}. Cold = first call on a fresh connection; warm = median of the "
+             "next calls.", "",
+             "| query | cold ms | warm ms |", "|---|---:|---:|"]
+    lines += [f"| {r['query']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} |" for r in rows]
+    if args.write:
+        write_section(args.write, "\n".join(lines) + "\n", "Query latency at 10M events")
+
+
+if __name__ == "__main__":
+    main()
