@@ -155,3 +155,19 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     page.get_by_text("douyin; change against").wait_for(timeout=30_000)
     assert_no_exception(page)
 
+
+
+
+@pytest.mark.parametrize("path, marker", [
+    ("retention", "Who is behind a cell"),
+    ("funnels", "Who dropped off"),
+    ("content", "Top 10"),
+    ("communities", "Leaderboard"),
+    ("upload", "Drop export files here"),
+])
+def test_every_page_renders_in_the_browser(dashboard, page, path, marker):
+    url, _ = dashboard
+    page.goto(f"{url}/{path}")
+    page.get_by_text(marker).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)  # let charts and late elements settle before looking for errors
+    assert_no_exception(page)
