@@ -18,13 +18,14 @@ import duckdb
 import pandas as pd
 
 from engine.lifecycle import period_params
-from engine.warehouse import run_query
+from engine.warehouse import run_composed
 
 
 def community_leaderboard(con: duckdb.DuckDBPyConnection, *, start: date | None = None,
                           end: date | None = None, channel: str | None = None) -> pd.DataFrame:
     """One row per community, most active members first, with ``activity`` and ``retention``."""
-    frame = run_query(con, "community_leaderboard", period_params(con, start, end, channel))
+    frame = run_composed(con, "community_leaderboard", period_params(con, start, end, channel),
+                         joins="community_members")
     members = frame["members"].where(frame["members"] > 0)
     frame["activity"] = frame["interactions"] / members
     frame["retention"] = frame["active_members"] / members
@@ -34,4 +35,5 @@ def community_leaderboard(con: duckdb.DuckDBPyConnection, *, start: date | None 
 def community_trend(con: duckdb.DuckDBPyConnection, *, period: str = "week", start: date | None = None,
                     end: date | None = None, channel: str | None = None) -> pd.DataFrame:
     """Active members per community and period (``community_id, period, active_members``)."""
-    return run_query(con, "community_trend", {**period_params(con, start, end, channel), "period": period})
+    params = {**period_params(con, start, end, channel), "period": period}
+    return run_composed(con, "community_trend", params, joins="community_members")

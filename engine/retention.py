@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, load_query, run_query
+from engine.warehouse import PASSIVE_EVENT_TYPES, run_composed, run_query
 
 PERIODS = ("day", "week", "month")
 MODES = ("on", "on_or_after")
@@ -61,14 +61,8 @@ class RetentionQuery:
         return {**values, "from": start, "to": end, "passive": list(PASSIVE_EVENT_TYPES)}
 
 
-def _members_sql(query_name: str) -> str:
-    members = load_query("retention_members").rstrip().rstrip(";")
-    return load_query(query_name).replace("{members}", members)
-
-
 def _run(con: duckdb.DuckDBPyConnection, query_name: str, params: dict) -> pd.DataFrame:
-    sql = _members_sql(query_name)
-    return con.execute(sql, bind_named(sql, params)).df()
+    return run_composed(con, query_name, params, members="retention_members")
 
 
 def retention_matrix(con: duckdb.DuckDBPyConnection, query: RetentionQuery | None = None) -> pd.DataFrame:

@@ -291,6 +291,24 @@ def bind_named(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if k in wanted}
 
 
+def compose_query(name: str, **slots: str) -> str:
+    """A named query whose ``{slot}`` placeholders hold other named queries (shared CTE chains).
+
+    ``compose_query("retention_matrix", members="retention_members")`` puts the text of
+    retention_members.sql where retention_matrix.sql says ``{members}``. Only query files are
+    spliced, never values: those stay bound parameters.
+    """
+    sql = load_query(name)
+    for slot, part in slots.items():
+        sql = sql.replace("{" + slot + "}", load_query(part).rstrip().rstrip(";"))
+    return sql
+
+
+def run_composed(con: duckdb.DuckDBPyConnection, name: str, params: dict, **slots: str) -> pd.DataFrame:
+    sql = compose_query(name, **slots)
+    return con.execute(sql, bind_named(sql, params)).df()
+
+
 def execute_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
                   ) -> duckdb.DuckDBPyConnection:
     """Execute a named query, binding the named parameters it uses."""

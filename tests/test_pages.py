@@ -43,6 +43,19 @@ def demo(demo_file, tmp_path, monkeypatch) -> Path:
     return path
 
 
+def warehouse_of(tmp_path, monkeypatch, csv_text: str) -> Path:
+    """A warehouse holding just the events of ``csv_text``, set as the dashboard's warehouse."""
+    from engine.ingest import import_file
+
+    path = tmp_path / "small.duckdb"
+    csv = tmp_path / "small.csv"
+    csv.write_text(csv_text)
+    with warehouse.connect(path) as con:
+        import_file(con, csv)
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    return path
+
+
 def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
@@ -78,14 +91,8 @@ def test_channel_filter_changes_the_figures(demo):
 
 
 def test_days_without_events_show_an_empty_state(tmp_path, monkeypatch):
-    from engine.ingest import import_file
-
-    path = tmp_path / "gap.duckdb"
-    csv = tmp_path / "gap.csv"
-    csv.write_text("user_id,event_type,event_time\na,view,2024-01-01 10:00\nb,view,2024-01-10 10:00\n")
-    with warehouse.connect(path) as con:
-        import_file(con, csv)
-    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    warehouse_of(tmp_path, monkeypatch,
+                 "user_id,event_type,event_time\na,view,2024-01-01 10:00\nb,view,2024-01-10 10:00\n")
     at = app().run()
     at.sidebar.date_input[0].set_value((date(2024, 1, 3), date(2024, 1, 5))).run()
     no_errors(at)
@@ -303,14 +310,7 @@ def test_content_page_with_every_control(demo):
 
 
 def test_content_page_empty_state(tmp_path, monkeypatch):
-    from engine.ingest import import_file
-
-    path = tmp_path / "plain.duckdb"
-    csv = tmp_path / "plain.csv"
-    csv.write_text("user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
-    with warehouse.connect(path) as con:
-        import_file(con, csv)
-    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
     at = app().run()
     at.switch_page("views/content.py").run()
     no_errors(at)
@@ -334,14 +334,7 @@ def test_communities_page_with_every_control(demo):
 
 
 def test_communities_page_without_groups(tmp_path, monkeypatch):
-    from engine.ingest import import_file
-
-    path = tmp_path / "plain.duckdb"
-    csv = tmp_path / "plain.csv"
-    csv.write_text("user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
-    with warehouse.connect(path) as con:
-        import_file(con, csv)
-    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
     at = app().run()
     at.switch_page("views/communities.py").run()
     no_errors(at)

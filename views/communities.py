@@ -2,21 +2,13 @@
 
 import streamlit as st
 
-from engine.errors import PondError
-from ui import charts, data, filters, widgets
+from ui import charts, data, widgets
+from ui.page import page_context
 
 st.title("Communities and lifecycle")
 
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    chosen = filters.current_filters(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if chosen.period is None:
-    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
-    st.stop()
+page = page_context()
+path, version, chosen = page.path, page.version, page.filters
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 st.caption(f"{chosen.label}. Active = did something themselves (being shown a post or pushed a coupon "

@@ -4,22 +4,15 @@ import streamlit as st
 
 from engine.content import ATTRIBUTION_DAYS, engagement_summary, top_and_bottom
 from engine.errors import PondError
-from ui import charts, data, filters, widgets
+from ui import charts, data, widgets
+from ui.page import page_context
 
 st.title("Content and campaigns")
 st.caption(f"Rates are per impression, with Wilson 95% intervals. A conversion is a user whose first click "
            f"in the period was followed by a purchase within {ATTRIBUTION_DAYS} days.")
 
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    chosen = filters.current_filters(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if chosen.period is None:
-    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
-    st.stop()
+page = page_context()
+path, version, chosen = page.path, page.version, page.filters
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 controls = st.columns([1.4, 1, 1])

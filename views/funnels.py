@@ -4,23 +4,16 @@ import streamlit as st
 
 from engine.errors import PondError
 from engine.funnels import MAX_STEPS, FunnelQuery
-from ui import charts, data, filters, widgets
+from ui import charts, data, widgets
+from ui.page import page_context
 
 st.title("Funnels")
 st.caption("Users enter with the first step on a day of the sidebar's date range (through the chosen "
            "channel) and count at the furthest step they reach within the conversion window.")
 
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    chosen = filters.current_filters(path, version)
-    types = data.event_types(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if chosen.period is None or not types:
-    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
-    st.stop()
+page = page_context()
+path, version, chosen = page.path, page.version, page.filters
+types = data.event_types(path, version)
 
 defaults = [t for t in ("view", "cart", "purchase") if t in types] or types[:2]
 settings = st.columns([1, 1, 1.4, 1, 1])

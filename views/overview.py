@@ -2,24 +2,12 @@
 
 import streamlit as st
 
-from engine.errors import PondError
-from ui import charts, data, filters, widgets
+from ui import charts, data, widgets
+from ui.page import page_context
 
 st.title("Overview")
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    summary = data.summary(path, version)
-    chosen = filters.current_filters(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if chosen.period is None:
-    widgets.empty_state("The warehouse holds no events yet.",
-                        hint="Import an export on **Upload data**, or build the demo with "
-                             "`python -m engine demo`.")
-    st.page_link("views/upload.py", label="Go to Upload data", icon=":material/upload_file:")
-    st.stop()
+page = page_context()
+path, version, summary, chosen = page.path, page.version, page.summary, page.filters
 
 glance = st.columns(5)
 glance[0].metric("Events", f"{summary['events']:,}")

@@ -4,24 +4,17 @@ import streamlit as st
 
 from engine.errors import PondError
 from engine.retention import ANY_EVENT, RetentionQuery, period_n_over_time, retention_average
-from ui import charts, data, filters, widgets
+from ui import charts, data, widgets
+from ui.page import page_context
 
 st.title("Retention")
 st.caption("Do users who did the start event come back to do the return event? Cohorts are the "
            "periods of the start event; cohorts come from the sidebar's date range, and the channel "
            "filter keeps users acquired through that channel.")
 
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    chosen = filters.current_filters(path, version)
-    types = data.event_types(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if chosen.period is None or not types:
-    widgets.empty_state("The warehouse holds no events yet.", hint="Import data on **Upload data**.")
-    st.stop()
+page = page_context()
+path, version, chosen = page.path, page.version, page.filters
+types = data.event_types(path, version)
 
 options = [ANY_EVENT, *types]
 labels = {ANY_EVENT: "any action"}

@@ -9,6 +9,7 @@ from engine.ingest import FORMAT_NAMES
 from engine.ingest.vocabulary import FIELDS, REQUIRED_FIELDS
 from engine.warehouse import EVENT_TYPES
 from ui import data, imports, widgets
+from ui.page import page_context
 
 NONE = "— not in this file —"
 MAIN_FIELDS = ("user_id", "event_time", "event_type", "item_id", "order_id", "amount", "price", "quantity",
@@ -21,12 +22,8 @@ st.caption("CSV, TSV or blank-separated text (UTF-8, UTF-8 with BOM, GB18030/GBK
            "recognised; other files are mapped by their headers (English or Chinese). Re-importing the "
            "same file adds nothing, and rows already in the warehouse are skipped as duplicates.")
 
-try:
-    path = data.warehouse_path()
-    version = data.current_version(path)
-    summary = data.summary(path, version)
-except PondError as exc:
-    data.show_pond_error(exc)
+page = page_context(needs_events=False)
+path, version, summary = page.path, page.version, page.summary
 
 results = st.session_state.setdefault(RESULTS_KEY, {})
 tab_import, tab_history = st.tabs(["Import files", "Upload history"])

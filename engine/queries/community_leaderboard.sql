@@ -1,10 +1,7 @@
 -- Per community over business days [$start, $end]: members, activity, retention, posts, comments, GMV.
+-- joins is community_members.sql, spliced in by engine.warehouse.compose_query.
 with joins as (
-    select community_id, user_id,
-        min(cast((event_time at time zone 'UTC') at time zone $tz as date)) as joined_on
-    from events
-    where event_type = 'join_group' and community_id is not null
-    group by community_id, user_id
+    {joins}
 ),
 
 members as (

@@ -1,4 +1,4 @@
--- Retention matrix built on retention_members (its text fills the members slot).
+-- Retention matrix built on retention_members, spliced in by engine.warehouse.compose_query.
 -- One row per segment, cohort and period n = 0.. up to the last day of data; $mode on|on_or_after.
 with members as (
     {members}
