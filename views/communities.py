@@ -47,6 +47,8 @@ with tab_groups:
             st.plotly_chart(charts.community_lines(trend[trend["community_id"].isin(top)], names),
                             width="stretch")
             st.caption("The eight groups with the most active members.")
+            widgets.csv_download(trend, f"pond-community-trend-{grain}-{start}-{end}.csv",
+                                 label="Trend of every group as CSV", key="com-trend-csv")
 
 with tab_lifecycle:
     grain = st.segmented_control("Period", ["day", "week", "month"], default="week", key="life-period",

@@ -54,6 +54,8 @@ focus = st.selectbox(f"Daily trend for {by}", keys, key="ctr-focus",
                      f"{k} · {performance.set_index('key').loc[k, 'label']}")
 trend = data.content_trend(path, version, by, None if focus == "(all)" else focus, start, end, channel)
 st.plotly_chart(charts.rate_trend(trend), width="stretch")
+widgets.csv_download(trend, f"pond-{by}-trend-{start}-{end}.csv", label="Daily trend as CSV",
+                     key="ctr-trend-csv")
 
 rate_columns = {
     "ctr": st.column_config.NumberColumn("CTR", format="percent"),
