@@ -29,6 +29,9 @@ pages = {
         st.Page("views/communities.py", title="Communities and lifecycle", icon=":material/groups:",
                 url_path="communities"),
     ],
+    "Customers": [
+        st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),
+    ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),
     ],

@@ -32,6 +32,7 @@ from engine.demo import build_demo  # noqa: E402
 from engine.funnels import FunnelQuery, funnel  # noqa: E402
 from engine.lifecycle import lifecycle, stickiness  # noqa: E402
 from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
+from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
 
 
 def warehouse_for(users: int, days: int) -> Path:
@@ -74,6 +75,9 @@ def cases(last: date) -> dict:
         "Communities: weekly trend": lambda c: community_trend(c, **month),
         "Lifecycle: weekly": lambda c: lifecycle(c, period="week", **month),
         "Stickiness: DAU/MAU per day": lambda c: stickiness(c, **month),
+        "Segments: RFM scores, 365-day lookback": lambda c: rfm_scores(c, as_of=last),
+        "Segments: RFM transitions over 30 days": lambda c: segment_transitions(c, as_of=last,
+                                                                                period_days=30),
     }
 
 

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
-                                        "funnel", "ctr", "communities", "lifecycle", "stickiness"))
+                                        "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"),
                            help="retention: channel or community; funnel: channel of the entry event")
+    rfm = p.add_argument_group("rfm")
+    rfm.add_argument("--lookback-days", type=int, default=365,
+                     help="only purchases in this many days up to --to count (scores are as of --to)")
     ctr = p.add_argument_group("ctr")
     ctr.add_argument("--by", default="content", choices=("content", "campaign", "channel"))
     funnels = p.add_argument_group("funnel")
@@ -198,6 +201,12 @@ def cmd_query(args, con) -> int:
                  else lifecycle(con, period=args.period, **window) if args.analysis == "lifecycle"
                  else stickiness(con, **window))
         _emit(frame, args.format)
+        return 0
+    if args.analysis == "rfm":
+        from engine.rfm import rfm_scores
+
+        _emit(rfm_scores(con, as_of=args.end, lookback_days=args.lookback_days, channel=args.channel),
+              args.format)
         return 0
     if args.analysis == "ctr":
         from engine.content import content_performance

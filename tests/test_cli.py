@@ -147,3 +147,15 @@ def test_lifecycle_stickiness_and_communities_queries(tmp_path, capsys):
         assert json.loads(capsys.readouterr().out)
     assert main(["--warehouse", db, "query", "lifecycle", "--period", "day"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "period,status,users"
+
+
+def test_rfm_query_columns(tmp_path, write, capsys):
+    db = str(tmp_path / "rfm.duckdb")
+    events = write("o.csv", "user_id,event_type,event_time,amount\nu1,purchase,2024-01-01 10:00,10\n"
+                            "u2,purchase,2024-01-05 10:00,30\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "rfm", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "user_id,recency_days,frequency,monetary,r,f,m,segment"
+    assert lines[1].startswith("u2,0,1,30.0,5,")

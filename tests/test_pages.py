@@ -339,3 +339,31 @@ def test_communities_page_without_groups(tmp_path, monkeypatch):
     at.switch_page("views/communities.py").run()
     no_errors(at)
     assert any("No community has members yet" in i.value for i in at.info)
+
+
+def test_segments_page_rfm_and_rule_editing(demo):
+    from engine.rfm import rfm_scores
+
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        scores = rfm_scores(con, as_of=date(2026, 2, 28), lookback_days=365)
+    assert {m.label: m.value for m in at.metric}["Customers"] == f"{len(scores):,}"
+    assert len(at.get("plotly_chart")) == 2
+    at.multiselect(key="rfm-pick").select("Champions").run()
+    no_errors(at)
+    customers = next(d.value for d in at.dataframe if "user_id" in d.value.columns)
+    assert set(customers["segment"]) == {"Champions"}
+    assert len(customers) == (scores["segment"] == "Champions").sum()
+    at.number_input(key="rfm-lookback").set_value(60).run()
+    at.button(key="rfm-reset").click().run()
+    no_errors(at)
+
+
+def test_segments_page_without_buyers(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    no_errors(at)
+    assert any("Nobody bought" in i.value for i in at.info)

@@ -162,3 +162,27 @@ def community_lines(frame: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     fig = px.line(frame, x="period", y="active_members", color="community", markers=True,
                   labels={"period": "Period", "active_members": "Active members", "community": ""})
     return _layout(fig, y_title="Active members")
+
+
+def segment_treemap(sizes: pd.DataFrame) -> go.Figure:
+    """Segments sized by customers, coloured by average value."""
+    fig = px.treemap(sizes, path=["segment"], values="customers", color="avg_monetary",
+                     color_continuous_scale="Teal", custom_data=["share", "monetary", "avg_recency_days"])
+    fig.update_traces(texttemplate="%{label}<br>%{value:,} customers<br>%{customdata[0]:.0%}",
+                      hovertemplate="%{label}: %{value:,} customers (%{customdata[0]:.1%}), "
+                                    "¥%{customdata[1]:,.0f} in total, last order %{customdata[2]:.0f} days "
+                                    "ago on average<extra></extra>")
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=420,
+                      coloraxis_colorbar={"title": "Avg ¥"})
+    return fig
+
+
+def transition_heatmap(moved: pd.DataFrame) -> go.Figure:
+    table = moved.pivot_table(index="from_segment", columns="to_segment", values="customers", fill_value=0)
+    fig = go.Figure(go.Heatmap(z=table.values, x=list(table.columns), y=list(table.index), colorscale="Teal",
+                               text=table.values, texttemplate="%{text}",
+                               hovertemplate="%{y} → %{x}: %{z:,} customers<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="Before")
+    fig.update_xaxes(title="Now", side="top")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10}, height=max(320, 30 * len(table) + 120))
+    return fig

@@ -198,3 +198,22 @@ def stickiness(path: str, version: int, start: date, end: date, channel: str | N
 
     with connect(path) as con:
         return compute(con, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def rfm_scores(path: str, version: int, as_of: date, lookback_days: int, channel: str | None, rules
+               ) -> pd.DataFrame:
+    from engine.rfm import rfm_scores as compute
+
+    with connect(path) as con:
+        return compute(con, as_of=as_of, lookback_days=lookback_days, channel=channel, rules=rules)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def rfm_transitions(path: str, version: int, as_of: date, period_days: int, lookback_days: int,
+                    channel: str | None, rules) -> pd.DataFrame:
+    from engine.rfm import segment_transitions as compute
+
+    with connect(path) as con:
+        return compute(con, as_of=as_of, period_days=period_days, lookback_days=lookback_days,
+                       channel=channel, rules=rules)
