@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
-                                        "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm"))
+                                        "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
+                                        "segment", "segments"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"),
                            help="retention: channel or community; funnel: channel of the entry event")
+    p.add_argument("--name", help="segment: the saved segment whose users to print")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,
                      help="only purchases in this many days up to --to count (scores are as of --to)")
@@ -201,6 +203,16 @@ def cmd_query(args, con) -> int:
                  else lifecycle(con, period=args.period, **window) if args.analysis == "lifecycle"
                  else stickiness(con, **window))
         _emit(frame, args.format)
+        return 0
+    if args.analysis in ("segment", "segments"):
+        from engine.segments import load_segment, saved_segments, segment_users
+
+        if args.analysis == "segments":
+            _emit(saved_segments(con), args.format)
+        elif not args.name:
+            raise PondError("say which saved segment: --name NAME (`query segments` lists them)")
+        else:
+            _emit(segment_users(con, load_segment(con, args.name)), args.format)
         return 0
     if args.analysis == "rfm":
         from engine.rfm import rfm_scores

@@ -116,6 +116,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         lambda con: _backfill_rollup(con, "content_day"),
     ),
+    (
+        # 4: saved segments of the segment builder (definitions are JSON, see engine.segments)
+        """create table if not exists segments (
+            name varchar primary key, definition varchar not null, saved_at timestamp, saved_by varchar
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

@@ -159,3 +159,21 @@ def test_rfm_query_columns(tmp_path, write, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "user_id,recency_days,frequency,monetary,r,f,m,segment"
     assert lines[1].startswith("u2,0,1,30.0,5,")
+
+
+def test_saved_segment_from_the_command_line(tmp_path, write, capsys):
+    from engine import warehouse
+    from engine.segments import Condition, SegmentDefinition, save_segment
+
+    db = tmp_path / "s.duckdb"
+    events = write("s.csv", "user_id,event_type,event_time\nu1,purchase,2024-01-01 10:00\nu2,view,2024-01-01 11:00\n")
+    assert main(["--warehouse", str(db), "ingest", str(events)]) == 0
+    with warehouse.connect(db) as con:
+        save_segment(con, "Buyers", SegmentDefinition((Condition("event", event="purchase"),)))
+    capsys.readouterr()
+    assert main(["--warehouse", str(db), "query", "segment", "--name", "Buyers", "--format", "csv"]) == 0
+    assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == ["user_id", "u1"]
+    assert main(["--warehouse", str(db), "query", "segments", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "Buyers"
+    assert main(["--warehouse", str(db), "query", "segment", "--name", "Nobody"]) == 1
+    assert "no saved segment named 'Nobody'" in capsys.readouterr().err

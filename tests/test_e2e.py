@@ -163,7 +163,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("funnels", "Who dropped off"),
     ("content", "Top 10"),
     ("communities", "Leaderboard"),
-    ("segments", "How customers moved"),
+    ("segments", "Compared with everyone"),
     ("upload", "Drop export files here"),
 ])
 def test_every_page_renders_in_the_browser(dashboard, page, path, marker):

@@ -353,12 +353,44 @@ def test_segments_page_rfm_and_rule_editing(demo):
     assert len(at.get("plotly_chart")) == 2
     at.multiselect(key="rfm-pick").select("Champions").run()
     no_errors(at)
-    customers = next(d.value for d in at.dataframe if "user_id" in d.value.columns)
+    customers = next(d.value for d in at.dataframe if "recency_days" in d.value.columns)
     assert set(customers["segment"]) == {"Champions"}
     assert len(customers) == (scores["segment"] == "Champions").sum()
     at.number_input(key="rfm-lookback").set_value(60).run()
     at.button(key="rfm-reset").click().run()
     no_errors(at)
+
+
+def test_segment_builder_counts_saves_and_loads(demo):
+    from engine.segments import Condition, SegmentDefinition, load_segment, segment_count
+
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    first = at.session_state["pond_segment_conditions"][0]["id"]
+    at.number_input(key=f"seg-{first}-count").set_value(2).run()
+    at.button(key="seg-add").click().run()
+    second = at.session_state["pond_segment_conditions"][1]["id"]
+    at.selectbox(key=f"seg-{second}-kind").select("property").run()
+    assert any("choose at least one value" in w.value for w in at.warning)
+    at.multiselect(key=f"seg-{second}-values-acquisition_channel").select("douyin").run()
+    no_errors(at)
+    expected = SegmentDefinition((Condition("event", event="purchase", count=2),
+                                  Condition("property", field="acquisition_channel", values=("douyin",))))
+    with warehouse.connect(demo) as con:
+        count = segment_count(con, expected)
+    assert any(m.value.startswith(f"**{count:,} users**") for m in at.markdown)
+    at.text_input(key="seg-name").input("Douyin repeat buyers").run()
+    at.button(key="seg-save").click().run()
+    assert any("Saved “Douyin repeat buyers”" in s.value for s in at.success)
+    with warehouse.connect(demo) as con:
+        assert load_segment(con, "Douyin repeat buyers") == expected
+    at.button(key=f"seg-{second}-remove").click().run()
+    assert len(at.session_state["pond_segment_conditions"]) == 1
+    at.selectbox(key="seg-saved").select("Douyin repeat buyers").run()
+    at.button(key="seg-load").click().run()
+    no_errors(at)
+    assert len(at.session_state["pond_segment_conditions"]) == 2
+    assert any(m.value.startswith(f"**{count:,} users**") for m in at.markdown)
 
 
 def test_segments_page_without_buyers(tmp_path, monkeypatch):

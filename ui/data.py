@@ -217,3 +217,52 @@ def rfm_transitions(path: str, version: int, as_of: date, period_days: int, look
     with connect(path) as con:
         return compute(con, as_of=as_of, period_days=period_days, lookback_days=lookback_days,
                        channel=channel, rules=rules)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def segment_users(path: str, version: int, definition_json: str) -> pd.DataFrame:
+    from engine.segments import SegmentDefinition
+    from engine.segments import segment_users as compute
+
+    with connect(path) as con:
+        return compute(con, SegmentDefinition.from_json(definition_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def segment_comparison(path: str, version: int, definition_json: str) -> pd.DataFrame:
+    from engine.segments import SegmentDefinition, compare_with_everyone
+
+    with connect(path) as con:
+        return compare_with_everyone(con, SegmentDefinition.from_json(definition_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def saved_segments(path: str, version: int) -> pd.DataFrame:
+    from engine.segments import saved_segments as listed
+
+    with connect(path) as con:
+        return listed(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def property_values(path: str, version: int, field: str) -> list[str]:
+    from engine.segments import property_values as listed
+
+    with connect(path) as con:
+        return listed(con, field)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def categories(path: str, version: int) -> list[str]:
+    from engine.segments import categories as listed
+
+    with connect(path) as con:
+        return listed(con)
+
+
+def write(action, *args, **kwargs):
+    """Run an engine write (save or delete a segment ...) on a short-lived writer connection."""
+    from ui.imports import WRITE_LOCK_TIMEOUT
+
+    with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
+        return action(con, *args, **kwargs)

@@ -1,90 +1,209 @@
-"""Segments: RFM scores, named segments from editable rules, sizes and value, and movement between them."""
+"""Segments: a live segment builder (save, compare, export) and RFM with editable segment rules."""
+
+import itertools
 
 import pandas as pd
 import streamlit as st
 
 from engine.errors import PondError
 from engine.rfm import DEFAULT_RULES, rules_frame, rules_from_frame, segment_sizes
+from engine.segments import OPERATORS, PROPERTIES, Condition, SegmentDefinition, delete_segment, save_segment
 from ui import charts, data, widgets
 from ui.page import page_context
 
 RULES_KEY = "pond_rfm_rules"
+CONDITIONS_KEY = "pond_segment_conditions"
+MATCH_KEY = "seg-match"
+KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment"}
+_ids = itertools.count(1)
 
 st.title("Segments")
 page = page_context()
 path, version, chosen = page.path, page.version, page.filters
-as_of, channel = chosen.period.end, chosen.channel
-through = f", purchases through {channel}" if channel else ""
-st.caption(f"RFM as of {as_of:%Y-%m-%d} (the end of the sidebar's date range){through}. "
-           "Scores run 1-5, 5 being the most recent, most frequent and highest spending; customers with "
-           "equal values share a score.")
+types = data.event_types(path, version)
+tab_builder, tab_rfm = st.tabs(["Segment builder", "RFM"])
 
-controls = st.columns([1, 3])
-lookback = controls[0].number_input("Lookback (days)", min_value=30, max_value=3650, value=365, step=30,
-                                    key="rfm-lookback", help="Only purchases in these days count.")
-with controls[1].expander("Segment rules (first match wins)"):
-    edited = st.data_editor(st.session_state.get(RULES_KEY, rules_frame()), num_rows="dynamic",
-                            hide_index=True, key="rfm-rules-editor", column_config={
-                                c: st.column_config.NumberColumn(c, min_value=1, max_value=5, step=1)
-                                for c in rules_frame().columns[1:]})
-    buttons = st.columns(2)
-    if buttons[0].button("Apply rules", key="rfm-apply"):
-        try:
-            rules_from_frame(edited)
-            st.session_state[RULES_KEY] = pd.DataFrame(edited)
+
+def new_condition(**values) -> dict:
+    return {"id": next(_ids), "kind": "event", "event": "purchase" if "purchase" in types else types[0],
+            "op": ">=", "count": 1, "days": 30, "category": None, "field": "acquisition_channel",
+            "values": [], **values}
+
+
+def condition_row(item: dict) -> dict:
+    """Widgets for one condition; returns its current values (keys are stable per condition id)."""
+    key = f"seg-{item['id']}"
+    cols = st.columns([1.6, 1.6, 0.8, 0.8, 0.9, 1.6, 0.4])
+    kinds = list(KIND_LABELS)
+    item["kind"] = cols[0].selectbox("Users who", kinds, index=kinds.index(item["kind"]), key=f"{key}-kind",
+                                     format_func=KIND_LABELS.get)
+    if item["kind"] == "event":
+        item["event"] = cols[1].selectbox("Event", types, key=f"{key}-event",
+                                          index=types.index(item["event"]) if item["event"] in types else 0)
+        ops = list(OPERATORS)
+        item["op"] = cols[2].selectbox("Times", ops, index=ops.index(item["op"]), key=f"{key}-op")
+        item["count"] = int(cols[3].number_input("Count", min_value=0, value=int(item["count"]),
+                                                 key=f"{key}-count"))
+        item["days"] = int(cols[4].number_input("Last days", min_value=1, max_value=3650,
+                                                value=int(item["days"]), key=f"{key}-days"))
+        options = ["(any category)", *data.categories(path, version)]
+        current = item["category"] if item["category"] in options else "(any category)"
+        picked = cols[5].selectbox("Category", options, index=options.index(current), key=f"{key}-category")
+        item["category"] = None if picked == "(any category)" else picked
+    elif item["kind"] == "property":
+        fields = list(PROPERTIES)
+        item["field"] = cols[1].selectbox("Property", fields, key=f"{key}-field",
+                                          index=fields.index(item["field"]) if item["field"] in fields else 0)
+        values = data.property_values(path, version, item["field"])
+        item["values"] = cols[5].multiselect("Is one of", values, key=f"{key}-values-{item['field']}",
+                                             default=[v for v in item["values"] if v in values])
+    else:
+        names = [r.segment for r in DEFAULT_RULES] + ["Other"]
+        item["values"] = cols[5].multiselect("Segment is one of", names, key=f"{key}-rfm",
+                                             default=[v for v in item["values"] if v in names])
+    item["remove"] = cols[6].button("✕", key=f"{key}-remove", help="Remove this condition")
+    return item
+
+
+def definition_of(items: list[dict], match: str) -> SegmentDefinition:
+    fields = ("kind", "event", "op", "count", "days", "category", "field")
+    return SegmentDefinition(tuple(Condition(**{f: i[f] for f in fields}, values=tuple(i["values"]))
+                                   for i in items), match)
+
+
+with tab_builder:
+    st.caption("Conditions count over the last days of data (ending on the last day with events). The "
+               "count updates as you change them.")
+    saved = data.saved_segments(path, version)
+    load_cols = st.columns([3, 1, 1])
+    if not saved.empty:
+        pick = load_cols[0].selectbox("Saved segments", saved["name"].tolist(), key="seg-saved")
+        if load_cols[1].button("Load", key="seg-load"):
+            loaded = SegmentDefinition.from_json(saved.set_index("name").loc[pick, "definition"])
+            st.session_state[CONDITIONS_KEY] = [
+                new_condition(**{k: v for k, v in c.__dict__.items() if k != "values"}, values=list(c.values))
+                for c in loaded.conditions]
+            st.session_state[MATCH_KEY] = loaded.match
             st.rerun()
+        if load_cols[2].button("Delete", key="seg-delete"):
+            data.write(delete_segment, pick)
+            st.rerun()
+    items = st.session_state.setdefault(CONDITIONS_KEY, [new_condition()])
+    match = st.radio("Match", ["all", "any"], key=MATCH_KEY, horizontal=True,
+                     format_func=lambda m: {"all": "all conditions", "any": "any condition"}[m])
+    items = [condition_row(item) for item in items]
+    if any(i["remove"] for i in items):
+        st.session_state[CONDITIONS_KEY] = [i for i in items if not i["remove"]]
+        st.rerun()
+    if st.button("＋ Add condition", key="seg-add"):
+        st.session_state[CONDITIONS_KEY] = [*items, new_condition()]
+        st.rerun()
+    st.session_state[CONDITIONS_KEY] = items
+
+    definition = definition_of(items, match)
+    try:
+        definition.check()
+        users = data.segment_users(path, version, definition.to_json())
+        comparison = data.segment_comparison(path, version, definition.to_json())
+    except PondError as exc:
+        st.warning(f"Finish the conditions: {exc}")
+        st.stop()
+
+    st.markdown(f"**{len(users):,} users** · {definition.describe()}")
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(users.head(200), hide_index=True, height=280)
+        st.caption("First 200 users; the CSV holds all of them.")
+        widgets.csv_download(users, "pond-segment-users.csv", label=f"All {len(users):,} users as CSV",
+                             key="seg-users-csv")
+    with right:
+        st.markdown("**Compared with everyone** (last 30 days)")
+        st.dataframe(comparison.drop(columns=["metric"]), hide_index=True, column_config={
+            "segment": st.column_config.NumberColumn(format="%.3f"),
+            "everyone": st.column_config.NumberColumn(format="%.3f"),
+            "lift": st.column_config.NumberColumn("lift (×)", format="%.2f"),
+        })
+        widgets.csv_download(comparison, "pond-segment-comparison.csv", label="Comparison as CSV",
+                             key="seg-compare-csv")
+    save_cols = st.columns([3, 1])
+    name = save_cols[0].text_input("Save as", key="seg-name",
+                                   placeholder="e.g. Skincare browsers who never buy")
+    if save_cols[1].button("Save segment", key="seg-save", disabled=not name.strip()):
+        try:
+            data.write(save_segment, name, definition)
+            st.session_state["seg-saved-message"] = f"Saved “{name.strip()}”."
+            st.rerun()  # so the saved list above includes it
         except PondError as exc:
             st.error(str(exc))
-    if buttons[1].button("Reset to the standard eleven segments", key="rfm-reset"):
-        st.session_state.pop(RULES_KEY, None)
-        st.rerun()
+    if "seg-saved-message" in st.session_state:
+        st.success(st.session_state.pop("seg-saved-message"))
 
-try:
+with tab_rfm:
+    as_of, channel = chosen.period.end, chosen.channel
+    through = f", purchases through {channel}" if channel else ""
+    st.caption(f"RFM as of {as_of:%Y-%m-%d} (the end of the sidebar's date range){through}. "
+               "Scores run 1-5, 5 being the most recent, most frequent and highest spending; customers "
+               "with equal values share a score.")
+    controls = st.columns([1, 3])
+    lookback = controls[0].number_input("Lookback (days)", min_value=30, max_value=3650, value=365, step=30,
+                                        key="rfm-lookback", help="Only purchases in these days count.")
+    with controls[1].expander("Segment rules (first match wins)"):
+        edited = st.data_editor(st.session_state.get(RULES_KEY, rules_frame()), num_rows="dynamic",
+                                hide_index=True, key="rfm-rules-editor", column_config={
+                                    c: st.column_config.NumberColumn(c, min_value=1, max_value=5, step=1)
+                                    for c in rules_frame().columns[1:]})
+        buttons = st.columns(2)
+        if buttons[0].button("Apply rules", key="rfm-apply"):
+            try:
+                rules_from_frame(edited)
+                st.session_state[RULES_KEY] = pd.DataFrame(edited)
+                st.rerun()
+            except PondError as exc:
+                st.error(str(exc))
+        if buttons[1].button("Reset to the standard eleven segments", key="rfm-reset"):
+            st.session_state.pop(RULES_KEY, None)
+            st.rerun()
+
     rules = rules_from_frame(st.session_state[RULES_KEY]) if RULES_KEY in st.session_state else DEFAULT_RULES
     scores = data.rfm_scores(path, version, as_of, int(lookback), channel, rules)
-except PondError as exc:
-    data.show_pond_error(exc)
-
-if scores.empty:
-    widgets.empty_state(f"Nobody bought in the {int(lookback):,} days up to {as_of:%Y-%m-%d}.",
-                        hint="Lengthen the lookback, move the sidebar's date range or choose All channels.")
-    st.stop()
-
-sizes = segment_sizes(scores)
-cards = st.columns(4)
-cards[0].metric("Customers", f"{len(scores):,}")
-cards[1].metric("Segments", f"{len(sizes):,}")
-cards[2].metric("Value", f"¥{scores['monetary'].sum():,.0f}", help="Purchases minus refunds in the lookback.")
-cards[3].metric("Median days since last order", f"{scores['recency_days'].median():.0f}")
-
-left, right = st.columns([3, 2])
-with left:
-    st.plotly_chart(charts.segment_treemap(sizes), width="stretch")
-with right:
-    st.dataframe(sizes, hide_index=True, height=420, column_config={
-        "share": st.column_config.NumberColumn(format="percent"),
-        "monetary": st.column_config.NumberColumn("value (¥)", format="%.0f"),
-        "avg_monetary": st.column_config.NumberColumn("avg value (¥)", format="%.0f"),
-        "avg_recency_days": st.column_config.NumberColumn("avg days since order", format="%.0f"),
-        "avg_frequency": st.column_config.NumberColumn("avg orders", format="%.1f"),
-    })
-    widgets.csv_download(sizes, f"pond-rfm-segments-{as_of}.csv", label="Segments as CSV",
-                         key="rfm-sizes-csv")
-
-st.subheader("Customers")
-pick = st.multiselect("Segments", list(sizes["segment"]), default=[], key="rfm-pick",
-                      placeholder="All segments")
-shown = scores[scores["segment"].isin(pick)] if pick else scores
-st.caption(f"{len(shown):,} customers")
-st.dataframe(shown, hide_index=True, height=300)
-widgets.csv_download(shown, f"pond-rfm-customers-{as_of}.csv", label="These customers as CSV",
-                     key="rfm-customers-csv")
-
-days = chosen.period.days
-st.subheader(f"How customers moved in the last {days} days")
-moved = data.rfm_transitions(path, version, as_of, days, int(lookback), channel, rules)
-st.plotly_chart(charts.transition_heatmap(moved), width="stretch")
-st.caption(f"Rows: segment {days} days before {as_of:%Y-%m-%d}; columns: segment now. The period is the "
-           "length of the sidebar's date range.")
-widgets.csv_download(moved, f"pond-rfm-transitions-{as_of}.csv", label="Transitions as CSV",
-                     key="rfm-moved-csv")
+    if scores.empty:
+        widgets.empty_state(f"Nobody bought in the {int(lookback):,} days up to {as_of:%Y-%m-%d}.",
+                            hint="Lengthen the lookback, move the sidebar's date range or choose All "
+                                 "channels.")
+    else:
+        sizes = segment_sizes(scores)
+        cards = st.columns(4)
+        cards[0].metric("Customers", f"{len(scores):,}")
+        cards[1].metric("Segments", f"{len(sizes):,}")
+        cards[2].metric("Value", f"¥{scores['monetary'].sum():,.0f}",
+                        help="Purchases minus refunds in the lookback.")
+        cards[3].metric("Median days since last order", f"{scores['recency_days'].median():.0f}")
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(charts.segment_treemap(sizes), width="stretch")
+        with right:
+            st.dataframe(sizes, hide_index=True, height=420, column_config={
+                "share": st.column_config.NumberColumn(format="percent"),
+                "monetary": st.column_config.NumberColumn("value (¥)", format="%.0f"),
+                "avg_monetary": st.column_config.NumberColumn("avg value (¥)", format="%.0f"),
+                "avg_recency_days": st.column_config.NumberColumn("avg days since order", format="%.0f"),
+                "avg_frequency": st.column_config.NumberColumn("avg orders", format="%.1f"),
+            })
+            widgets.csv_download(sizes, f"pond-rfm-segments-{as_of}.csv", label="Segments as CSV",
+                                 key="rfm-sizes-csv")
+        st.subheader("Customers")
+        pick = st.multiselect("Segments", list(sizes["segment"]), default=[], key="rfm-pick",
+                              placeholder="All segments")
+        shown = scores[scores["segment"].isin(pick)] if pick else scores
+        st.caption(f"{len(shown):,} customers")
+        st.dataframe(shown, hide_index=True, height=300)
+        widgets.csv_download(shown, f"pond-rfm-customers-{as_of}.csv", label="These customers as CSV",
+                             key="rfm-customers-csv")
+        days = chosen.period.days
+        st.subheader(f"How customers moved in the last {days} days")
+        moved = data.rfm_transitions(path, version, as_of, days, int(lookback), channel, rules)
+        st.plotly_chart(charts.transition_heatmap(moved), width="stretch")
+        st.caption(f"Rows: segment {days} days before {as_of:%Y-%m-%d}; columns: segment now. The period is "
+                   "the length of the sidebar's date range.")
+        widgets.csv_download(moved, f"pond-rfm-transitions-{as_of}.csv", label="Transitions as CSV",
+                             key="rfm-moved-csv")
