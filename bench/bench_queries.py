@@ -33,6 +33,13 @@ from engine.funnels import FunnelQuery, funnel  # noqa: E402
 from engine.lifecycle import lifecycle, stickiness  # noqa: E402
 from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
 from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
+from engine.segments import (  # noqa: E402
+    Condition,
+    SegmentDefinition,
+    compare_with_everyone,
+    segment_count,
+    segment_users,
+)
 
 
 def warehouse_for(users: int, days: int) -> Path:
@@ -76,6 +83,14 @@ def cases(last: date) -> dict:
         "Lifecycle: weekly": lambda c: lifecycle(c, period="week", **month),
         "Stickiness: DAU/MAU per day": lambda c: stickiness(c, **month),
         "Segments: RFM scores, 365-day lookback": lambda c: rfm_scores(c, as_of=last),
+        "Segment builder: bought >= 2 times in 30 days (count)": lambda c: segment_count(
+            c, SegmentDefinition((Condition("event", event="purchase", count=2),))),
+        "Segment builder: viewed skincare, never bought it, from douyin (users)": lambda c: segment_users(
+            c, SegmentDefinition((Condition("event", event="view", category="skincare"),
+                                  Condition("event", event="purchase", op="=", count=0, category="skincare"),
+                                  Condition("property", field="acquisition_channel", values=("douyin",))))),
+        "Segment builder: compare with everyone": lambda c: compare_with_everyone(
+            c, SegmentDefinition((Condition("event", event="purchase", count=2),))),
         "Segments: RFM transitions over 30 days": lambda c: segment_transitions(c, as_of=last,
                                                                                 period_days=30),
     }

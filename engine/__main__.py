@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
-    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community"),
-                           help="retention: channel or community; funnel: channel of the entry event")
+    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community", "segment"),
+                           help="retention: channel, community or a saved segment (--name); funnel: "
+                                "channel of the entry event or a saved segment (--name)")
     p.add_argument("--name", help="segment: the saved segment whose users to print")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,
@@ -233,7 +234,8 @@ def cmd_query(args, con) -> int:
         query = FunnelQuery(steps=steps, window_days=args.window_days,
                             order="strict" if args.strict else "sequential", same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
-                            breakdown="channel" if args.breakdown == "channel" else "none")
+                            breakdown=args.breakdown if args.breakdown in ("channel", "segment") else "none",
+                            segment=args.name)
         _emit(funnel(con, query).steps, args.format)
         return 0
     summary = metrics.warehouse_summary(con)
@@ -257,7 +259,7 @@ def cmd_retention(args, con) -> int:
 
     query = RetentionQuery(period=args.period, start_event=args.start_event, return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
-                           channel=args.channel, breakdown=args.breakdown)
+                           channel=args.channel, breakdown=args.breakdown, segment=args.name)
     frame = retention_matrix(con, query)
     columns = ["cohort", "period", "users", "cohort_size", "rate"]
     _emit(frame[(["segment"] if args.breakdown != "none" else []) + columns], args.format)

@@ -41,7 +41,8 @@ class FunnelQuery:
     start: date | None = None  # first business day of entries (default: first day of data)
     end: date | None = None  # last business day of entries (default: last day of data)
     channel: str | None = None  # entries through this channel only
-    breakdown: str = "none"  # none | channel
+    breakdown: str = "none"  # none | channel | segment
+    segment: str | None = None  # saved segment for breakdown="segment"
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.steps) <= MAX_STEPS:
@@ -52,8 +53,10 @@ class FunnelQuery:
             raise PondError(f"the conversion window must be between 0 and 365 days, not {self.window_days}")
         if self.order not in ORDERS:
             raise PondError(f"order must be sequential or strict, not {self.order!r}")
-        if self.breakdown not in ("none", "channel"):
-            raise PondError(f"breakdown must be none or channel, not {self.breakdown!r}")
+        if self.breakdown not in ("none", "channel", "segment"):
+            raise PondError(f"breakdown must be none, channel or segment, not {self.breakdown!r}")
+        if self.breakdown == "segment" and not self.segment:
+            raise PondError("choose the saved segment to break down by")
         if self.start and self.end and self.end < self.start:
             raise PondError(f"the date range ends ({self.end}) before it starts ({self.start})")
 
@@ -221,6 +224,11 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
         users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
     if query.breakdown == "none":
         users["segment"] = "All users"
+    elif query.breakdown == "segment":
+        from engine.segments import OUTSIDE_SEGMENT, load_segment, segment_users
+
+        inside = set(segment_users(con, load_segment(con, query.segment))["user_id"])
+        users["segment"] = users["user_id"].map(lambda u: query.segment if u in inside else OUTSIDE_SEGMENT)
     users = users.sort_values(["reached", "user_id"], ascending=[False, True]).reset_index(drop=True)
     return FunnelResult(_summarise(users, query), users, query)
 

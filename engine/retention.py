@@ -27,7 +27,7 @@ from engine.warehouse import PASSIVE_EVENT_TYPES, run_composed, run_query
 
 PERIODS = ("day", "week", "month")
 MODES = ("on", "on_or_after")
-BREAKDOWNS = ("none", "channel", "community")
+BREAKDOWNS = ("none", "channel", "community", "segment")
 ANY_EVENT = "any"
 
 
@@ -44,6 +44,7 @@ class RetentionQuery:
     end: date | None = None  # last cohort start (default: the last day of data)
     channel: str | None = None  # only users acquired through this channel
     breakdown: str = "none"
+    segment: str | None = None  # saved segment for breakdown="segment"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("period", self.period, PERIODS), ("mode", self.mode, MODES),
@@ -52,6 +53,8 @@ class RetentionQuery:
                 raise PondError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if self.start and self.end and self.end < self.start:
             raise PondError(f"the cohort range ends ({self.end}) before it starts ({self.start})")
+        if self.breakdown == "segment" and not self.segment:
+            raise PondError("choose the saved segment to break down by")
 
     def params(self, con: duckdb.DuckDBPyConnection) -> dict:
         bounds = con.execute("select min(day), max(day) from user_day_type").fetchone()
@@ -62,7 +65,13 @@ class RetentionQuery:
 
 
 def _run(con: duckdb.DuckDBPyConnection, query_name: str, params: dict) -> pd.DataFrame:
-    return run_composed(con, query_name, params, members="retention_members")
+    from engine.segments import materialise_segment
+
+    materialise_segment(con, params["segment"] if params["breakdown"] == "segment" else None)
+    try:
+        return run_composed(con, query_name, params, members="retention_members")
+    finally:
+        con.execute("drop table if exists segment_members")
 
 
 def retention_matrix(con: duckdb.DuckDBPyConnection, query: RetentionQuery | None = None) -> pd.DataFrame:

@@ -255,3 +255,17 @@ def property_values(con: duckdb.DuckDBPyConnection, field: str) -> list[str]:
 def categories(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Item categories seen in events, most frequent first."""
     return run_query(con, "category_list")["category"].tolist()
+
+
+OUTSIDE_SEGMENT = "Everyone else"
+
+
+def materialise_segment(con: duckdb.DuckDBPyConnection, name: str | None) -> None:
+    """Temp table ``segment_members(user_id)``: the saved segment's users, or empty for None.
+
+    Analyses that break down by a saved segment join it; it always exists so that their SQL binds.
+    """
+    con.execute("create or replace temp table segment_members (user_id varchar)")
+    if name:
+        sql, params = _prepare(con, load_segment(con, name))
+        con.execute(f"insert into segment_members {sql}", params)

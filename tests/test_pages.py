@@ -399,3 +399,20 @@ def test_segments_page_without_buyers(tmp_path, monkeypatch):
     at.switch_page("views/segments.py").run()
     no_errors(at)
     assert any("Nobody bought" in i.value for i in at.info)
+
+
+def test_saved_segment_breakdown_on_retention_and_funnels(demo):
+    from engine.segments import Condition, SegmentDefinition, save_segment
+
+    with warehouse.connect(demo) as con:
+        save_segment(con, "Douyin", SegmentDefinition((
+            Condition("property", field="acquisition_channel", values=("douyin",)),)))
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    at.selectbox(key="ret-breakdown").select("segment").run()
+    no_errors(at)
+    assert at.selectbox(key="ret-segment").options == ["Douyin", "Everyone else"]
+    at.switch_page("views/funnels.py").run()
+    at.selectbox(key="fun-breakdown").select("segment").run()
+    no_errors(at)
+    assert set(at.dataframe[0].value["segment"]) == {"Douyin", "Everyone else"}

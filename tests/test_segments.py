@@ -135,3 +135,22 @@ def test_hostile_values_are_only_data(shop):
     assert shop.execute("select count(*) from events").fetchone()[0] == 7
     with pytest.raises(PondError, match="give the segment a name"):
         save_segment(shop, "   ", SegmentDefinition())
+
+
+def test_saved_segment_as_a_breakdown_in_retention_and_funnels(shop):
+    from datetime import date
+
+    from engine.funnels import FunnelQuery, funnel
+    from engine.retention import RetentionQuery, retention_matrix
+
+    save_segment(shop, "Women", SegmentDefinition((Condition("property", field="gender", values=("F",)),)))
+    matrix = retention_matrix(shop, RetentionQuery(period="day", breakdown="segment", segment="Women",
+                                                   start_event="any", return_event="any"))
+    sizes = matrix[matrix.period == 0].groupby("segment")["cohort_size"].sum().to_dict()
+    assert sizes == {"Women": 2, "Everyone else": 2}  # a and b are women; c and d are not
+    result = funnel(shop, FunnelQuery(steps=("view", "purchase"), breakdown="segment", segment="Women",
+                                      start=date(2024, 1, 1), end=date(2024, 1, 31)))
+    assert result.steps.set_index(["segment", "step"])["users"].to_dict() == {
+        ("Everyone else", 1): 2, ("Everyone else", 2): 0, ("Women", 1): 1, ("Women", 2): 0}
+    with pytest.raises(PondError, match="choose the saved segment"):
+        RetentionQuery(breakdown="segment")

@@ -26,8 +26,13 @@ order = settings[2].radio("Order", ["sequential", "strict"], key="fun-order", ho
                                "user's very next action (being shown content does not count).")
 same_item = settings[3].checkbox("Same item", key="fun-same-item",
                                  help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
-breakdown = settings[4].selectbox("Breakdown", ["none", "channel"], key="fun-breakdown",
-                                  help="Channel of the event through which the user entered.")
+saved = data.saved_segments(path, version)["name"].tolist()
+breakdown = settings[4].selectbox("Breakdown", ["none", "channel"] + (["segment"] if saved else []),
+                                  key="fun-breakdown",
+                                  format_func=lambda b: "saved segment" if b == "segment" else b,
+                                  help="Channel of the event through which the user entered, or a saved "
+                                       "segment against everyone else.")
+segment = st.selectbox("Saved segment", saved, key="fun-segment-name") if breakdown == "segment" else None
 
 picked = st.columns(int(count))
 steps = []
@@ -38,7 +43,7 @@ for k, column in enumerate(picked):
 try:
     query = FunnelQuery(steps=tuple(steps), window_days=float(window), order=order, same_item=same_item,
                         start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
-                        breakdown=breakdown)
+                        breakdown=breakdown, segment=segment)
     result = data.funnel(path, version, query)
 except PondError as exc:
     data.show_pond_error(exc)

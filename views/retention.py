@@ -33,14 +33,18 @@ cohort_type = top[3].radio("Cohorts", ["first time", "recurring"], key="ret-coho
 mode = top[4].radio("Counted when they return", ["on", "on or after"], key="ret-mode",
                     help="On: did the return event in that exact period. On or after: in that period or "
                          "any later one (unbounded retention).")
-breakdown = top[5].selectbox("Breakdown", ["none", "channel", "community"], key="ret-breakdown",
+saved = data.saved_segments(path, version)["name"].tolist()
+breakdown = top[5].selectbox("Breakdown", ["none", "channel", "community"] + (["segment"] if saved else []),
+                             key="ret-breakdown",
+                             format_func=lambda b: "saved segment" if b == "segment" else b,
                              help="Channel: the user's acquisition channel. Community: the first group "
-                                  "they joined.")
+                                  "they joined. Saved segment: its users against everyone else.")
+segment = st.selectbox("Saved segment", saved, key="ret-segment-name") if breakdown == "segment" else None
 
 query = RetentionQuery(period=period, start_event=start_event, return_event=return_event,
                        first_time=cohort_type == "first time", mode=mode.replace(" ", "_"),
                        start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
-                       breakdown=breakdown)
+                       breakdown=breakdown, segment=segment)
 try:
     matrix = data.retention_matrix(path, version, query)
 except PondError as exc:

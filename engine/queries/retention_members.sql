@@ -2,7 +2,8 @@
 -- Parameters: $period (day|week|month), $start_event, $return_event ('any' = any action of the
 -- user), $first_time (true: cohort = period of the first start event; false: every period with a
 -- start event), $from, $to (cohorts starting in that range), $channel (acquisition channel or
--- null), $breakdown (none|channel|community), $passive (event types that are not actions).
+-- null), $breakdown (none|channel|community|segment), $segment (saved segment name, whose users
+-- are in temp table segment_members), $passive (event types that are not actions).
 with activity as (
     select user_id, day, event_type from user_day_type
 ),
@@ -41,10 +42,12 @@ attributes as (
         case $breakdown
             when 'channel' then coalesce(u.acquisition_channel, '(unknown)')
             when 'community' then coalesce(c.community_id, '(no community)')
+            when 'segment' then case when s.user_id is not null then $segment else 'Everyone else' end
             else 'All users'
         end as segment
     from users as u
     left join first_community as c on c.user_id = u.user_id
+    left join segment_members as s on s.user_id = u.user_id
     where $channel is null or u.acquisition_channel = $channel
 ),
 
