@@ -31,6 +31,7 @@ pages = {
     ],
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),
+        st.Page("views/user360.py", title="User 360", icon=":material/person_search:", url_path="user"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),

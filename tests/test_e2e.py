@@ -164,6 +164,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("content", "Top 10"),
     ("communities", "Leaderboard"),
     ("segments", "Compared with everyone"),
+    ("user", "Timeline"),
     ("upload", "Drop export files here"),
 ])
 def test_every_page_renders_in_the_browser(dashboard, page, path, marker):

@@ -416,3 +416,34 @@ def test_saved_segment_breakdown_on_retention_and_funnels(demo):
     at.selectbox(key="fun-breakdown").select("segment").run()
     no_errors(at)
     assert set(at.dataframe[0].value["segment"]) == {"Douyin", "Everyone else"}
+
+
+def test_portraits_tab(demo):
+    from engine.segments import Condition, SegmentDefinition, save_segment
+
+    with warehouse.connect(demo) as con:
+        save_segment(con, "Buyers", SegmentDefinition((Condition("event", event="purchase"),)))
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    no_errors(at)
+    at.selectbox(key="portrait-who").select("Buyers").run()
+    no_errors(at)
+    assert {m.label: m.value for m in at.metric}["Buyers"] != "0"
+
+
+def test_user_360_lookup(demo):
+    from engine.user360 import user_timeline
+
+    at = app().run()
+    at.switch_page("views/user360.py").run()
+    no_errors(at)
+    at.text_input(key="u360-prefix").input("u00001").run()
+    no_errors(at)
+    user = at.selectbox(key="u360-user").value
+    assert user.startswith("u00001")
+    with warehouse.connect(demo) as con:
+        events = len(user_timeline(con, user))
+    assert any(f"Latest {events:,} events" in c.value for c in at.caption)
+    at.text_input(key="u360-prefix").input("nobody").run()
+    no_errors(at)
+    assert any("No user id starts with" in i.value for i in at.info)

@@ -186,3 +186,31 @@ def transition_heatmap(moved: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title="Now", side="top")
     fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10}, height=max(320, 30 * len(table) + 120))
     return fig
+
+
+def share_bars(profile: pd.DataFrame, field: str, *, label: str) -> go.Figure:
+    """A property's shares in the chosen users next to everyone's."""
+    rows = profile[profile["field"] == field].head(12)
+    long = rows.melt(id_vars="value", value_vars=["share", "share_all"], var_name="who", value_name="part")
+    long["who"] = long["who"].map({"share": "These users", "share_all": "Everyone"})
+    fig = px.bar(long, x="value", y="part", color="who", barmode="group",
+                 color_discrete_map={"These users": "#0f766e", "Everyone": "#cbd5e1"},
+                 labels={"value": label, "part": "Share", "who": ""})
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, y_title="Share of users")
+
+
+def count_bars(frame: pd.DataFrame, x: str, *, label: str, ticks: list[str] | None = None) -> go.Figure:
+    fig = px.bar(frame, x=x, y="purchases", labels={x: label, "purchases": "Purchases"},
+                 color_discrete_sequence=["#0f766e"])
+    if ticks:
+        fig.update_xaxes(tickmode="array", tickvals=list(frame[x]), ticktext=ticks)
+    return _layout(fig, y_title="Purchases")
+
+
+def user_activity(timeline: pd.DataFrame) -> go.Figure:
+    daily = timeline.assign(day=pd.to_datetime(timeline["event_time"]).dt.date)
+    daily = daily.groupby(["day", "event_type"], as_index=False).size().rename(columns={"size": "events"})
+    fig = px.bar(daily, x="day", y="events", color="event_type", color_discrete_map=EVENT_COLOURS,
+                 labels={"day": "Day (UTC)", "events": "Events", "event_type": ""})
+    return _layout(fig, y_title="Events per day")

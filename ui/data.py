@@ -266,3 +266,46 @@ def write(action, *args, **kwargs):
 
     with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
         return action(con, *args, **kwargs)
+
+
+@st.cache_data(show_spinner="Scoring interest tags ...", max_entries=4)
+def interest_tags(path: str, version: int) -> pd.DataFrame:
+    from engine.portraits import interest_tags as compute
+
+    with connect(path) as con:
+        return compute(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def portrait(path: str, version: int, segment: str | None) -> dict:
+    from engine.portraits import portrait as compute
+
+    tags = interest_tags(path, version)
+    with connect(path) as con:
+        return compute(con, segment=segment, tags=tags)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def find_users(path: str, version: int, prefix: str) -> pd.DataFrame:
+    from engine.user360 import find_users as compute
+
+    with connect(path) as con:
+        return compute(con, prefix)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def user_profile(path: str, version: int, user_id: str) -> dict:
+    from engine.rfm import rfm_scores
+    from engine.user360 import user_profile as compute
+
+    tags = interest_tags(path, version)
+    with connect(path) as con:
+        return compute(con, user_id, tags=tags, rfm=rfm_scores(con))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def user_timeline(path: str, version: int, user_id: str) -> pd.DataFrame:
+    from engine.user360 import user_timeline as compute
+
+    with connect(path) as con:
+        return compute(con, user_id)

@@ -21,7 +21,7 @@ st.title("Segments")
 page = page_context()
 path, version, chosen = page.path, page.version, page.filters
 types = data.event_types(path, version)
-tab_builder, tab_rfm = st.tabs(["Segment builder", "RFM"])
+tab_builder, tab_rfm, tab_portraits = st.tabs(["Segment builder", "RFM", "Portraits"])
 
 
 def new_condition(**values) -> dict:
@@ -207,3 +207,45 @@ with tab_rfm:
                    "the length of the sidebar's date range.")
         widgets.csv_download(moved, f"pond-rfm-transitions-{as_of}.csv", label="Transitions as CSV",
                              key="rfm-moved-csv")
+
+with tab_portraits:
+    saved_names = data.saved_segments(path, version)["name"].tolist()
+    who = st.selectbox("Portrait of", ["Everyone", *saved_names], key="portrait-who",
+                       help="Save a segment in the builder to see its portrait here.")
+    result = data.portrait(path, version, None if who == "Everyone" else who)
+    habits = result["habits"]
+    cards = st.columns(5)
+    cards[0].metric("Users", f"{result['users']:,}")
+    cards[1].metric("Buyers", f"{habits['buyers']:,}")
+    cards[2].metric("Orders per buyer", f"{habits['orders_per_buyer']:.1f}")
+    cards[3].metric("Average order value", f"¥{habits['order_value']:,.0f}")
+    repurchase = habits["repurchase_days_median"]
+    cards[4].metric("Median days between purchases", "—" if repurchase is None else f"{repurchase:.1f}",
+                    help=f"Coupon used on {habits['coupon_share']:.0%} of purchases.")
+    profile = result["profile"]
+    columns = st.columns(2)
+    for i, (field, label) in enumerate((("acquisition_channel", "Acquisition channel"), ("gender", "Gender"),
+                                        ("age_band", "Age band"), ("city", "City"))):
+        with columns[i % 2]:
+            st.markdown(f"**{label}**")
+            st.plotly_chart(charts.share_bars(profile, field, label=label), width="stretch")
+    st.markdown("**Interest tags** (most common among these users; lift = how much more common than "
+                "among everyone)")
+    if result["tags"].empty:
+        st.caption("No interest tags: they come from engagement with items that have a category or tags.")
+    else:
+        st.dataframe(result["tags"].head(30), hide_index=True, column_config={
+            "share": st.column_config.NumberColumn(format="percent"),
+            "share_all": st.column_config.NumberColumn("share of everyone", format="percent"),
+            "lift": st.column_config.NumberColumn("lift (×)", format="%.2f")})
+        widgets.csv_download(result["tags"], "pond-portrait-tags.csv", label="Tags as CSV", key="portrait-tags")
+    hours, days = st.columns(2)
+    with hours:
+        st.markdown("**Purchases by hour** (business time zone)")
+        st.plotly_chart(charts.count_bars(result["hours"], "hour", label="Hour"), width="stretch")
+    with days:
+        st.markdown("**Purchases by weekday**")
+        st.plotly_chart(charts.count_bars(result["weekdays"], "weekday", label="Weekday",
+                                          ticks=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+                        width="stretch")
+    widgets.csv_download(profile, "pond-portrait-profile.csv", label="Profile as CSV", key="portrait-profile")

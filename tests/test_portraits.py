@@ -1,0 +1,79 @@
+"""Interest tags (TF-IDF) and portraits on hand-made users; the last event is 2024-03-01 10:00.
+
+  a: views an item of category c1 and buys one of c2 (both at the last moment), gender F
+  b: views c1 at the last moment and c3 exactly 30 days earlier (half-life 30: weight 0.5), gender M
+TF: a {c1: 1, c2: 5}, b {c1: 1, c3: 0.5}. IDF = ln((1 + 2) / (1 + df)) + 1: c1 1, c2 and c3 1.405465.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.errors import PondError
+from engine.ingest import import_file
+from engine.portraits import interest_tags, portrait
+from engine.segments import Condition, SegmentDefinition, save_segment
+
+EVENTS = """user_id,event_type,event_time,item_id,category,gender,amount,campaign_id
+a,view,2024-03-01 10:00:00,i1,c1,F,,
+a,purchase,2024-03-01 10:00:00,i2,c2,F,80,cmp1
+b,view,2024-03-01 10:00:00,i1,c1,M,,
+b,view,2024-01-31 10:00:00,i3,c3,M,,
+"""
+RARE = math.log(3 / 2) + 1
+
+
+@pytest.fixture
+def shop(con, write):
+    import_file(con, write("events.csv", EVENTS))
+    return con
+
+
+def test_tf_idf_with_intent_and_recency(shop):
+    tags = interest_tags(shop)
+    assert [(r.user_id, r.tag, r.score) for r in tags.itertuples()] == [
+        ("a", "category:c2", round(5 * RARE, 4)), ("a", "category:c1", 1.0),
+        ("b", "category:c1", 1.0), ("b", "category:c3", round(0.5 * RARE, 4))]
+    assert interest_tags(shop, top=1)["tag"].tolist() == ["category:c2", "category:c1"]
+    assert interest_tags(shop, lookback_days=7)["tag"].tolist() == ["category:c2", "category:c1", "category:c1"]
+    with pytest.raises(PondError, match="lookback 1-3650 days"):
+        interest_tags(shop, lookback_days=0)
+
+
+def test_portrait_of_a_saved_segment(shop):
+    save_segment(shop, "Buyers", SegmentDefinition((Condition("event", event="purchase"),)))
+    result = portrait(shop, segment="Buyers")
+    assert result["users"] == 1
+    tags = result["tags"].set_index("tag")
+    assert (tags.loc["category:c2", "lift"], tags.loc["category:c1", "lift"]) == (2.0, 1.0)
+    gender = result["profile"][result["profile"].field == "gender"].set_index("value")
+    assert (gender.loc["F", "share"], gender.loc["F", "share_all"], gender.loc["F", "lift"]) == (1.0, 0.5, 2.0)
+    assert result["habits"] == {"buyers": 1, "orders_per_buyer": 1.0, "order_value": 80.0, "coupon_share": 1.0,
+                                "repurchase_days_median": None}
+    assert result["hours"].set_index("hour").loc[10, "purchases"] == 1  # UTC business days here
+    assert result["weekdays"].set_index("weekday").loc[5, "purchases"] == 1  # 2024-03-01 was a Friday
+
+
+def test_portrait_of_everyone(shop):
+    result = portrait(shop)
+    assert result["users"] == 2
+    assert (result["tags"]["lift"] == 1.0).all()
+
+
+def test_user_360(shop):
+    from engine.user360 import find_users, user_profile, user_timeline
+
+    assert find_users(shop, "A")["user_id"].tolist() == ["a"]
+    assert set(find_users(shop, "")["user_id"]) == {"a", "b"}
+    view = user_profile(shop, "a")
+    assert view["profile"]["gender"] == "F"
+    assert (view["totals"]["orders"], view["totals"]["gmv"]) == (1, 80.0)
+    assert view["rfm"]["frequency"] == 1
+    assert view["tags"]["tag"].tolist() == ["category:c2", "category:c1"]
+    timeline = user_timeline(shop, "b")
+    assert timeline["event_type"].tolist() == ["view", "view"] and timeline["category"].tolist() == ["c1", "c3"]
+    assert user_profile(shop, "b")["rfm"] is None  # never bought
+    with pytest.raises(PondError, match="there is no user 'zz'"):
+        user_profile(shop, "zz")
