@@ -350,7 +350,7 @@ def test_segments_page_rfm_and_rule_editing(demo):
     with warehouse.connect(demo) as con:
         scores = rfm_scores(con, as_of=date(2026, 2, 28), lookback_days=365)
     assert {m.label: m.value for m in at.metric}["Customers"] == f"{len(scores):,}"
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 2 + 6  # RFM treemap and transitions; the portrait's six
     at.multiselect(key="rfm-pick").select("Champions").run()
     no_errors(at)
     customers = next(d.value for d in at.dataframe if "recency_days" in d.value.columns)
