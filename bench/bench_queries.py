@@ -31,6 +31,7 @@ from engine.content import content_performance, content_trend  # noqa: E402
 from engine.demo import build_demo  # noqa: E402
 from engine.funnels import FunnelQuery, funnel  # noqa: E402
 from engine.lifecycle import lifecycle, stickiness  # noqa: E402
+from engine.portraits import interest_tags, portrait  # noqa: E402
 from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
 from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
 from engine.segments import (  # noqa: E402
@@ -91,6 +92,10 @@ def cases(last: date) -> dict:
                                   Condition("property", field="acquisition_channel", values=("douyin",))))),
         "Segment builder: compare with everyone": lambda c: compare_with_everyone(
             c, SegmentDefinition((Condition("event", event="purchase", count=2),))),
+        "Segment builder: interested in a tag (cold = first use after an import derives user_tags)":
+            lambda c: segment_count(c, SegmentDefinition((Condition("tag", values=("category:skincare",)),))),
+        "Portraits: interest tags of every user (TF-IDF)": lambda c: interest_tags(c),
+        "Portraits: portrait of everyone": lambda c: portrait(c),
         "Segments: RFM transitions over 30 days": lambda c: segment_transitions(c, as_of=last,
                                                                                 period_days=30),
     }

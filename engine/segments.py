@@ -9,7 +9,9 @@ condition is one of
 - ``{"kind": "property", "field": "acquisition_channel" | "gender" | "age_band" | "city",
   "values": [...]}``: the user's property is one of the values;
 - ``{"kind": "rfm", "values": ["Champions", ...]}``: the user's RFM segment today (default rules,
-  365-day lookback) is one of the values.
+  365-day lookback) is one of the values;
+- ``{"kind": "tag", "values": ["category:skincare", ...]}``: one of the user's top interest tags
+  (see :mod:`engine.portraits`) is one of the values.
 
 Each condition becomes a CTE assembled from fixed fragments: field names and operators come from
 whitelists, and every value the user typed is a bound parameter. "The last N days" end on the last
@@ -32,7 +34,7 @@ from engine.warehouse import business_timezone, run_query, write_transaction
 OPERATORS = {">=": ">=", "<=": "<=", "=": "=", ">": ">", "<": "<"}
 PROPERTIES = {"acquisition_channel": "acquisition_channel", "gender": "gender", "age_band": "age_band",
               "city": "city"}
-KINDS = ("event", "property", "rfm")
+KINDS = ("event", "property", "rfm", "tag")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Condition:
         defaults = {"event": None, "op": ">=", "count": 1, "days": 30, "category": None, "field": None,
                     "values": ()}
         used = {"event": ("event", "op", "count", "days", "category"), "property": ("field", "values"),
-                "rfm": ("values",)}.get(self.kind, tuple(defaults))
+                "rfm": ("values",), "tag": ("values",)}.get(self.kind, tuple(defaults))
         for name, default in defaults.items():
             if name not in used:
                 object.__setattr__(self, name, default)
@@ -76,7 +78,7 @@ class Condition:
             if not self.values:
                 raise PondError(f"{where}: choose at least one value of {self.field}")
         elif not self.values:
-            raise PondError(f"{where}: choose at least one RFM segment")
+            raise PondError(f"{where}: choose at least one {'RFM segment' if self.kind == 'rfm' else 'tag'}")
 
     def describe(self) -> str:
         if self.kind == "event":
@@ -86,6 +88,8 @@ class Condition:
             return f"did {what} {self.op} {self.count} times in the last {self.days} days"
         if self.kind == "property":
             return f"{self.field} is {' or '.join(self.values)}"
+        if self.kind == "tag":
+            return f"interested in {' or '.join(self.values)}"
         return f"RFM segment is {' or '.join(self.values)}"
 
 
@@ -148,6 +152,8 @@ def _condition_sql(con: duckdb.DuckDBPyConnection, k: int, condition: Condition,
         params[f"c{k}_values"] = list(condition.values)
         return f"select user_id from users where list_contains($c{k}_values, {PROPERTIES[condition.field]})"
     params[f"c{k}_values"] = list(condition.values)
+    if condition.kind == "tag":
+        return f"select distinct user_id from user_tags where list_contains($c{k}_values, tag)"
     return f"select user_id from segment_rfm where list_contains($c{k}_values, segment)"
 
 
@@ -160,6 +166,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, definition: SegmentDefinition) -> t
         con.register("segment_rfm_frame", rfm_scores(con)[["user_id", "segment"]])
         con.execute("create or replace temp table segment_rfm as select * from segment_rfm_frame")
         con.unregister("segment_rfm_frame")
+    if any(c.kind == "tag" for c in definition.conditions):
+        from engine.portraits import ensure_interest_tags
+
+        ensure_interest_tags(con)
     params: dict = {}
     parts = [_condition_sql(con, k, c, params) for k, c in enumerate(definition.conditions, start=1)]
     if not parts:

@@ -122,6 +122,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             name varchar primary key, definition varchar not null, saved_at timestamp, saved_by varchar
         )""",
     ),
+    (
+        # 5: each user's top interest tags, derived once per data version (see engine.portraits)
+        "create table if not exists user_tags (user_id varchar not null, tag varchar not null, score double)",
+        "insert or ignore into meta values ('tags_version', '-1')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

@@ -350,7 +350,7 @@ def test_segments_page_rfm_and_rule_editing(demo):
     with warehouse.connect(demo) as con:
         scores = rfm_scores(con, as_of=date(2026, 2, 28), lookback_days=365)
     assert {m.label: m.value for m in at.metric}["Customers"] == f"{len(scores):,}"
-    assert len(at.get("plotly_chart")) == 2 + 6  # RFM treemap and transitions; the portrait's six
+    assert len(at.get("plotly_chart")) == 2 + 7  # RFM treemap and transitions; the portrait's seven
     at.multiselect(key="rfm-pick").select("Champions").run()
     no_errors(at)
     customers = next(d.value for d in at.dataframe if "recency_days" in d.value.columns)
@@ -447,3 +447,14 @@ def test_user_360_lookup(demo):
     at.text_input(key="u360-prefix").input("nobody").run()
     no_errors(at)
     assert any("No user id starts with" in i.value for i in at.info)
+
+
+def test_segment_builder_tag_condition(demo):
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    first = at.session_state["pond_segment_conditions"][0]["id"]
+    at.selectbox(key=f"seg-{first}-kind").select("tag").run()
+    tag = at.multiselect(key=f"seg-{first}-tags").options[0]
+    at.multiselect(key=f"seg-{first}-tags").select(tag).run()
+    no_errors(at)
+    assert any(f"interested in {tag}" in m.value for m in at.markdown)

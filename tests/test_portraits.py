@@ -77,3 +77,16 @@ def test_user_360(shop):
     assert user_profile(shop, "b")["rfm"] is None  # never bought
     with pytest.raises(PondError, match="there is no user 'zz'"):
         user_profile(shop, "zz")
+
+
+def test_tags_are_derived_once_per_data_version(shop, write):
+    from engine import warehouse
+
+    interest_tags(shop)
+    assert shop.execute("select value from meta where key = 'tags_version'").fetchone()[0] == str(
+        warehouse.data_version(shop))
+    shop.execute("update user_tags set score = 99 where user_id = 'a'")  # a stored answer is reused ...
+    assert set(interest_tags(shop).query("user_id == 'a'")["score"]) == {99}
+    import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"))
+    fresh = interest_tags(shop)  # ... until an import moves the version on
+    assert 99 not in set(fresh["score"]) and "z" in set(fresh["user_id"])

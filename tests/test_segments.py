@@ -154,3 +154,17 @@ def test_saved_segment_as_a_breakdown_in_retention_and_funnels(shop):
         ("Everyone else", 1): 2, ("Everyone else", 2): 0, ("Women", 1): 1, ("Women", 2): 0}
     with pytest.raises(PondError, match="choose the saved segment"):
         RetentionQuery(breakdown="segment")
+
+
+def test_interest_tag_condition(shop):
+    from engine.portraits import interest_tags
+
+    tags = interest_tags(shop)
+    skin_fans = sorted(tags.loc[tags.tag == "category:skin", "user_id"].unique())
+    assert skin_fans == ["a", "b", "d"]
+    assert members(shop, Condition("tag", values=("category:skin",))) == skin_fans
+    assert members(shop, Condition("tag", values=("category:skin",)),
+                   Condition("property", field="gender", values=("M",))) == ["d"]
+    assert Condition("tag", values=("category:skin",)).describe() == "interested in category:skin"
+    with pytest.raises(PondError, match="choose at least one tag"):
+        segment_count(shop, SegmentDefinition((Condition("tag"),)))

@@ -309,3 +309,10 @@ def user_timeline(path: str, version: int, user_id: str) -> pd.DataFrame:
 
     with connect(path) as con:
         return compute(con, user_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def tag_names(path: str, version: int) -> list[str]:
+    """Interest tags that at least one user has, most common first."""
+    tags = interest_tags(path, version)
+    return tags["tag"].value_counts().index.tolist()

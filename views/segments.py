@@ -14,7 +14,8 @@ from ui.page import page_context
 RULES_KEY = "pond_rfm_rules"
 CONDITIONS_KEY = "pond_segment_conditions"
 MATCH_KEY = "seg-match"
-KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment"}
+KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment",
+               "tag": "is interested in"}
 _ids = itertools.count(1)
 
 st.title("Segments")
@@ -57,6 +58,10 @@ def condition_row(item: dict) -> dict:
         values = data.property_values(path, version, item["field"])
         item["values"] = cols[5].multiselect("Is one of", values, key=f"{key}-values-{item['field']}",
                                              default=[v for v in item["values"] if v in values])
+    elif item["kind"] == "tag":
+        tags = data.tag_names(path, version)
+        item["values"] = cols[5].multiselect("Any of the tags", tags, key=f"{key}-tags",
+                                             default=[v for v in item["values"] if v in tags])
     else:
         names = [r.segment for r in DEFAULT_RULES] + ["Other"]
         item["values"] = cols[5].multiselect("Segment is one of", names, key=f"{key}-rfm",
@@ -224,8 +229,8 @@ with tab_portraits:
                     help=f"Coupon used on {habits['coupon_share']:.0%} of purchases.")
     profile = result["profile"]
     columns = st.columns(2)
-    for i, (field, label) in enumerate((("acquisition_channel", "Acquisition channel"), ("gender", "Gender"),
-                                        ("age_band", "Age band"), ("city", "City"))):
+    for i, (field, label) in enumerate((("acquisition_channel", "Acquisition channel"), ("community", "Community"),
+                                        ("gender", "Gender"), ("age_band", "Age band"), ("city", "City"))):
         with columns[i % 2]:
             st.markdown(f"**{label}**")
             st.plotly_chart(charts.share_bars(profile, field, label=label), width="stretch")

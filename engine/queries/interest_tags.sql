@@ -50,4 +50,4 @@ final as (
     qualify row_number() over (partition by tf.user_id order by score desc, tf.tag) <= $top
 )
 
-select * from final order by user_id, score desc, tag
+select * from final
