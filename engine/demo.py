@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import PondError
+from engine.portraits import refresh_after_write
 from engine.warehouse import ROLLUPS, execute_query, rebuild_rollups, refresh_user_activity, write_transaction
 
 CHANNELS = ("wechat_group", "official_account", "mini_program", "douyin", "xiaohongshu", "referral")
@@ -355,6 +356,8 @@ def build_demo(con: duckdb.DuckDBPyConnection, *, users: int = 2000, days: int =
     finally:
         for name in ("events", "users", "items", "contents", "communities", "campaigns"):
             con.unregister(f"demo_{name}")
+    progress(0.95, "Scoring interest tags")
+    refresh_after_write(con)
     progress(1.0, "Demo warehouse ready")
     return DemoSummary(users, n_events, len(data["items"]), len(data["contents"]),
                        data["start"], data["end"] - timedelta(days=1),

@@ -8,6 +8,8 @@ users, and purchase habits (order value, hours, weekdays, coupon use, repurchase
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 import pandas as pd
 
@@ -32,6 +34,16 @@ def interest_tags(con: duckdb.DuckDBPyConnection, *, lookback_days: int = 180, h
         return tags.sort_values(["user_id", "score", "tag"], ascending=[True, False, True], ignore_index=True)
     ensure_interest_tags(con)
     return con.execute("select user_id, tag, score from user_tags order by user_id, score desc, tag").df()
+
+
+def refresh_after_write(con: duckdb.DuckDBPyConnection) -> None:
+    """Re-derive what is kept per data version once a write has committed (so the first segment
+    query after an import is not the one that pays). A failure here is logged, never raised: the
+    write itself has already succeeded."""
+    try:
+        ensure_interest_tags(con)
+    except Exception:  # noqa: BLE001 - derived data must not fail a committed import
+        logging.getLogger("pond.engine").exception("could not derive interest tags; they will be derived on use")
 
 
 def ensure_interest_tags(con: duckdb.DuckDBPyConnection) -> None:

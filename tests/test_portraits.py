@@ -90,3 +90,12 @@ def test_tags_are_derived_once_per_data_version(shop, write):
     import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"))
     fresh = interest_tags(shop)  # ... until an import moves the version on
     assert 99 not in set(fresh["score"]) and "z" in set(fresh["user_id"])
+
+
+def test_imports_leave_the_tags_current(shop, write):
+    from engine import warehouse
+
+    import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"))
+    assert shop.execute("select value from meta where key = 'tags_version'").fetchone()[0] == str(
+        warehouse.data_version(shop))
+    assert shop.execute("select count(*) from user_tags where user_id = 'z'").fetchone() == (1,)

@@ -30,6 +30,7 @@ from engine.ingest.load import raw_cells_json, stage_file, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, sniff_file
 from engine.ingest.transform import build_canonical
+from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
     business_timezone,
@@ -148,6 +149,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users", "seen_items",
                       "seen_user_attributes"):
             con.execute(f"drop table if exists {table}")
+    progress(0.95, "Updating interest tags")
+    refresh_after_write(con)
     progress(1.0, result.summary)
     return result
 
@@ -261,6 +264,7 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
             removed = _undo_in_transaction(con, upload_id)
     finally:
         con.execute("drop table if exists touched_users")
+    refresh_after_write(con)
     return UndoResult(upload_id, file_name, removed)
 
 
