@@ -92,8 +92,8 @@ def cases(last: date) -> dict:
                                   Condition("property", field="acquisition_channel", values=("douyin",))))),
         "Segment builder: compare with everyone": lambda c: compare_with_everyone(
             c, SegmentDefinition((Condition("event", event="purchase", count=2),))),
-        "Segment builder: interested in a tag (cold = first use after an import derives user_tags)":
-            lambda c: segment_count(c, SegmentDefinition((Condition("tag", values=("category:skincare",)),))),
+        "Segment builder: interested in a tag": lambda c: segment_count(
+            c, SegmentDefinition((Condition("tag", values=("category:skincare",)),))),
         "Portraits: interest tags of every user (TF-IDF)": lambda c: interest_tags(c),
         "Portraits: portrait of everyone": lambda c: portrait(c),
         "Segments: RFM transitions over 30 days": lambda c: segment_transitions(c, as_of=last,
