@@ -295,12 +295,15 @@ def find_users(path: str, version: int, prefix: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def user_profile(path: str, version: int, user_id: str) -> dict:
-    from engine.rfm import rfm_scores
+    from engine.rfm import DEFAULT_RULES
     from engine.user360 import user_profile as compute
 
+    # everyone's tags and RFM are cached per version; a lookup only reads one user's rows
     tags = interest_tags(path, version)
+    last_day = summary(path, version)["last_day"]
+    rfm = rfm_scores(path, version, last_day, 365, None, DEFAULT_RULES) if last_day else None
     with connect(path) as con:
-        return compute(con, user_id, tags=tags, rfm=rfm_scores(con))
+        return compute(con, user_id, tags=tags, rfm=rfm)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
