@@ -28,6 +28,8 @@ pages = {
                 url_path="content"),
         st.Page("views/communities.py", title="Communities and lifecycle", icon=":material/groups:",
                 url_path="communities"),
+        st.Page("views/experiments.py", title="Experiments and campaigns", icon=":material/science:",
+                url_path="experiments"),
     ],
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
                                         "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
-                                        "segment", "segments"))
+                                        "segment", "segments", "experiment", "experiments", "campaigns"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community", "segment"),
                            help="retention: channel, community or a saved segment (--name); funnel: "
                                 "channel of the entry event or a saved segment (--name)")
-    p.add_argument("--name", help="segment: the saved segment whose users to print")
+    p.add_argument("--name", help="segment: the saved segment whose users to print; experiment: its name")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,
                      help="only purchases in this many days up to --to count (scores are as of --to)")
@@ -205,6 +205,8 @@ def cmd_query(args, con) -> int:
                  else stickiness(con, **window))
         _emit(frame, args.format)
         return 0
+    if args.analysis in ("experiment", "experiments", "campaigns"):
+        return cmd_experiments(args, con)
     if args.analysis in ("segment", "segments"):
         from engine.segments import load_segment, saved_segments, segment_users
 
@@ -251,6 +253,29 @@ def cmd_query(args, con) -> int:
     else:
         frame = metrics.daily_activity(con, period, channel=args.channel)
     _emit(frame, args.format)
+    return 0
+
+
+def cmd_experiments(args, con) -> int:
+    from engine.experiments import campaign_effect, experiment_results, list_experiments
+
+    if args.analysis == "experiments":
+        _emit(list_experiments(con), args.format)
+    elif args.analysis == "campaigns":
+        _emit(campaign_effect(con), args.format)
+    elif not args.name:
+        raise PondError("say which experiment: --name NAME (`query experiments` lists them)")
+    else:
+        result = experiment_results(con, args.name)
+        if args.format == "json":
+            payload = {"experiment": result.experiment, "control": result.control,
+                       "srm_p_value": result.srm_p_value, "sample_ratio_mismatch": result.sample_ratio_mismatch,
+                       "verdict": result.verdict,
+                       "variants": json.loads(result.variants.to_json(orient="records")),
+                       "comparisons": json.loads(result.comparisons.to_json(orient="records"))}
+            print(json.dumps(payload, ensure_ascii=False))
+        else:
+            _emit(result.comparisons, "csv")
     return 0
 
 

@@ -177,3 +177,14 @@ def test_saved_segment_from_the_command_line(tmp_path, write, capsys):
     assert json.loads(capsys.readouterr().out)[0]["name"] == "Buyers"
     assert main(["--warehouse", str(db), "query", "segment", "--name", "Nobody"]) == 1
     assert "no saved segment named 'Nobody'" in capsys.readouterr().err
+
+
+def test_experiment_query_json(tmp_path, capsys):
+    db = str(tmp_path / "x.duckdb")
+    assert main(["--warehouse", db, "demo", "--users", "400", "--days", "30", "--end", "2026-03-01"]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "experiment", "--name", "new_checkout", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["control"] == "control" and {v["variant"] for v in payload["variants"]} == {"control", "treatment"}
+    assert {c["metric"] for c in payload["comparisons"]} == {"conversion", "ctr", "gmv_per_user"}
+    assert main(["--warehouse", db, "query", "experiment"]) == 1

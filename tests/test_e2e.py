@@ -165,6 +165,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("communities", "Leaderboard"),
     ("segments", "Compared with everyone"),
     ("user", "Timeline"),
+    ("experiments", "Coupon campaigns"),
     ("upload", "Drop export files here"),
 ])
 def test_every_page_renders_in_the_browser(dashboard, page, path, marker):

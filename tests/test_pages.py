@@ -458,3 +458,28 @@ def test_segment_builder_tag_condition(demo):
     at.multiselect(key=f"seg-{first}-tags").select(tag).run()
     no_errors(at)
     assert any(f"interested in {tag}" in m.value for m in at.markdown)
+
+
+def test_experiments_page(demo):
+    from engine.experiments import experiment_results
+
+    at = app().run()
+    at.switch_page("views/experiments.py").run()
+    no_errors(at)
+    at.selectbox(key="exp-name").select("new_checkout").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        verdict = experiment_results(con, "new_checkout").verdict
+    assert any(i.value == verdict for i in at.info)
+    assert len(at.get("plotly_chart")) == 3
+    at.number_input(key="size-baseline").set_value(10.0).run()
+    assert {m.label: m.value for m in at.metric}["Users per variant"] != "0"
+    no_errors(at)
+
+
+def test_experiments_page_without_experiments(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
+    at = app().run()
+    at.switch_page("views/experiments.py").run()
+    no_errors(at)
+    assert any("No experiments yet" in i.value for i in at.info)

@@ -214,3 +214,15 @@ def user_activity(timeline: pd.DataFrame) -> go.Figure:
     fig = px.bar(daily, x="day", y="events", color="event_type", color_discrete_map=EVENT_COLOURS,
                  labels={"day": "Day (UTC)", "events": "Events", "event_type": ""})
     return _layout(fig, y_title="Events per day")
+
+
+def variant_rates(variants: pd.DataFrame, metric: str, *, label: str) -> go.Figure:
+    """One point per variant with its 95% interval as an error bar."""
+    money = metric == "gmv_per_user"
+    fig = go.Figure(go.Scatter(
+        x=variants["variant"], y=variants[metric], mode="markers", marker={"size": 12, "color": "#0f766e"},
+        error_y={"type": "data", "symmetric": False, "array": variants[f"{metric}_high"] - variants[metric],
+                 "arrayminus": variants[metric] - variants[f"{metric}_low"]},
+        hovertemplate="%{x}: ¥%{y:,.1f}<extra></extra>" if money else "%{x}: %{y:.2%}<extra></extra>"))
+    fig.update_yaxes(tickformat=",.0f" if money else ".1%")
+    return _layout(fig, y_title=label)

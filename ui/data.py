@@ -319,3 +319,27 @@ def tag_names(path: str, version: int) -> list[str]:
     """Interest tags that at least one user has, most common first."""
     tags = interest_tags(path, version)
     return tags["tag"].value_counts().index.tolist()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def experiments(path: str, version: int) -> pd.DataFrame:
+    from engine.experiments import list_experiments
+
+    with connect(path) as con:
+        return list_experiments(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def experiment_results(path: str, version: int, name: str, control: str | None):
+    from engine.experiments import experiment_results as compute
+
+    with connect(path) as con:
+        return compute(con, name, control=control)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def campaign_effect(path: str, version: int) -> pd.DataFrame:
+    from engine.experiments import campaign_effect as compute
+
+    with connect(path) as con:
+        return compute(con)
