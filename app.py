@@ -30,6 +30,7 @@ pages = {
                 url_path="communities"),
         st.Page("views/experiments.py", title="Experiments and campaigns", icon=":material/science:",
                 url_path="experiments"),
+        st.Page("views/network.py", title="Share graph", icon=":material/share:", url_path="share-graph"),
     ],
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),

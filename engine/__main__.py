@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
                                         "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
-                                        "segment", "segments", "experiment", "experiments", "campaigns"))
+                                        "segment", "segments", "experiment", "experiments", "campaigns",
+                                        "influencers"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -204,6 +205,12 @@ def cmd_query(args, con) -> int:
                  else lifecycle(con, period=args.period, **window) if args.analysis == "lifecycle"
                  else stickiness(con, **window))
         _emit(frame, args.format)
+        return 0
+    if args.analysis == "influencers":
+        from engine.network import share_graph
+
+        columns = ["user_id", "pagerank", "reach_users", "reach_gmv", "community"]
+        _emit(share_graph(con).sharers[columns + ["referred", "channel"]], args.format)
         return 0
     if args.analysis in ("experiment", "experiments", "campaigns"):
         return cmd_experiments(args, con)

@@ -188,3 +188,15 @@ def test_experiment_query_json(tmp_path, capsys):
     assert payload["control"] == "control" and {v["variant"] for v in payload["variants"]} == {"control", "treatment"}
     assert {c["metric"] for c in payload["comparisons"]} == {"conversion", "ctr", "gmv_per_user"}
     assert main(["--warehouse", db, "query", "experiment"]) == 1
+
+
+def test_influencers_query(tmp_path, write, capsys):
+    db = str(tmp_path / "n.duckdb")
+    events = write("n.csv", "user_id,event_type,event_time,referrer_id\na,signup,2024-01-01 10:00,\n"
+                            "b,signup,2024-01-02 10:00,a\nc,signup,2024-01-03 10:00,b\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", db, "query", "influencers", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("user_id,pagerank,reach_users,reach_gmv,community")
+    assert lines[1].startswith("a,") and ",2,0.0," in lines[1]

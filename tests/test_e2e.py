@@ -166,6 +166,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("segments", "Compared with everyone"),
     ("user", "Timeline"),
     ("experiments", "Coupon campaigns"),
+    ("share-graph", "Key sharers"),
     ("upload", "Drop export files here"),
 ])
 def test_every_page_renders_in_the_browser(dashboard, page, path, marker):

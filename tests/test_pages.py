@@ -483,3 +483,25 @@ def test_experiments_page_without_experiments(tmp_path, monkeypatch):
     at.switch_page("views/experiments.py").run()
     no_errors(at)
     assert any("No experiments yet" in i.value for i in at.info)
+
+
+def test_share_graph_page(demo):
+    from engine.network import share_graph
+
+    at = app().run()
+    at.switch_page("views/network.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        graph = share_graph(con)
+    assert {m.label: m.value for m in at.metric}["Sharers who brought someone"] == f"{len(graph.sharers):,}"
+    at.slider(key="net-top").set_value(10).run()
+    at.segmented_control(key="net-period").set_value("month").run()
+    no_errors(at)
+
+
+def test_share_graph_page_without_referrals(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
+    at = app().run()
+    at.switch_page("views/network.py").run()
+    no_errors(at)
+    assert any("No referrals yet" in i.value for i in at.info)

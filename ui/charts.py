@@ -226,3 +226,40 @@ def variant_rates(variants: pd.DataFrame, metric: str, *, label: str) -> go.Figu
         hovertemplate="%{x}: ¥%{y:,.1f}<extra></extra>" if money else "%{x}: %{y:.2%}<extra></extra>"))
     fig.update_yaxes(tickformat=",.0f" if money else ".1%")
     return _layout(fig, y_title=label)
+
+
+def network_graph(graph, sharers: pd.DataFrame) -> go.Figure:
+    """Referral graph: nodes coloured by community, sized by reach; edges from referrer to referred."""
+    import math
+
+    import networkx as nx
+
+    layout = nx.spring_layout(graph, seed=7, k=None)
+    info = sharers.set_index("user_id")
+    edge_x, edge_y = [], []
+    for a, b in graph.edges():
+        edge_x += [layout[a][0], layout[b][0], None]
+        edge_y += [layout[a][1], layout[b][1], None]
+    nodes = list(graph.nodes())
+    reach = [int(info["reach_users"].get(n, 0)) for n in nodes]
+    community = [int(info["community"].get(n, 0)) for n in nodes]
+    fig = go.Figure([
+        go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"width": 0.6, "color": "#cbd5e1"}, hoverinfo="skip",
+                   showlegend=False),
+        go.Scatter(x=[layout[n][0] for n in nodes], y=[layout[n][1] for n in nodes], mode="markers",
+                   marker={"size": [6 + 4 * math.log1p(r) for r in reach], "color": community,
+                           "colorscale": "Turbo", "line": {"width": 0.5, "color": "white"}},
+                   text=[f"{n}: reach {r:,} users, community {c}" for n, r, c in zip(nodes, reach, community,
+                                                                                       strict=True)],
+                   hovertemplate="%{text}<extra></extra>", showlegend=False),
+    ])
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=520, plot_bgcolor="white")
+    return fig
+
+
+def k_factor_lines(frame: pd.DataFrame) -> go.Figure:
+    fig = px.line(frame, x="period", y="k_factor", color="channel", markers=True,
+                  labels={"period": "Period", "k_factor": "K-factor", "channel": ""})
+    return _layout(fig, y_title="Referred users per active user")

@@ -343,3 +343,19 @@ def campaign_effect(path: str, version: int) -> pd.DataFrame:
 
     with connect(path) as con:
         return compute(con)
+
+
+@st.cache_data(show_spinner="Building the share graph ...", max_entries=4)
+def share_graph(path: str, version: int):
+    from engine.network import share_graph as compute
+
+    with connect(path) as con:
+        return compute(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def k_factor(path: str, version: int, period: str) -> pd.DataFrame:
+    from engine.network import k_factor as compute
+
+    with connect(path) as con:
+        return compute(con, period=period)
