@@ -29,8 +29,10 @@ from engine import metrics, warehouse  # noqa: E402
 from engine.communities import community_leaderboard, community_trend  # noqa: E402
 from engine.content import content_performance, content_trend  # noqa: E402
 from engine.demo import build_demo  # noqa: E402
+from engine.experiments import campaign_effect, experiment_results  # noqa: E402
 from engine.funnels import FunnelQuery, funnel  # noqa: E402
 from engine.lifecycle import lifecycle, stickiness  # noqa: E402
+from engine.network import k_factor, share_graph  # noqa: E402
 from engine.portraits import interest_tags, portrait  # noqa: E402
 from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
 from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
@@ -96,6 +98,10 @@ def cases(last: date) -> dict:
             c, SegmentDefinition((Condition("tag", values=("category:skincare",)),))),
         "Portraits: interest tags of every user (TF-IDF)": lambda c: interest_tags(c),
         "Portraits: portrait of everyone": lambda c: portrait(c),
+        "Experiments: new_checkout results (tests, SRM, verdict)": lambda c: experiment_results(c, "new_checkout"),
+        "Experiments: coupon campaign effect": lambda c: campaign_effect(c),
+        "Share graph: PageRank, reach, Louvain, cascades": lambda c: share_graph(c),
+        "Share graph: weekly K-factor": lambda c: k_factor(c),
         "Segments: RFM transitions over 30 days": lambda c: segment_transitions(c, as_of=last,
                                                                                 period_days=30),
     }

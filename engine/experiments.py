@@ -191,3 +191,10 @@ def campaign_effect(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -
     frame["gmv_lift"] = frame["gmv_per_redeemer"] / frame["gmv_per_non_redeemer"].where(
         frame["gmv_per_non_redeemer"] > 0) - 1
     return frame
+
+
+def campaign_daily(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Coupons issued and redeemed per business day and campaign."""
+    from engine.warehouse import business_timezone
+
+    return run_query(con, "campaign_daily", {"tz": business_timezone(con)})

@@ -4,7 +4,8 @@ The graph is directed from referrer to referred user (a user's earliest event na
 ``referrer_id``). Key sharers are ranked by PageRank on the reversed graph (rank flows to the
 people who bring others in), by out-degree, and by downstream reach: the users and GMV of
 everyone their referrals led to, through whole cascades. Communities are Louvain partitions
-(networkx, fixed seed) of the undirected graph. A cascade is a tree started by a user nobody
+(networkx, fixed seed) of an undirected graph of referrals plus who interacts with whom in groups
+(users engaging with the same group post, linked as a reply chain). A cascade is a tree started by a user nobody
 referred; its size counts every user in it and its depth the longest chain.
 """
 
@@ -27,6 +28,7 @@ class ShareGraph:
     graph: nx.DiGraph  # referrer -> referred, node attribute "gmv"
     sharers: pd.DataFrame  # user_id, referred, pagerank, reach_users, reach_gmv, community, channel
     cascades: pd.DataFrame  # root, size, depth
+    interactions: int = 0  # community interaction edges that shaped the communities
 
 
 def referral_edges(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -50,7 +52,14 @@ def share_graph(con: duckdb.DuckDBPyConnection) -> ShareGraph:
         return ShareGraph(graph, empty, pd.DataFrame(columns=["root", "size", "depth"]))
     pagerank = nx.pagerank(graph.reverse(copy=False), alpha=0.85)
     reach_users, reach_gmv = _reach(graph)
-    communities = nx.community.louvain_communities(graph.to_undirected(), seed=SEED)
+    # communities: referrals and who interacts with whom in groups, as one weighted undirected graph
+    social = nx.Graph()
+    social.add_edges_from(graph.edges(), weight=1.0)
+    interactions = con.execute(load_query("interaction_edges")).fetchall()
+    for a, b, weight in interactions:
+        previous = social.get_edge_data(a, b, {"weight": 0.0})["weight"]
+        social.add_edge(a, b, weight=previous + float(weight))
+    communities = nx.community.louvain_communities(social, weight="weight", seed=SEED)
     community_of = {n: i + 1 for i, members in enumerate(sorted(communities, key=len, reverse=True))
                     for n in members}
     channels = dict(con.execute("select user_id, coalesce(acquisition_channel, '(unknown)') from users "
@@ -61,7 +70,7 @@ def share_graph(con: duckdb.DuckDBPyConnection) -> ShareGraph:
          "reach_gmv": reach_gmv[n], "community": community_of[n], "channel": channels.get(n, "(unknown)")}
         for n in graph if graph.out_degree(n) > 0])
     sharers = sharers.sort_values(["reach_users", "pagerank", "user_id"], ascending=[False, False, True])
-    return ShareGraph(graph, sharers.reset_index(drop=True), _cascades(graph))
+    return ShareGraph(graph, sharers.reset_index(drop=True), _cascades(graph), len(interactions))
 
 
 def _reach(graph: nx.DiGraph) -> tuple[dict, dict]:

@@ -70,3 +70,24 @@ def test_no_referrals_gives_empty_tables(con, write):
     import_file(con, write("plain.csv", "user_id,event_type,event_time\nx,view,2024-01-01 10:00\n"))
     graph = share_graph(con)
     assert graph.sharers.empty and graph.cascades.empty
+
+
+def test_group_interactions_join_the_community_graph(shared, write):
+    # c, d and x engage with group post p1 in that order: a reply chain c-d, d-x (2 links, not 3)
+    import_file(shared, write("group.csv", "user_id,event_type,event_time,content_id,community_id\n"
+                                           "c,comment,2024-01-05 10:00:00,p1,g1\nd,like,2024-01-05 11:00:00,p1,g1\n"
+                                           "x,comment,2024-01-05 12:00:00,p1,g1\nc,comment,2024-01-05 13:00:00,p1,g1\n"))
+    assert share_graph(shared).interactions == 2
+
+
+def test_campaign_activity_per_day(con, write):
+    from datetime import date
+
+    from engine.experiments import campaign_daily
+
+    import_file(con, write("coupons.csv", "user_id,event_type,event_time,campaign_id\n"
+                                          "u1,coupon_issue,2024-01-01 10:00,k\nu2,coupon_issue,2024-01-01 10:00,k\n"
+                                          "u1,coupon_redeem,2024-01-02 10:00,k\n"))
+    daily = campaign_daily(con)
+    daily["day"] = daily["day"].dt.date
+    assert daily.values.tolist() == [[date(2024, 1, 1), "k", 2, 0], [date(2024, 1, 2), "k", 0, 1]]

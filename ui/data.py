@@ -359,3 +359,11 @@ def k_factor(path: str, version: int, period: str) -> pd.DataFrame:
 
     with connect(path) as con:
         return compute(con, period=period)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def campaign_daily(path: str, version: int) -> pd.DataFrame:
+    from engine.experiments import campaign_daily as compute
+
+    with connect(path) as con:
+        return compute(con)

@@ -84,3 +84,8 @@ with tab_coupons:
             c: st.column_config.NumberColumn(format="percent")
             for c in ("redemption_rate", "repurchase_redeemers", "repurchase_non_redeemers", "gmv_lift")})
         widgets.csv_download(campaigns, "pond-coupon-campaigns.csv", label="Campaigns as CSV", key="coupon-csv")
+        daily = data.campaign_daily(path, version)
+        st.markdown("**Redemptions per day**")
+        st.line_chart(daily, x="day", y="redeemed", color="campaign_id", x_label="Day", y_label="Coupons redeemed")
+        widgets.csv_download(daily, "pond-coupons-per-day.csv", label="Issued and redeemed per day as CSV",
+                             key="coupon-daily-csv")

@@ -29,7 +29,8 @@ left, right = st.columns([3, 2])
 with left:
     top = st.slider("Sharers in the graph", min_value=5, max_value=100, value=30, step=5, key="net-top")
     st.plotly_chart(charts.network_graph(top_subgraph(share, top=int(top)), share.sharers), width="stretch")
-    st.caption("Colour: referral community (Louvain). Size: reach. Lines run from sharer to the user they brought.")
+    st.caption(f"Colour: community (Louvain over referrals and {share.interactions:,} interaction links in groups). "
+               "Size: reach. Lines run from sharer to the user they brought.")
 with right:
     st.markdown("**Key sharers** (reward them)")
     st.dataframe(share.sharers.head(100), hide_index=True, height=460, column_config={
