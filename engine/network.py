@@ -5,7 +5,8 @@ The graph is directed from referrer to referred user (a user's earliest event na
 people who bring others in), by out-degree, and by downstream reach: the users and GMV of
 everyone their referrals led to, through whole cascades. Communities are Louvain partitions
 (networkx, fixed seed) of an undirected graph of referrals plus who interacts with whom in groups
-(users engaging with the same group post, linked as a reply chain). A cascade is a tree started by a user nobody
+(users engaging with the same group post, linked as a reply chain) among the people in the
+referral graph. A cascade is a tree started by a user nobody
 referred; its size counts every user in it and its depth the longest chain.
 """
 
@@ -28,7 +29,7 @@ class ShareGraph:
     graph: nx.DiGraph  # referrer -> referred, node attribute "gmv"
     sharers: pd.DataFrame  # user_id, referred, pagerank, reach_users, reach_gmv, community, channel
     cascades: pd.DataFrame  # root, size, depth
-    interactions: int = 0  # community interaction edges that shaped the communities
+    interactions: int = 0  # group interaction links among referral-graph users, used for communities
 
 
 def referral_edges(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -52,10 +53,13 @@ def share_graph(con: duckdb.DuckDBPyConnection) -> ShareGraph:
         return ShareGraph(graph, empty, pd.DataFrame(columns=["root", "size", "depth"]))
     pagerank = nx.pagerank(graph.reverse(copy=False), alpha=0.85)
     reach_users, reach_gmv = _reach(graph)
-    # communities: referrals and who interacts with whom in groups, as one weighted undirected graph
+    # communities: referrals and who interacts with whom in groups, as one weighted undirected graph.
+    # Only interactions among people in the referral graph count: communities are reported for
+    # sharers, and Louvain in networkx takes minutes on every group member at 10M events.
     social = nx.Graph()
     social.add_edges_from(graph.edges(), weight=1.0)
-    interactions = con.execute(load_query("interaction_edges")).fetchall()
+    interactions = [(a, b, w) for a, b, w in con.execute(load_query("interaction_edges")).fetchall()
+                    if a in graph and b in graph]
     for a, b, weight in interactions:
         previous = social.get_edge_data(a, b, {"weight": 0.0})["weight"]
         social.add_edge(a, b, weight=previous + float(weight))

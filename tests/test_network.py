@@ -73,11 +73,13 @@ def test_no_referrals_gives_empty_tables(con, write):
 
 
 def test_group_interactions_join_the_community_graph(shared, write):
-    # c, d and x engage with group post p1 in that order: a reply chain c-d, d-x (2 links, not 3)
+    # c, d, x and f engage with group post p1 in that order: a reply chain c-d, d-x, x-f (n links,
+    # not n^2); x never took part in a referral, so only c-d counts towards communities
     import_file(shared, write("group.csv", "user_id,event_type,event_time,content_id,community_id\n"
                                            "c,comment,2024-01-05 10:00:00,p1,g1\nd,like,2024-01-05 11:00:00,p1,g1\n"
-                                           "x,comment,2024-01-05 12:00:00,p1,g1\nc,comment,2024-01-05 13:00:00,p1,g1\n"))
-    assert share_graph(shared).interactions == 2
+                                           "x,comment,2024-01-05 12:00:00,p1,g1\nf,comment,2024-01-05 13:00:00,p1,g1\n"
+                                           "c,comment,2024-01-05 14:00:00,p1,g1\n"))
+    assert share_graph(shared).interactions == 1
 
 
 def test_campaign_activity_per_day(con, write):

@@ -21,4 +21,4 @@ final as (
     group by 1, 2
 )
 
-select * from final
+select * from final order by a, b

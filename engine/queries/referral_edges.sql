@@ -21,4 +21,4 @@ final as (
     left join gmv as g on g.user_id = r.user_id
 )
 
-select * from final
+select * from final order by referrer_id, user_id
