@@ -1,7 +1,8 @@
 """A/B experiments and coupon campaigns: did the change really work?
 
-For an experiment in the assignments table, each variant's users are followed from their
-assignment to the end of the data:
+Assignments come from the experiments table (the demo, or an imported assignment file) and from
+campaign ids of the form ``EXPERIMENT:VARIANT`` on events. Each variant's users are followed from
+their assignment to the end of the data:
 
 - conversion (share who purchased) and CTR (clicks / impressions), each with a Wilson 95% interval,
   compared with control by a two-proportion z-test (statsmodels) and a 95% interval for the ratio;
@@ -28,7 +29,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from engine.errors import InsufficientDataError, PondError
 from engine.stats import wilson_interval
-from engine.warehouse import run_query
+from engine.warehouse import run_composed, run_query
 
 ALPHA = 0.05
 SRM_ALPHA = 0.001
@@ -50,7 +51,7 @@ class ExperimentResult:
 
 
 def list_experiments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return run_query(con, "experiment_list")
+    return run_composed(con, "experiment_list", {}, assignments="experiment_assignments")
 
 
 def _control(variants: list[str], control: str | None) -> str:
@@ -72,7 +73,7 @@ def experiment_results(con: duckdb.DuckDBPyConnection, name: str, *, control: st
     expected_split
         Intended share of users per variant (default: equal).
     """
-    users = run_query(con, "experiment_users", {"experiment": name})
+    users = run_composed(con, "experiment_users", {"experiment": name}, assignments="experiment_assignments")
     if users.empty:
         raise PondError(f"there is no experiment named {name!r}; `python -m engine query experiments` lists them")
     variants = sorted(users["variant"].unique())

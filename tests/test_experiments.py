@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -101,3 +101,50 @@ def test_broken_assignment_is_flagged_before_any_result(assigned):
     result = experiment_results(assigned, "skewed")
     assert result.sample_ratio_mismatch
     assert result.verdict.startswith("Do not trust skewed yet") and "sample ratio mismatch" in result.verdict
+
+
+def test_assignment_files_are_imported_and_undone(con, write):
+    from engine.ingest import import_file, inspect_file, rejected_rows, undo_upload
+
+    import_file(con, write("events.csv", "user_id,event_type,event_time\nu1,purchase,2024-01-02 10:00\n"
+                                         "u2,view,2024-01-02 10:00\n"))
+    content = ("用户ID,实验名称,分组,时间\nu1,checkout,treatment,2024-01-01 00:00:00\n"
+               "u2,checkout,control,2024-01-01 00:00:00\nu2,checkout,control,2024-01-01 00:00:00\n"
+               ",checkout,control,2024-01-01 00:00:00\nu3,checkout,,2024-01-01 00:00:00\n")
+    path = write("assignments.csv", content)
+    _, plan = inspect_file(path)
+    assert plan.format == "experiment_assignments"
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected, result.rows_duplicate) == (5, 2, 2, 1)
+    assert rejected_rows(con, result.upload_id)["reason"].tolist() == ["missing user id", "missing variant"]
+    assert con.execute("select user_id, variant, assigned_at from experiments order by 1").fetchall() == [
+        ("u1", "treatment", datetime(2024, 1, 1)), ("u2", "control", datetime(2024, 1, 1))]
+    assert experiment_results(con, "checkout").variants.set_index("variant")["converters"].to_dict() == {
+        "control": 0, "treatment": 1}
+    assert con.execute("select count(*) from events").fetchone() == (2,)  # assignments are not events
+    undone = undo_upload(con, result.upload_id)
+    assert undone.rows_removed == 2 and con.execute("select count(*) from experiments").fetchone() == (0,)
+
+
+def test_an_assignment_file_without_variants_is_refused(con, write):
+    from engine.ingest import import_file
+
+    path = write("a.csv", "user_id,experiment\nu1,checkout\n")
+    with pytest.raises(PondError, match="no time column"):  # not recognised as assignments: read as events
+        import_file(con, path)
+    with pytest.raises(PondError, match="does not look like a experiment_assignments export"):
+        import_file(con, path, format="experiment_assignments")
+    assert con.execute("select count(*) from uploads").fetchone() == (0,)
+
+
+def test_experiments_from_a_campaign_field_on_events(con, write):
+    from engine.ingest import import_file
+
+    import_file(con, write("banner.csv", "user_id,event_type,event_time,campaign_id\n"
+                                         "u1,impression,2024-01-01 10:00,banner:A\nu1,click,2024-01-01 10:01,banner:A\n"
+                                         "u2,impression,2024-01-01 10:00,banner:B\nu2,purchase,2024-01-01 11:00,\n"
+                                         "u3,impression,2024-01-01 10:00,spring_sale\n"))
+    listed = list_experiments(con)
+    assert listed[["experiment", "users"]].values.tolist() == [["banner", 2]]
+    table = experiment_results(con, "banner").variants.set_index("variant")
+    assert (table.loc["A", "clicks"], table.loc["B", "converters"]) == (1, 1)

@@ -505,3 +505,15 @@ def test_share_graph_page_without_referrals(tmp_path, monkeypatch):
     at.switch_page("views/network.py").run()
     no_errors(at)
     assert any("No referrals yet" in i.value for i in at.info)
+
+
+def test_assignment_file_through_the_upload_page(demo):
+    at = upload_page(demo)
+    at.get("file_uploader")[0].upload("ab.csv", b"user_id,experiment,variant\nu000001,hero_image,A\nu000002,hero_image,B\n").run()
+    no_errors(at)
+    assert any("experiment_assignments" in m.value for m in at.markdown)
+    at.button(key="file-0-ab.csv-import").click().run()
+    no_errors(at)
+    assert any("Imported ab.csv" in s.value for s in at.success)
+    at.switch_page("views/experiments.py").run()
+    assert "hero_image" in at.selectbox(key="exp-name").options

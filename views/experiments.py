@@ -15,8 +15,9 @@ tab_tests, tab_size, tab_coupons = st.tabs(["A/B tests", "Sample size", "Coupon 
 with tab_tests:
     listed = data.experiments(path, version)
     if listed.empty:
-        widgets.empty_state("No experiments yet.", hint="Experiments come from the assignments table "
-                            "(experiment, user, variant); the demo has two.")
+        widgets.empty_state("No experiments yet.", hint="Import an assignment file (columns user, experiment, "
+                            "variant; 实验名称 and 分组 work too) on **Upload data**, or tag events with campaign ids "
+                            "like checkout:A and checkout:B.")
     else:
         top = st.columns([2, 1])
         name = top[0].selectbox("Experiment", listed["experiment"].tolist(), key="exp-name")

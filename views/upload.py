@@ -19,7 +19,8 @@ RESULTS_KEY = "pond_import_results"
 st.title("Upload data")
 st.caption("CSV, TSV or blank-separated text (UTF-8, UTF-8 with BOM, GB18030/GBK), Excel .xlsx, Parquet "
            "and JSON lines. Taobao/Tianchi, REES46, RetailRocket, invoice-line and order exports are "
-           "recognised; other files are mapped by their headers (English or Chinese). Re-importing the "
+           "recognised, and so are A/B assignment files (user, experiment, variant); other files are mapped by "
+           "their headers (English or Chinese). Re-importing the "
            "same file adds nothing, and rows already in the warehouse are skipped as duplicates.")
 
 page = page_context(needs_events=False)
@@ -73,6 +74,8 @@ def edit_plan(item, key: str):
         more = st.columns(3)
         for i, field in enumerate(f for f in FIELDS if f not in MAIN_FIELDS):
             picker(field, more[i % 3])
+    if plan.is_assignments:
+        return plan  # an assignment file has no event type
     if not plan.source("event_type"):
         default = plan.event_type_constant if plan.event_type_constant in EVENT_TYPES else "view"
         constant = st.selectbox("No event type column: every row is a", EVENT_TYPES,

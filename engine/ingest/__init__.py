@@ -29,7 +29,7 @@ from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_
 from engine.ingest.load import raw_cells_json, stage_file, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, sniff_file
-from engine.ingest.transform import build_canonical
+from engine.ingest.transform import build_assignments, build_canonical
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
@@ -146,8 +146,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
             result = _import_in_transaction(con, path, plan, label, sha, started,
                                             imported_by or getpass.getuser(), progress)
     finally:
-        for table in ("stage", "stage_rejects", "canon", "vocabulary", "touched_users", "seen_items",
-                      "seen_user_attributes"):
+        for table in ("stage", "stage_rejects", "canon", "canon_assignments", "vocabulary", "touched_users",
+                      "seen_items", "seen_user_attributes"):
             con.execute(f"drop table if exists {table}")
     progress(0.95, "Updating interest tags")
     refresh_after_write(con)
@@ -156,6 +156,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
 
 
 def _import_in_transaction(con, path, plan, label, sha, started, who, progress) -> ImportResult:
+    if plan.is_assignments:
+        return _import_assignments(con, path, plan, label, sha, started, who, progress)
     was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
     stage_file(con, path, plan, label)
     if plan.time_kind == "text" and not plan.time_patterns:
@@ -228,6 +230,51 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     return result
 
 
+def _import_assignments(con, path, plan, label, sha, started, who, progress) -> ImportResult:
+    """Experiment assignment files fill the experiments table, with the same ledger, rejects and undo."""
+    stage_file(con, path, plan, label)
+    if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
+        _detect_time_from_stage(con, plan)
+    progress(0.4, "Checking assignments")
+    build_assignments(con, plan)
+    parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
+    staged, good = con.execute(
+        "select count(*), count(*) filter (where reason is null) from canon_assignments").fetchone()
+    rows_read = staged + parse_rejects
+    if rows_read == 0:
+        raise ImportFormatError(f"{label}: the file has a header but no rows")
+    reasons = dict(con.execute(
+        "select regexp_replace(reason, ' ''.*''$|: .*$', '') as kind, count(*) from "
+        "(select reason from canon_assignments where reason is not null union all select reason from stage_rejects) "
+        "group by kind order by 2 desc, 1").fetchall())
+    if good == 0:
+        top = "; ".join(f"{n:,} × {r}" for r, n in list(reasons.items())[:3])
+        raise ImportFormatError(f"{label}: none of the {rows_read:,} rows can be imported ({top})")
+    upload_id = con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
+    before = con.execute("select count(*) from experiments").fetchone()[0]
+    execute_query(con, "ingest_insert_assignments", {"upload_id": upload_id})
+    imported = con.execute("select count(*) from experiments").fetchone()[0] - before
+    con.execute(
+        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
+        "from canon_assignments as c join stage as s on s._row = c._row where c.reason is not null "
+        "union all select ?, row_number, reason, raw from stage_rejects",
+        [upload_id, upload_id],
+    )
+    result = ImportResult(file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
+                          rows_read=rows_read, rows_imported=imported, rows_rejected=staged - good + parse_rejects,
+                          rows_duplicate=good - imported, reject_reasons=reasons, notes=list(plan.notes))
+    con.execute(
+        """insert into uploads (upload_id, file_name, sha256, format, encoding, timezone, rows_read,
+            rows_imported, rows_rejected, rows_duplicate, imported_by, started_at, finished_at, status, message,
+            mapping)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)""",
+        [upload_id, label, sha, plan.format, plan.encoding, plan.timezone, rows_read, imported,
+         result.rows_rejected, result.rows_duplicate, who, started, datetime.now(), "; ".join(plan.notes),
+         json.dumps(plan.to_dict(), ensure_ascii=False)],
+    )
+    return result
+
+
 def _detect_time_from_stage(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
     """Detect the time format when the mapping changed after the plan was made."""
     column = plan.columns.index(plan.source("event_time")[0])
@@ -273,7 +320,9 @@ def _undo_in_transaction(con: duckdb.DuckDBPyConnection, upload_id: int) -> int:
     con.execute("create or replace temp table touched_users as "
                 "select distinct user_id from events where upload_id = ?", [upload_id])
     removed = con.execute("select count(*) from events where upload_id = ?", [upload_id]).fetchone()[0]
+    removed += con.execute("select count(*) from experiments where upload_id = ?", [upload_id]).fetchone()[0]
     con.execute("delete from events where upload_id = ?", [upload_id])
+    con.execute("delete from experiments where upload_id = ?", [upload_id])
     refresh_user_activity(con)
     execute_query(con, "users_drop_vanished")
     con.execute("delete from items where upload_id = ? and item_id not in "

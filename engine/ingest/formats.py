@@ -86,6 +86,11 @@ class ImportPlan:
         if name == "event_time":  # the import detects the new column's time format
             self.time_kind, self.time_patterns = "text", []
 
+    @property
+    def is_assignments(self) -> bool:
+        """An experiment assignment file (user, experiment, variant) rather than events."""
+        return self.format == "experiment_assignments"
+
     def check(self, label: str) -> None:
         """Refuse a plan that cannot produce events, saying which mapping to fix."""
         unknown = set(self.mapping) - set(FIELDS)
@@ -96,6 +101,12 @@ class ImportPlan:
             if missing:
                 raise ImportFormatError(f"{label}: {name} is mapped to {missing}, not a column of the "
                                         f"file (columns: {', '.join(self.columns)})")
+        if self.is_assignments:
+            for name in ("user_id", "experiment", "variant"):
+                if not self.source(name):
+                    raise ImportFormatError(f"{label}: an experiment assignment file needs a {name} column "
+                                            f"(columns: {', '.join(self.columns)})")
+            return
         for name in REQUIRED_FIELDS:
             if not self.source(name):
                 what = "user" if name == "user_id" else "time"
@@ -199,6 +210,23 @@ def _invoice(sample: FileSample) -> ImportPlan | None:
                         "lines without a customer are rejected"])
 
 
+def _assignments(sample: FileSample) -> ImportPlan | None:
+    if not sample.has_header:
+        return None
+    mapping = {}
+    for column in sample.columns:
+        name = field_for_header(column)
+        if name and name not in mapping:
+            mapping[name] = [column]
+    if not {"user_id", "experiment", "variant"} <= set(mapping) or "event_type" in mapping:
+        return None
+    keep = {k: v for k, v in mapping.items() if k in ("user_id", "experiment", "variant", "event_time")}
+    return _plan(sample, "experiment_assignments", keep, event_type_rule="constant",
+                 event_type_constant="assignment",
+                 notes=["Experiment assignments: one row per user, experiment and variant; they feed the "
+                        "Experiments page"])
+
+
 def _generic(sample: FileSample) -> ImportPlan:
     mapping: dict[str, list[str]] = {}
     if sample.has_header:
@@ -253,6 +281,7 @@ DETECTORS = {
     "rees46": _rees46,
     "retailrocket": _retailrocket,
     "invoice_lines": _invoice,
+    "experiment_assignments": _assignments,
 }
 FORMAT_NAMES = (*DETECTORS, "orders", "generic")
 

@@ -126,3 +126,17 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
     p.bind("earliest", EARLIEST_EVENT)
     con.execute(sql, p.values)
 
+
+
+def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
+    """Create temp table ``canon_assignments`` (user, experiment, variant, assigned_at, reason)."""
+    for macro in _MACROS:
+        con.execute(macro)
+    p = _Params()
+    has_time = bool(plan.source("event_time"))
+    sql = load_query("ingest_assignments").format(
+        user_id=_text(plan, "user_id"), experiment=_text(plan, "experiment"), variant=_text(plan, "variant"),
+        time_text=_text(plan, "event_time"),
+        assigned_at=_time(plan, "s_time", p) if has_time else "cast(null as timestamp)",
+    )
+    con.execute(sql, p.values)

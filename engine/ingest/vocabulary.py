@@ -27,6 +27,8 @@ FIELDS: dict[str, str] = {
     "gender": "Gender",
     "age_band": "Age or age band",
     "city": "City",
+    "experiment": "A/B experiment (assignment files)",
+    "variant": "Experiment variant (assignment files)",
 }
 REQUIRED_FIELDS = ("user_id", "event_time")
 
@@ -65,6 +67,9 @@ _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "gender": ("gender", "sex", "性别"),
     "age_band": ("age", "age_band", "age_group", "年龄", "年龄段"),
     "city": ("city", "城市"),
+    "experiment": ("experiment", "experiment_name", "experiment_id", "ab_test", "test_name", "实验",
+                   "实验名称", "实验名"),
+    "variant": ("variant", "variant_name", "bucket", "arm", "treatment_group", "分组", "组别", "实验组"),
 }
 
 

@@ -1,7 +1,12 @@
 -- One row per user assigned in experiment $experiment: variant, and what they did after assignment.
-with assigned as (
+-- all_assignments is experiment_assignments.sql, spliced in by engine.warehouse.compose_query.
+with all_assignments as (
+    {assignments}
+),
+
+assigned as (
     select user_id, variant, coalesce(assigned_at, (select min(event_time) from events)) as assigned_at
-    from experiments
+    from all_assignments
     where experiment = $experiment
 ),
 

@@ -1,0 +1,27 @@
+-- Template (filled by engine.ingest.transform): staged text -> experiment assignments + reject reason.
+-- The brace slots hold SQL built from our own column names only; user values are bound parameters.
+create or replace temp table canon_assignments as
+with source as (
+    select {user_id} as s_user_id, {experiment} as s_experiment, {variant} as s_variant,
+        {time_text} as s_time, _row
+    from stage
+),
+
+typed as (
+    select *, {assigned_at} as t_assigned_at from source
+),
+
+final as (
+    select
+        s_user_id as user_id, s_experiment as experiment, s_variant as variant, t_assigned_at as assigned_at,
+        case
+            when s_user_id is null then 'missing user id'
+            when s_experiment is null then 'missing experiment'
+            when s_variant is null then 'missing variant'
+            when s_time is not null and t_assigned_at is null then 'unparseable time ''' || s_time || ''''
+        end as reason,
+        _row
+    from typed
+)
+
+select * from final
