@@ -68,7 +68,6 @@ UTC_OFFSET_HOURS = 8
 N_COMMUNITIES = 12
 N_CAMPAIGNS = 6
 EXPERIMENT_LIFT = 1.3
-EPOCH_DATE = date(2026, 1, 1)
 
 Progress = Callable[[float, str], None]
 

@@ -159,35 +159,16 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     if plan.is_assignments:
         return _import_assignments(con, path, plan, label, sha, started, who, progress)
     was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
-    stage_file(con, path, plan, label)
-    if plan.time_kind == "text" and not plan.time_patterns:
-        _detect_time_from_stage(con, plan)
+    _stage(con, path, plan, label)
     progress(0.35, "Checking rows")
     key = pseudonym_key(con) if plan.pseudonymise else None
     build_canonical(con, plan, key=key)
-    parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
-    staged, good = con.execute(
-        "select count(*), count(*) filter (where reason is null) from canon").fetchone()
-    rows_read = staged + parse_rejects
-    if rows_read == 0:
-        raise ImportFormatError(f"{label}: the file has a header but no rows")
-    reasons = _reject_reasons(con)
-    if good == 0:
-        top = "; ".join(f"{n:,} × {r}" for r, n in list(reasons.items())[:3])
-        raise ImportFormatError(f"{label}: none of the {rows_read:,} rows can be imported ({top}); "
-                                "check the column mapping, time format and time zone")
-    upload_id = con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
+    rows_read, rejected, good, reasons = _checked_rows(con, "canon", label,
+                                                       hint="check the column mapping, time format and time zone")
+    upload_id = _next_upload_id(con)
     progress(0.55, "Adding new events")
-    before = con.execute("select count(*) from events").fetchone()[0]
-    execute_query(con, "ingest_insert_events", {"upload_id": upload_id})
-    imported = con.execute("select count(*) from events").fetchone()[0] - before
-    # the original cells are packed only for rejected rows, joined back from the staged text
-    con.execute(
-        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
-        "from canon as c join stage as s on s._row = c._row where c.reason is not null "
-        "union all select ?, row_number, reason, raw from stage_rejects",
-        [upload_id, upload_id],
-    )
+    imported = _counted_insert(con, "events", "ingest_insert_events", upload_id)
+    _record_rejects(con, "canon", plan, upload_id)
     progress(0.7, "Updating items and users")
     for name in ("ingest_upsert_items", "ingest_update_items", "ingest_insert_items"):
         execute_query(con, name, {"upload_id": upload_id})
@@ -214,84 +195,103 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         notes.append("Kept event types outside the standard vocabulary: " + ", ".join(others))
     result = ImportResult(
         file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
-        rows_read=rows_read, rows_imported=imported, rows_rejected=staged - good + parse_rejects,
-        rows_duplicate=good - imported, reject_reasons=reasons, first_event=first, last_event=last,
-        notes=notes,
+        rows_read=rows_read, rows_imported=imported, rows_rejected=rejected, rows_duplicate=good - imported,
+        reject_reasons=reasons, first_event=first, last_event=last, notes=notes,
     )
-    con.execute(
-        """insert into uploads (upload_id, file_name, sha256, format, encoding, timezone, rows_read,
-            rows_imported, rows_rejected, rows_duplicate, first_event, last_event, imported_by,
-            started_at, finished_at, status, message, mapping)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)""",
-        [upload_id, label, sha, plan.format, plan.encoding, plan.timezone, rows_read, imported,
-         result.rows_rejected, result.rows_duplicate, first, last, who, started, datetime.now(),
-         "; ".join(notes), json.dumps(plan.to_dict(), ensure_ascii=False)],
-    )
+    _record_upload(con, result, plan, who, started)
     return result
 
 
 def _import_assignments(con, path, plan, label, sha, started, who, progress) -> ImportResult:
     """Experiment assignment files fill the experiments table, with the same ledger, rejects and undo."""
-    stage_file(con, path, plan, label)
-    if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
-        _detect_time_from_stage(con, plan)
+    _stage(con, path, plan, label)
     progress(0.4, "Checking assignments")
     build_assignments(con, plan)
-    parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
-    staged, good = con.execute(
-        "select count(*), count(*) filter (where reason is null) from canon_assignments").fetchone()
-    rows_read = staged + parse_rejects
-    if rows_read == 0:
-        raise ImportFormatError(f"{label}: the file has a header but no rows")
-    reasons = dict(con.execute(
-        "select regexp_replace(reason, ' ''.*''$|: .*$', '') as kind, count(*) from "
-        "(select reason from canon_assignments where reason is not null union all select reason from stage_rejects) "
-        "group by kind order by 2 desc, 1").fetchall())
-    if good == 0:
-        top = "; ".join(f"{n:,} × {r}" for r, n in list(reasons.items())[:3])
-        raise ImportFormatError(f"{label}: none of the {rows_read:,} rows can be imported ({top})")
-    upload_id = con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
-    before = con.execute("select count(*) from experiments").fetchone()[0]
-    execute_query(con, "ingest_insert_assignments", {"upload_id": upload_id})
-    imported = con.execute("select count(*) from experiments").fetchone()[0] - before
-    con.execute(
-        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
-        "from canon_assignments as c join stage as s on s._row = c._row where c.reason is not null "
-        "union all select ?, row_number, reason, raw from stage_rejects",
-        [upload_id, upload_id],
-    )
+    rows_read, rejected, good, reasons = _checked_rows(con, "canon_assignments", label,
+                                                       hint="check the user, experiment and variant columns")
+    upload_id = _next_upload_id(con)
+    imported = _counted_insert(con, "experiments", "ingest_insert_assignments", upload_id)
+    _record_rejects(con, "canon_assignments", plan, upload_id)
     result = ImportResult(file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
-                          rows_read=rows_read, rows_imported=imported, rows_rejected=staged - good + parse_rejects,
+                          rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
                           rows_duplicate=good - imported, reject_reasons=reasons, notes=list(plan.notes))
-    con.execute(
-        """insert into uploads (upload_id, file_name, sha256, format, encoding, timezone, rows_read,
-            rows_imported, rows_rejected, rows_duplicate, imported_by, started_at, finished_at, status, message,
-            mapping)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)""",
-        [upload_id, label, sha, plan.format, plan.encoding, plan.timezone, rows_read, imported,
-         result.rows_rejected, result.rows_duplicate, who, started, datetime.now(), "; ".join(plan.notes),
-         json.dumps(plan.to_dict(), ensure_ascii=False)],
-    )
+    _record_upload(con, result, plan, who, started)
     return result
 
 
-def _detect_time_from_stage(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
-    """Detect the time format when the mapping changed after the plan was made."""
-    column = plan.columns.index(plan.source("event_time")[0])
-    values = con.execute(f"select c{column} from stage where c{column} is not null limit 500").df()
-    detect_time_format(plan, values.iloc[:, 0], con)
+# The steps every kind of import shares. Table names passed here are our own constants
+# ("canon", "canon_assignments", "events", "experiments"), never user text.
+
+def _stage(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
+    """Stage the file; detect the time format again when the mapping changed after detection."""
+    stage_file(con, path, plan, label)
+    if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
+        column = plan.columns.index(plan.source("event_time")[0])
+        values = con.execute(f"select c{column} from stage where c{column} is not null limit 500").df()
+        detect_time_format(plan, values.iloc[:, 0], con)
 
 
-def _reject_reasons(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _checked_rows(con: duckdb.DuckDBPyConnection, canon: str, label: str, *, hint: str
+                  ) -> tuple[int, int, int, dict[str, int]]:
+    """Rows read, rejected and good, and reject counts by reason; refuses a file with nothing to import."""
+    parse_rejects = con.execute("select count(*) from stage_rejects").fetchone()[0]
+    staged, good = con.execute(
+        f"select count(*), count(*) filter (where reason is null) from {canon}").fetchone()
+    rows_read = staged + parse_rejects
+    if rows_read == 0:
+        raise ImportFormatError(f"{label}: the file has a header but no rows")
+    reasons = _reject_reasons(con, canon)
+    if good == 0:
+        top = "; ".join(f"{n:,} × {r}" for r, n in list(reasons.items())[:3])
+        raise ImportFormatError(f"{label}: none of the {rows_read:,} rows can be imported ({top}); {hint}")
+    return rows_read, staged - good + parse_rejects, good, reasons
+
+
+def _reject_reasons(con: duckdb.DuckDBPyConnection, canon: str) -> dict[str, int]:
     """Reject counts by reason, with quoted values folded so that reasons group."""
     rows = con.execute(
-        """select regexp_replace(reason, ' ''.*''$| \\d{4}-\\d{2}-\\d{2} \\(.*| -?[\\d.]+ on .*|: .*$', '')
+        f"""select regexp_replace(reason, ' ''.*''$| \\d{{4}}-\\d{{2}}-\\d{{2}} \\(.*| -?[\\d.]+ on .*|: .*$', '')
                   as kind, count(*) as n
-        from (select reason from canon where reason is not null
+        from (select reason from {canon} where reason is not null
               union all select reason from stage_rejects)
         group by kind order by n desc, kind"""
     ).fetchall()
     return dict(rows)
+
+
+def _next_upload_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
+
+
+def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, query: str, upload_id: int) -> int:
+    """Run an insert query and return how many rows it added to ``table``."""
+    before = con.execute(f"select count(*) from {table}").fetchone()[0]
+    execute_query(con, query, {"upload_id": upload_id})
+    return con.execute(f"select count(*) from {table}").fetchone()[0] - before
+
+
+def _record_rejects(con: duckdb.DuckDBPyConnection, canon: str, plan: ImportPlan, upload_id: int) -> None:
+    # the original cells are packed only for rejected rows, joined back from the staged text
+    con.execute(
+        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
+        f"from {canon} as c join stage as s on s._row = c._row where c.reason is not null "
+        "union all select ?, row_number, reason, raw from stage_rejects",
+        [upload_id, upload_id],
+    )
+
+
+def _record_upload(con: duckdb.DuckDBPyConnection, result: ImportResult, plan: ImportPlan, who: str,
+                   started: datetime) -> None:
+    con.execute(
+        """insert into uploads (upload_id, file_name, sha256, format, encoding, timezone, rows_read,
+            rows_imported, rows_rejected, rows_duplicate, first_event, last_event, imported_by,
+            started_at, finished_at, status, message, mapping)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)""",
+        [result.upload_id, result.file_name, result.sha256, plan.format, plan.encoding, plan.timezone,
+         result.rows_read, result.rows_imported, result.rows_rejected, result.rows_duplicate,
+         result.first_event, result.last_event, who, started, datetime.now(), "; ".join(result.notes),
+         json.dumps(plan.to_dict(), ensure_ascii=False)],
+    )
 
 
 def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
