@@ -35,6 +35,8 @@ pages = {
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),
         st.Page("views/user360.py", title="User 360", icon=":material/person_search:", url_path="user"),
+        st.Page("views/recommendations.py", title="Recommendations", icon=":material/recommend:",
+                url_path="recommendations"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),

@@ -78,11 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="the warehouse at a glance (JSON)")
 
+    p = sub.add_parser("train", help="train a model and save it beside the warehouse")
+    p.add_argument("model", choices=("recs",), help="recs: the recommender (evaluated first, then fitted on "
+                   "all the data)")
+    p.add_argument("--holdout-days", type=int, default=30, help="test period of the evaluation and validation "
+                   "period of the blend (default 30)")
+    p.add_argument("--k", type=int, default=10, help="list length the evaluation scores (default 10)")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation")
+    p.add_argument("--format", default="text", choices=("text", "json"))
+
+    p = sub.add_parser("evaluate", help="offline evaluation of a model against baselines")
+    p.add_argument("model", choices=("recs",))
+    p.add_argument("--holdout-days", type=int, default=30, help="the last N days are the test period")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--protocol", default="new", choices=("new", "repeat"),
+                   help="new: only items the user never touched count; repeat: everything they took")
+    p.add_argument("--max-users", type=int, default=5000, help="evaluate a seeded sample of this many users")
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
                                         "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
                                         "segment", "segments", "experiment", "experiments", "campaigns",
-                                        "influencers"))
+                                        "influencers", "recs", "similar-items"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -107,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only purchases in this many days up to --to count (scores are as of --to)")
     ctr = p.add_argument_group("ctr")
     ctr.add_argument("--by", default="content", choices=("content", "campaign", "channel"))
+    recs = p.add_argument_group("recs, similar-items (need `train recs` first)")
+    recs.add_argument("--user", help="recs: the user to recommend for (or --name SEGMENT for a push list)")
+    recs.add_argument("--item", help="similar-items: the item")
+    recs.add_argument("--n", type=int, default=10, help="recommendations per user (default 10)")
+    recs.add_argument("--new-only", action="store_true", help="only items the user never touched")
+    recs.add_argument("--exclude-bought", action="store_true", help="leave out items the user bought")
+    recs.add_argument("--category", help="only items of this category")
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -212,6 +237,8 @@ def cmd_query(args, con) -> int:
         columns = ["user_id", "pagerank", "reach_users", "reach_gmv", "community"]
         _emit(share_graph(con).sharers[columns + ["referred", "channel"]], args.format)
         return 0
+    if args.analysis in ("recs", "similar-items"):
+        return cmd_recs(args, con)
     if args.analysis in ("experiment", "experiments", "campaigns"):
         return cmd_experiments(args, con)
     if args.analysis in ("segment", "segments"):
@@ -286,6 +313,85 @@ def cmd_experiments(args, con) -> int:
     return 0
 
 
+def _recommender(args, con):
+    from engine.recommend import Recommender
+
+    path = args.warehouse or warehouse.default_warehouse_path()
+    model = Recommender.load(path)
+    if model is None:
+        raise PondError("no trained recommender beside this warehouse; run `python -m engine train recs`")
+    if model.data_version != warehouse.data_version(con):
+        print(f"pond: note: the recommender was trained on data version {model.data_version}; the warehouse "
+              f"is at {warehouse.data_version(con)} (retrain with `python -m engine train recs`)", file=sys.stderr)
+    return model
+
+
+def cmd_recs(args, con) -> int:
+    model = _recommender(args, con)
+    if args.analysis == "similar-items":
+        if not args.item:
+            raise PondError("say which item: --item ITEM_ID")
+        _emit(model.similar_items(args.item, args.n), args.format)
+        return 0
+    filters = {"include_seen": not args.new_only, "exclude_bought": args.exclude_bought, "category": args.category}
+    if args.user:
+        _emit(model.recommend(args.user, args.n, **filters), args.format)
+    elif args.name:
+        from engine.segments import load_segment, segment_users
+
+        users = segment_users(con, load_segment(con, args.name))["user_id"]
+        _emit(model.recommend_many(users.tolist(), args.n, **filters), args.format)
+    else:
+        raise PondError("say whom to recommend for: --user USER_ID, or --name SEGMENT for a saved segment")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from engine.recommend import train
+
+    path = args.warehouse or warehouse.default_warehouse_path()
+    done = train(path, holdout_days=args.holdout_days, k=args.k, evaluate=not args.no_evaluate,
+                 progress=_progress_printer("train recs"))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({"data_version": done.data_version, "users": done.users, "items": done.items,
+                          "interactions": done.interactions, "seconds": done.seconds, "path": str(done.path),
+                          "evaluation": done.evaluation}, ensure_ascii=False))
+        return 0
+    print(f"trained the recommender on {done.interactions:,} interactions ({done.users:,} users, "
+          f"{done.items:,} items, data version {done.data_version}) in {done.seconds:.1f} s -> {done.path}")
+    if "error" in done.evaluation:
+        print(f"  evaluation skipped: {done.evaluation['error']}")
+    for protocol, result in done.evaluation.items():
+        if protocol == "error":
+            continue
+        print(f"  protocol {protocol}, {result['users_evaluated']:,} users, @{result['k']}:")
+        for name, figures in result["models"].items():
+            print(f"    {name:<11} ndcg {figures['ndcg']:.4f}  precision {figures['precision']:.4f}  "
+                  f"recall {figures['recall']:.4f}  hit rate {figures['hit_rate']:.3f}  "
+                  f"coverage {figures['coverage']:.3f}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from engine.recommend import evaluate_models, load_interactions, load_items
+
+    with warehouse.connect(args.warehouse, create=False) as con:
+        X = load_interactions(con)
+        items = load_items(con, X.items)
+    result = evaluate_models(X, items, holdout_days=args.holdout_days, k=args.k, protocols=(args.protocol,),
+                             max_users=args.max_users, progress=_progress_printer("evaluate recs"))[args.protocol]
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        frame = pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index()
+        _emit(frame, "csv")
+    return 0
+
+
 def cmd_retention(args, con) -> int:
     from engine.retention import RetentionQuery, retention_matrix
 
@@ -301,6 +407,10 @@ def cmd_retention(args, con) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.command == "inspect":
         return cmd_inspect(args)
+    if args.command == "train":  # reads the warehouse briefly, then fits without holding it
+        return cmd_train(args)
+    if args.command == "evaluate":
+        return cmd_evaluate(args)
     with warehouse.connect(args.warehouse) as con:
         if args.command == "ingest":
             return cmd_ingest(args, con)

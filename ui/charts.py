@@ -263,3 +263,15 @@ def k_factor_lines(frame: pd.DataFrame) -> go.Figure:
     fig = px.line(frame, x="period", y="k_factor", color="channel", markers=True,
                   labels={"period": "Period", "k_factor": "K-factor", "channel": ""})
     return _layout(fig, y_title="Referred users per active user")
+
+
+def model_comparison(table: pd.DataFrame, *, metric: str = "ndcg", k: int = 10) -> go.Figure:
+    """Horizontal bars of one ranking metric per model; baselines grey, the served model green."""
+    colours = {"baseline": "#94a3b8", "model": "#60a5fa", "served": "#16a34a"}
+    ordered = table.sort_values(metric)
+    fig = px.bar(ordered, x=metric, y="model", color="role", orientation="h", color_discrete_map=colours,
+                 labels={metric: f"{metric.upper() if metric == 'ndcg' else metric.replace('_', ' ')}@{k}",
+                         "model": "", "role": ""}, text_auto=".3f")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=60 + 40 * len(table),
+                      legend_title_text="")
+    return fig

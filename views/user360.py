@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine.errors import PondError
-from ui import charts, data, widgets
+from ui import charts, data, recs, widgets
 from ui.page import page_context
 
 st.title("User 360")
@@ -43,7 +43,25 @@ with right:
         st.caption("No tags yet: they come from engagement with categorised items in the last 180 days.")
     else:
         st.dataframe(view["tags"], hide_index=True)
-st.caption("Recommendations for this user appear here once the recommendation models are trained.")
+
+st.subheader("Recommended for this user")
+try:
+    recommender = recs.model(path)
+except PondError:
+    recommender = None
+if recommender is None:
+    st.caption("No trained recommender yet: open Recommendations to train one (it runs in the background).")
+elif user_id not in set(recommender.users):
+    st.caption("This user joined after the recommender was trained; it is retrained when the data changes.")
+else:
+    picks = recs.recommend(path, recs.model_stamp(path), user_id, 5, recs.filters_key())
+    st.dataframe(picks, hide_index=True, column_config={
+        "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.2f"),
+        "reason_kind": None})
+    if recs.is_stale(recommender, version):
+        st.caption(f"From the model trained on data version {recommender.data_version}.")
+st.page_link("views/recommendations.py", label="More recommendations, filters and similar items",
+             icon=":material/recommend:", query_params={"user": user_id})
 
 timeline = data.user_timeline(path, version, user_id)
 st.subheader("Timeline")

@@ -1,0 +1,142 @@
+"""The recommender for pages: background training with progress, and the saved model, cached.
+
+Training runs in a thread of the server process, one at a time per warehouse, so no page waits
+for it; pages poll :func:`job` and show its progress. The model is loaded once per saved file
+(keyed on the file's modification time) and shared read-only between sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from engine.errors import PondError
+from engine.recommend import Recommender, model_paths
+from engine.recommend import train as train_recommender
+
+log = logging.getLogger("pond.ui")
+
+
+@dataclass
+class TrainingJob:
+    version: int
+    fraction: float = 0.0
+    message: str = "starting"
+    error: str | None = None
+    done: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return not self.done
+
+
+_jobs: dict[str, TrainingJob] = {}
+_jobs_lock = threading.Lock()
+
+
+def job(path: str) -> TrainingJob | None:
+    """The latest training job of this warehouse in this server process, if any."""
+    with _jobs_lock:
+        return _jobs.get(path)
+
+
+def start_training(path: str, version: int) -> TrainingJob:
+    """Train in the background unless a training of this warehouse is already running."""
+    with _jobs_lock:
+        current = _jobs.get(path)
+        if current is not None and current.running:
+            return current
+        new = TrainingJob(version)
+
+        def progress(fraction: float, message: str) -> None:
+            new.fraction, new.message = fraction, message
+
+        def run() -> None:
+            try:
+                train_recommender(path, progress=progress)
+            except PondError as exc:
+                new.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a failed background fit must be shown, not lost
+                log.exception("training the recommender failed")
+                new.error = f"training failed unexpectedly ({type(exc).__name__}); the server log has details"
+            finally:
+                new.done = True
+
+        new.thread = threading.Thread(target=run, name="pond-train-recs", daemon=True)
+        _jobs[path] = new
+        new.thread.start()
+        return new
+
+
+def model_stamp(path: str) -> float:
+    """Changes whenever a new model is saved (0 when there is none)."""
+    description, _ = model_paths(path)
+    try:
+        return description.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load(path: str, stamp: float) -> Recommender | None:
+    return Recommender.load(path)
+
+
+def model(path: str) -> Recommender | None:
+    """The saved model beside the warehouse (``None`` before the first training)."""
+    return _load(path, model_stamp(path))
+
+
+def filters_key(**chosen) -> tuple:
+    """List filters as a hashable cache key, unset ones at their defaults (repeats allowed, no limits)."""
+    defaults = {"include_seen": True, "exclude_bought": False, "category": None, "min_price": None,
+                "max_price": None, "in_stock_only": False}
+    return tuple(sorted({**defaults, **chosen}.items()))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def recommend(path: str, stamp: float, user_id: str, n: int, filters: tuple) -> pd.DataFrame:
+    return _load(path, stamp).recommend(user_id, n, **dict(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def similar_items(path: str, stamp: float, item_id: str, n: int) -> pd.DataFrame:
+    return _load(path, stamp).similar_items(item_id, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def history(path: str, stamp: float, user_id: str) -> pd.DataFrame:
+    return _load(path, stamp).history_of(user_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def push_list(path: str, stamp: float, user_ids: tuple[str, ...], n: int, filters: tuple) -> pd.DataFrame:
+    recommender = _load(path, stamp)
+    known = [u for u in user_ids if u in set(recommender.users)]
+    return recommender.recommend_many(known, n, **dict(filters))
+
+
+def evaluation_table(evaluation: dict, protocol: str) -> pd.DataFrame:
+    """One row per model: the metrics of one protocol, the served model first among equals."""
+    result = evaluation.get(protocol) or {}
+    frame = pd.DataFrame.from_dict(result.get("models", {}), orient="index")
+    if frame.empty:
+        return frame
+    frame = frame.rename_axis("model").reset_index()
+    frame["role"] = frame["model"].map({"popularity": "baseline", "buy_again": "baseline"}).fillna("model")
+    frame.loc[frame["model"] == result.get("default"), "role"] = "served"
+    return frame[["model", "role", "ndcg", "precision", "recall", "hit_rate", "coverage", "fit_seconds"]]
+
+
+def is_stale(recommender: Recommender, version: int) -> bool:
+    return recommender.data_version != version
+
+
+def exists(path: str) -> bool:
+    return Path(model_paths(path)[0]).exists()
