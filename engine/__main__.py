@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and save it beside the warehouse")
     p.add_argument("model", choices=("recs",), help="recs: the recommender (evaluated first, then fitted on "
                    "all the data)")
-    p.add_argument("--holdout-days", type=int, default=30, help="test period of the evaluation and validation "
-                   "period of the blend (default 30)")
+    p.add_argument("--holdout-days", type=int, help="test period of the evaluation and validation period of "
+                   "the blend (default 30 days, or a quarter of a shorter history)")
     p.add_argument("--k", type=int, default=10, help="list length the evaluation scores (default 10)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation")
     p.add_argument("--format", default="text", choices=("text", "json"))

@@ -175,3 +175,18 @@ def test_every_page_renders_in_the_browser(dashboard, page, path, marker):
     page.get_by_text(marker).first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)  # let charts and late elements settle before looking for errors
     assert_no_exception(page)
+
+
+def test_look_up_a_users_recommendations(dashboard, page):
+    """The model trains in the background on first visit; the page fills in by itself."""
+    url, _ = dashboard
+    page.goto(f"{url}/recommendations")
+    page.get_by_text("Model trained").first.wait_for(timeout=120_000)
+    page.get_by_label("User id (or its beginning)").fill("u0001")
+    page.get_by_label("User id (or its beginning)").press("Enter")
+    page.get_by_text("matching users").first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    page.get_by_role("tab", name="How good is it?").click()
+    page.get_by_text("Test period").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    assert_no_exception(page)

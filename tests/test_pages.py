@@ -130,6 +130,9 @@ def test_empty_warehouse_says_what_to_do(tmp_path, monkeypatch):
     at.switch_page("views/upload.py").run()
     no_errors(at)
     assert any("No imports yet" in i.value for i in at.info)
+    at.switch_page("views/recommendations.py").run()
+    no_errors(at)
+    assert any("holds no events yet" in i.value for i in at.info)
 
 
 def upload_page(demo) -> AppTest:
@@ -517,3 +520,106 @@ def test_assignment_file_through_the_upload_page(demo):
     assert any("Imported ab.csv" in s.value for s in at.success)
     at.switch_page("views/experiments.py").run()
     assert "hero_image" in at.selectbox(key="exp-name").options
+
+
+def wait_for_training(path, *, expect_error: bool = False) -> None:
+    import ui.recs
+
+    job = ui.recs.job(str(path))
+    assert job is not None, "the page should have started training"
+    job.thread.join(timeout=120)
+    assert job.done and (job.error is not None) == expect_error, job.error
+
+
+def test_recommendations_page_trains_in_the_background_then_serves(demo):
+    from engine.recommend import Recommender
+
+    at = app().run()
+    at.switch_page("views/recommendations.py").run()
+    no_errors(at)
+    assert any("being trained for the first time" in i.value for i in at.info)
+    wait_for_training(demo)
+    at.run()
+    no_errors(at)
+    user = at.selectbox(key="recs-user").value
+    shown = at.dataframe[0].value
+    expected = Recommender.load(demo).recommend(user, 10)
+    assert shown["item_id"].tolist() == expected["item_id"].tolist()
+    assert shown["reason"].tolist() == expected["reason"].tolist()
+
+    at.radio(key="recs-mode").set_value("only new items").run()
+    no_errors(at)
+    seen = Recommender.load(demo).history_of(user, limit=10_000)["item_id"]
+    assert not set(at.dataframe[0].value["item_id"]) & set(seen)
+    at.text_input(key="recs-prefix").input("nobody").run()
+    no_errors(at)
+    assert any("No user id starts with" in i.value for i in at.info)
+    at.text_input(key="recs-item").input("no-such-item").run()
+    assert any("no item 'no-such-item'" in w.value for w in at.warning)
+
+
+def test_recommendations_page_evaluation_and_push_list(demo):
+    from engine.recommend import train
+    from engine.segments import Condition, SegmentDefinition, save_segment, segment_count
+
+    buyers = SegmentDefinition(conditions=(Condition(kind="event", event="purchase", days=14),))
+    with warehouse.connect(demo) as con:
+        save_segment(con, "recent buyers", buyers)
+        size = segment_count(con, buyers)
+    done = train(demo)
+    at = app().run()
+    at.switch_page("views/recommendations.py").run()
+    no_errors(at)
+    assert not at.warning  # trained on the current version: nothing is stale
+    evaluation = done.evaluation["new"]
+    assert any(f"{evaluation['users_evaluated']:,} users" in c.value for c in at.caption)
+    models = evaluation["models"]
+    served, best = models["hybrid"]["ndcg"], max(models["popularity"]["ndcg"], models["buy_again"]["ndcg"])
+    message = at.success[0].value if served > best else at.warning[0].value
+    assert f"{served:.3f} against {best:.3f}" in message
+    at.button(key="recs-push").click().run()
+    no_errors(at)
+    assert any(f"for {size:,} of the segment's {size:,} users" in c.value for c in at.caption)
+
+
+def test_recommendations_page_says_when_the_data_changed(demo):
+    from engine.ingest import import_file
+    from engine.recommend import train
+
+    train(demo)
+    csv = demo.with_name("more.csv")
+    csv.write_text("user_id,item_id,event_type,event_time\nnewbie,i00001,view,2026-02-28 10:00:00\n")
+    with warehouse.connect(demo) as con:
+        import_file(con, csv)
+    at = app().run()
+    at.switch_page("views/recommendations.py").run()
+    no_errors(at)
+    assert any("has changed since" in w.value for w in at.warning)
+    wait_for_training(demo)  # retrained once for the new version, in the background
+    at.run()
+    no_errors(at)
+    assert not any("has changed since" in w.value for w in at.warning)
+
+
+def test_user_360_shows_recommendations_once_trained(demo):
+    from engine.recommend import Recommender, train
+
+    at = app().run()
+    at.switch_page("views/user360.py").run()
+    assert any("No trained recommender yet" in c.value for c in at.caption)
+    train(demo)
+    at.run()
+    no_errors(at)
+    user = at.selectbox(key="u360-user").value
+    picks = [d.value for d in at.dataframe if "reason" in d.value.columns][0]
+    assert picks["item_id"].tolist() == Recommender.load(demo).recommend(user, 5)["item_id"].tolist()
+
+
+def test_recommendations_page_without_item_events(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,signup,2024-01-01 10:00\n")
+    at = app().run()
+    at.switch_page("views/recommendations.py").run()
+    wait_for_training(tmp_path / "small.duckdb", expect_error=True)
+    at.run()
+    no_errors(at)
+    assert any("no event names an item" in i.value for i in at.info)

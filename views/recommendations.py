@@ -41,6 +41,11 @@ needs_training = recommender is None or recs.is_stale(recommender, version)
 if needs_training and (job is None or (job.done and job.version != version)):
     # once per warehouse version, in the background: nobody waits on this page for a fit
     job = recs.start_training(path, version)
+if recommender is None and job is not None and job.error:
+    widgets.empty_state(f"No recommendations yet: {job.error}",
+                        hint="Once the data has item views, carts or purchases, open this page again "
+                             "or run `python -m engine train recs`.")
+    st.stop()
 if job is not None and (job.running or job.error):
     training_progress()
 if recommender is None:

@@ -20,4 +20,4 @@ final as (
     group by user_id, item_id, day
 )
 
-select * from final
+select * from final order by user_id, item_id, day

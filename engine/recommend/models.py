@@ -163,7 +163,7 @@ def item_features(items: pd.DataFrame | None, n_items: int) -> tuple[sp.csr_matr
             rows.append(k)
             names.append(f"category:{category}")
         if isinstance(tags, str):
-            for tag in {t.strip() for t in tags.split(",") if t.strip()}:
+            for tag in sorted({t.strip() for t in tags.split(",") if t.strip()}):  # a fixed order, fixed sums
                 rows.append(k)
                 names.append(f"tag:{tag}")
     vocab, cols = np.unique(np.asarray(names, dtype=str), return_inverse=True)
@@ -332,7 +332,8 @@ class Hybrid(BaseEstimator):
         if y.sum() < 5 or y.all():
             raise InsufficientDataError("too few validation hits among the candidates to learn a blend")
         model = LogisticRegression(C=self.C, max_iter=2000)
-        model.fit(x, y)
+        with threadpool_limits(1, "blas"):  # one summation order, so a refit gives the same blend
+            model.fit(x, y)
         return model.coef_[0].astype(np.float32), float(model.intercept_[0])
 
     def blend_weights(self, protocol: str = "repeat") -> dict[str, float]:

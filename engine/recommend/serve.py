@@ -111,7 +111,8 @@ class Recommender:
             payload = json.loads(description.read_text())
             if payload.get("format") != FORMAT:
                 return None
-            with np.load(description.with_name(payload["arrays"]), allow_pickle=False) as npz:
+            # found by this warehouse's name, so a copied warehouse with its model files still loads
+            with np.load(model_paths(warehouse_path)[1](payload["data_version"]), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, KeyError) as exc:
             raise PondError(f"the saved recommender beside the warehouse cannot be read ({exc}); "
@@ -352,13 +353,21 @@ class TrainResult:
     path: Path
 
 
-def train(warehouse_path: str | Path, *, holdout_days: int = 30, k: int = 10, max_users: int = 5000,
+def auto_holdout(X: Interactions, longest: int = 30) -> int:
+    """30 days, or a quarter of a shorter history (robust to a few stray old timestamps)."""
+    span = X.next_day - int(np.percentile(X.day, 1)) if len(X) else 0
+    return int(min(longest, max(1, span // 4)))
+
+
+def train(warehouse_path: str | Path, *, holdout_days: int | None = None, k: int = 10, max_users: int = 5000,
           evaluate: bool = True, random_state: int = 0,
           progress: Callable[[float, str], None] | None = None) -> TrainResult:
     """Evaluate the models, fit the served one on all the data and save it beside the warehouse.
 
     The warehouse is open only while the interactions are read, so imports are never held up by
-    training. The evaluation is skipped (and says why) when the data is too short for the holdout.
+    training. ``holdout_days`` (the evaluation's test period and the blend's validation period)
+    defaults to :func:`auto_holdout`. The evaluation is skipped, and says why, when the data is too
+    short for it.
     """
     progress = progress or (lambda fraction, message: None)
     started = time.perf_counter()
@@ -367,6 +376,7 @@ def train(warehouse_path: str | Path, *, holdout_days: int = 30, k: int = 10, ma
         version = warehouse.data_version(con)
         X = load_interactions(con)
         items = load_items(con, X.items)
+    holdout_days = holdout_days or auto_holdout(X)
     evaluation: dict = {}
     if evaluate:
         try:
