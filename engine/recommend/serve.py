@@ -59,6 +59,13 @@ class Recommender:
         self._user_index = pd.Index(self.users)
         self._item_index = pd.Index(self.items["item_id"].astype(str))
         self._similar_to = self.model.components_["knn"].similarity_.T.tocsr()
+        self._similar_to.sort_indices()  # reasons look neighbours up by binary search
+        # plain arrays: serving one user must not pay for pandas row access
+        self._item_ids = self.items["item_id"].astype(str).to_numpy()
+        self._category = self.items["category"].astype(object).to_numpy()
+        self._names = self.items["name"].astype(object).to_numpy()
+        self._price = self.items["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self._in_stock = self.items["in_stock"].fillna(True).to_numpy(dtype=bool)
 
     # --- persistence ---------------------------------------------------------------------------
     @classmethod
@@ -153,16 +160,15 @@ class Recommender:
     def _mask(self, rows: np.ndarray, *, include_seen: bool, exclude_bought: bool, category: str | None,
               min_price: float | None, max_price: float | None, in_stock_only: bool) -> np.ndarray:
         """True where an item must not be recommended."""
-        item_mask = np.zeros(len(self.items), dtype=bool)
+        item_mask = np.zeros(len(self._item_ids), dtype=bool)
         if category:
-            item_mask |= (self.items["category"] != category).to_numpy()
-        price = self.items["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+            item_mask |= self._category != category
         if min_price is not None:
-            item_mask |= ~(price >= min_price)
+            item_mask |= ~(self._price >= min_price)
         if max_price is not None:
-            item_mask |= ~(price <= max_price)
+            item_mask |= ~(self._price <= max_price)
         if in_stock_only:
-            item_mask |= ~self.items["in_stock"].fillna(True).to_numpy(dtype=bool)
+            item_mask |= ~self._in_stock
         mask = np.broadcast_to(item_mask, (len(rows), len(item_mask))).copy()
         if not include_seen:
             mask |= self.model.seen_[rows].toarray() > 0
@@ -174,14 +180,14 @@ class Recommender:
         protocol = "repeat" if filters.get("include_seen", True) else "new"
         feats = self.model.features(rows)
         coef = self.model.coef_[protocol]
-        logit = np.full((len(rows), len(self.items)), self.model.intercept_[protocol], dtype=np.float32)
+        logit = np.full((len(rows), len(self._item_ids)), self.model.intercept_[protocol], dtype=np.float32)
         for name, weight in zip(FEATURES, coef, strict=True):
             if weight:
                 logit += weight * np.asarray(feats[name], dtype=np.float32)
         picked = top_k(logit, n, self._mask(rows, **filters))
-        scores = np.take_along_axis(logit, np.maximum(picked, 0), axis=1)
-        contributions = {name: np.take_along_axis(np.asarray(feats[name], dtype=np.float32) * weight,
-                                                  np.maximum(picked, 0), axis=1)
+        at = np.maximum(picked, 0)
+        scores = np.take_along_axis(logit, at, axis=1)
+        contributions = {name: np.take_along_axis(np.asarray(feats[name], dtype=np.float32), at, axis=1) * weight
                          for name, weight in zip(FEATURES, coef, strict=True)}
         return picked, 1.0 / (1.0 + np.exp(-scores)), contributions
 
@@ -206,85 +212,93 @@ class Recommender:
         filters = {"include_seen": True, "exclude_bought": False, "category": None, "min_price": None,
                    "max_price": None, "in_stock_only": False, **filters}
         rows = np.array([self.user_row(u) for u in user_ids], dtype=np.int64)
-        frames = []
+        out: dict[str, list] = {"user": [], "rank": [], "col": [], "score": [], "reason": [], "reason_kind": []}
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
             picked, scores, contributions = self._top(part, n, filters)
             for j, row in enumerate(part):
-                keep = picked[j] >= 0
-                cols = picked[j][keep]
-                reasons = [self._reason(row, c, {f: contributions[f][j, k] for f in FEATURES})
-                           for k, c in enumerate(cols)]
-                frame = self.items.iloc[cols][["item_id", "category", "price"]].reset_index(drop=True)
-                frame.insert(0, "rank", np.arange(1, len(cols) + 1))
-                frame.insert(0, "user_id", self.users[row])
-                frame["score"] = np.round(scores[j][keep], 4)
-                frame["reason"] = [r[0] for r in reasons]
-                frame["reason_kind"] = [r[1] for r in reasons]
-                frames.append(frame)
+                cols = picked[j][picked[j] >= 0]
+                if not len(cols):
+                    continue
+                user = self._user_context(row)
+                for k, col in enumerate(cols):
+                    reason, kind = self._reason(user, int(col), {f: contributions[f][j, k] for f in FEATURES})
+                    out["reason"].append(reason)
+                    out["reason_kind"].append(kind)
+                out["user"].extend([row] * len(cols))
+                out["rank"].extend(range(1, len(cols) + 1))
+                out["col"].extend(cols.tolist())
+                out["score"].extend(scores[j][: len(cols)].tolist())
             if progress:
                 progress(min(1.0, (start + len(part)) / max(len(rows), 1)), f"{start + len(part):,} users")
-        columns = ["user_id", "rank", "item_id", "category", "price", "score", "reason", "reason_kind"]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        cols = np.asarray(out["col"], dtype=np.int64)
+        return pd.DataFrame({
+            "user_id": self.users[np.asarray(out["user"], dtype=np.int64)], "rank": np.asarray(out["rank"], dtype=int),
+            "item_id": self._item_ids[cols], "category": self._category[cols], "price": self._price[cols],
+            "score": np.round(np.asarray(out["score"], dtype=np.float64), 4), "reason": out["reason"],
+            "reason_kind": out["reason_kind"]})
 
     def _label(self, col: int) -> str:
-        item = self.items.iloc[col]
-        name = item["name"] if item["name"] is not None else f"item {item['item_id']}"
-        return f"{name} ({item['category']})" if item["category"] is not None else name
+        name = self._names[col] if self._names[col] is not None else f"item {self._item_ids[col]}"
+        return f"{name} ({self._category[col]})" if self._category[col] is not None else name
 
-    def _days_ago(self, row: int, col: int) -> int:
-        return int(self.as_of - (self.history["last_day"][row, col] - 1))
+    def _user_context(self, row: int) -> dict:
+        """What the reasons need of one user: their history as dense rows and their categories."""
+        confidence = self.model.components_["knn"].matrix_[row]
+        dense = {kind: self.history[kind][row].toarray().ravel() for kind in (*KINDS, "last_day")}
+        return {"row": row, "history": dense, "taken": confidence.indices, "confidence": confidence.data,
+                "categories": set(self._category[confidence.indices]) - {None}}
 
-    def _reason(self, row: int, col: int, contribution: dict[str, float]) -> tuple[str, str]:
+    def _reason(self, user: dict, col: int, contribution: dict[str, float]) -> tuple[str, str]:
         """Why this item: the evidence behind the blend's largest contribution."""
-        if self.model.seen_[row, col] > 0:
-            for kind in ("purchases", "carts", "favs", "views"):
-                times = int(self.history[kind][row, col])
-                if times:
-                    return _repeat_reason(kind, times, self._days_ago(row, col)), "repeat"
+        history = user["history"]
+        for kind in ("purchases", "carts", "favs", "views"):
+            times = int(history[kind][col])
+            if times:
+                days_ago = int(self.as_of - (history["last_day"][col] - 1))
+                return _repeat_reason(kind, times, days_ago), "repeat"
         # popularity lifts almost every pick; the reason names the personal evidence when there is any
         personal = {k: contribution[k] for k in ("knn", "als", "content")}
         driver = max(personal, key=personal.get)
         if personal[driver] < 0.05:
             driver = "popularity"
         if driver in ("knn", "als"):
-            source = self._neighbour(row, col, driver)
+            source = self._neighbour(user, col, driver)
             if source is not None:
                 kind, h = source
-                verb = _VERBS[kind]
                 if driver == "knn":
-                    return f"because you {verb} {self._label(h)}", "neighbour"
-                return f"shoppers who {verb} {self._label(h)} also took it", "similar_shoppers"
-        category = self.items.iloc[col]["category"]
-        if driver in ("content", "knn", "als") and category is not None and self._user_likes(row, category):
+                    return f"because you {_VERBS[kind]} {self._label(h)}", "neighbour"
+                return f"shoppers who {_VERBS[kind]} {self._label(h)} also took it", "similar_shoppers"
+        category = self._category[col]
+        if driver != "popularity" and category is not None and category in user["categories"]:
             return f"matches your interest in {category}", "interest"
         return "popular in the last 30 days", "popular"
 
-    def _neighbour(self, row: int, col: int, driver: str) -> tuple[str, int] | None:
+    def _neighbour(self, user: dict, col: int, driver: str) -> tuple[str, int] | None:
         """The item in the user's history that contributed most to ``col``, and what the user did."""
-        confidence = self.model.components_["knn"].matrix_[row]
-        if confidence.nnz == 0:
+        taken = user["taken"]
+        if not len(taken):
             return None
-        history = confidence.indices
         if driver == "knn":
-            sim = self._similar_to[col].toarray().ravel()[history]
+            similar = self._similar_to[col]
+            sim = np.zeros(len(taken), dtype=np.float32)
+            where = np.searchsorted(similar.indices, taken)
+            found = (where < len(similar.indices)) & (similar.indices[np.minimum(where, len(similar.indices) - 1)]
+                                                      == taken)
+            sim[found] = similar.data[where[found]]
         else:
             factors = self.model.components_["als"].item_factors_
             target = factors[col] / max(float(np.linalg.norm(factors[col])), 1e-9)
-            mine = factors[history]
+            mine = factors[taken]
             sim = mine @ target / np.maximum(np.linalg.norm(mine, axis=1), 1e-9)
-        weighted = sim * confidence.data
+        weighted = sim * user["confidence"]
         if not (weighted > 0).any():
             return None
-        h = int(history[int(np.argmax(weighted))])
+        h = int(taken[int(np.argmax(weighted))])
         for kind in ("purchases", "carts", "favs", "views"):
-            if self.history[kind][row, h] > 0:
+            if user["history"][kind][h] > 0:
                 return kind, h
         return "views", h
-
-    def _user_likes(self, row: int, category: str) -> bool:
-        cols = self.model.seen_[row].indices
-        return bool(len(cols)) and bool((self.items["category"].iloc[cols] == category).any())
 
     def similar_items(self, item_id: str, n: int = 10) -> pd.DataFrame:
         """Items most similar to one item (item-item neighbours, then ALS factors to fill up)."""
@@ -317,7 +331,7 @@ class Recommender:
         frame = self.items.iloc[cols][["item_id", "category", "price"]].reset_index(drop=True)
         for kind in KINDS:
             frame[kind] = self.history[kind][row, cols].toarray().ravel().astype(int)
-        frame["days_ago"] = [self._days_ago(row, c) for c in cols]
+        frame["days_ago"] = (self.as_of - (self.history["last_day"][row, cols].toarray().ravel() - 1)).astype(int)
         return frame.sort_values(["days_ago", "purchases"], ascending=[True, False], ignore_index=True).head(limit)
 
     def trained_on(self) -> str:
