@@ -25,15 +25,24 @@ from bench_import import write_section  # noqa: E402
 
 from engine import warehouse  # noqa: E402
 from engine.demo import build_demo  # noqa: E402
-from engine.recommend import ALS, BuyAgain, ContentBased, Hybrid, ItemKNN, Popularity  # noqa: E402
-from engine.recommend import evaluate_models, load_interactions, load_items  # noqa: E402
+from engine.recommend import (  # noqa: E402
+    ALS,
+    BuyAgain,
+    ContentBased,
+    Hybrid,
+    ItemKNN,
+    Popularity,
+    evaluate_models,
+    load_interactions,
+    load_items,
+)
 
 GRID = {
     "popularity": [Popularity(window_days=w) for w in (7, 14, 30, 60)],
     "buy_again": [BuyAgain(half_life_days=h) for h in (7, 14, 30, 60, 1000)],
     "als": [ALS(factors=f, regularization=r, alpha=a)
-            for f, r, a in itertools.product((32, 64, 128), (0.01, 0.05, 0.2), (1.0, 2.0, 5.0))],
-    "item_knn": [ItemKNN(neighbours=k, method=m) for k, m in itertools.product((20, 50, 100, 200),
+            for f, r, a in itertools.product((16, 32, 64, 128), (0.05, 0.2, 1.0), (2.0, 5.0, 10.0))],
+    "item_knn": [ItemKNN(neighbours=k, method=m) for k, m in itertools.product((10, 20, 50, 100, 200),
                                                                              ("bm25", "cosine"))],
     "content": [ContentBased(half_life_days=h) for h in (14, 60, 1000)],
 }
@@ -93,7 +102,7 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     lines = ["## Recommender defaults, tuned on a validation split", "",
              f"`python bench/tune_recs.py{' --warehouse ' + str(args.warehouse) if args.warehouse else ''} "
-             f"--holdout-days {args.holdout_days} --write BENCHMARKS.md` ({minutes:.0f} min). Data: "
+             f"--holdout-days {args.holdout_days} --write BENCHMARKS.md` ({minutes:.1f} min). Data: "
              f"{X.n_users:,} users, {X.n_items:,} items, {len(X):,} interactions. The last "
              f"{args.holdout_days} days (the test period of `evaluate recs`) are dropped; every setting is "
              f"scored on the {args.holdout_days} days before them, by NDCG@10 summed over both protocols.", "",

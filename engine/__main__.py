@@ -320,9 +320,11 @@ def _recommender(args, con):
     model = Recommender.load(path)
     if model is None:
         raise PondError("no trained recommender beside this warehouse; run `python -m engine train recs`")
-    if model.data_version != warehouse.data_version(con):
-        print(f"pond: note: the recommender was trained on data version {model.data_version}; the warehouse "
-              f"is at {warehouse.data_version(con)} (retrain with `python -m engine train recs`)", file=sys.stderr)
+    from engine.recommend.data import interactions_fingerprint
+
+    if not model.is_current(interactions_fingerprint(con)):
+        print(f"pond: note: the recommender was trained on data version {model.data_version}; the events have "
+              f"changed since (retrain with `python -m engine train recs`)", file=sys.stderr)
     return model
 
 

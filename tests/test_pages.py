@@ -594,11 +594,11 @@ def test_recommendations_page_says_when_the_data_changed(demo):
     at = app().run()
     at.switch_page("views/recommendations.py").run()
     no_errors(at)
-    assert any("has changed since" in w.value for w in at.warning)
+    assert any("events have changed since" in w.value for w in at.warning)
     wait_for_training(demo)  # retrained once for the new version, in the background
     at.run()
     no_errors(at)
-    assert not any("has changed since" in w.value for w in at.warning)
+    assert not any("events have changed since" in w.value for w in at.warning)
 
 
 def test_user_360_shows_recommendations_once_trained(demo):

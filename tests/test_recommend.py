@@ -337,8 +337,15 @@ def test_cli_train_evaluate_and_query(trained, tmp_path, capsys):
     assert "no user 'ghost'" in capsys.readouterr().err
 
 
+def _one_more_view(folder):
+    path = folder / "more.csv"
+    path.write_text("user_id,item_id,event_type,event_time\nu000001,i00001,view,2026-05-31 10:00:00\n")
+    return path
+
+
 def test_cli_push_list_for_a_saved_segment(trained, tmp_path, capsys):
     from engine.__main__ import main
+    from engine.ingest import import_file
     from engine.segments import Condition, SegmentDefinition, save_segment, segment_count
 
     path = tmp_path / "push.duckdb"
@@ -353,8 +360,12 @@ def test_cli_push_list_for_a_saved_segment(trained, tmp_path, capsys):
     printed = capsys.readouterr()
     push = pd.read_csv(io.StringIO(printed.out))
     assert push["user_id"].nunique() == size > 0 and len(push) == 2 * size
-    # saving a segment bumps the data version: the CLI still serves, and says the model is older
-    assert "trained on data version 1; the warehouse is at 2" in printed.err
+    # saving a segment bumps the data version but leaves the events alone: the model is still current
+    assert printed.err == ""
+    with warehouse.connect(path) as con:
+        import_file(con, _one_more_view(tmp_path))
+    assert main(["--warehouse", str(path), "query", "recs", "--user", "u000001", "--n", "1"]) == 0
+    assert "the events have changed since" in capsys.readouterr().err
 
 
 @pytest.mark.realdata

@@ -18,6 +18,7 @@ import streamlit as st
 from engine.errors import PondError
 from engine.recommend import Recommender, model_paths
 from engine.recommend import train as train_recommender
+from engine.recommend.data import interactions_fingerprint
 
 log = logging.getLogger("pond.ui")
 
@@ -25,6 +26,7 @@ log = logging.getLogger("pond.ui")
 @dataclass
 class TrainingJob:
     version: int
+    fingerprint: str
     fraction: float = 0.0
     message: str = "starting"
     error: str | None = None
@@ -46,13 +48,13 @@ def job(path: str) -> TrainingJob | None:
         return _jobs.get(path)
 
 
-def start_training(path: str, version: int) -> TrainingJob:
+def start_training(path: str, version: int, fingerprint: str) -> TrainingJob:
     """Train in the background unless a training of this warehouse is already running."""
     with _jobs_lock:
         current = _jobs.get(path)
         if current is not None and current.running:
             return current
-        new = TrainingJob(version)
+        new = TrainingJob(version, fingerprint)
 
         def progress(fraction: float, message: str) -> None:
             new.fraction, new.message = fraction, message
@@ -134,8 +136,18 @@ def evaluation_table(evaluation: dict, protocol: str) -> pd.DataFrame:
     return frame[["model", "role", "ndcg", "precision", "recall", "hit_rate", "coverage", "fit_seconds"]]
 
 
-def is_stale(recommender: Recommender, version: int) -> bool:
-    return recommender.data_version != version
+@st.cache_data(show_spinner=False, max_entries=16)
+def fingerprint(path: str, version: int) -> str:
+    """What the events look like at this version (see :func:`interactions_fingerprint`)."""
+    from ui.data import connect
+
+    with connect(path) as con:
+        return interactions_fingerprint(con)
+
+
+def is_stale(recommender: Recommender, path: str, version: int) -> bool:
+    """Whether the events changed since the model was trained (segment saves do not count)."""
+    return not recommender.is_current(fingerprint(path, version))
 
 
 def exists(path: str) -> bool:

@@ -33,14 +33,15 @@ def training_progress() -> None:
                     f"{current.version}: {current.message}")
     elif current.error:
         st.error(f"Training failed: {current.error}")
-    elif recommender is None or recommender.data_version != current.version:
+    elif recommender is None or not recommender.is_current(current.fingerprint):
         st.rerun()
 
 
-needs_training = recommender is None or recs.is_stale(recommender, version)
-if needs_training and (job is None or (job.done and job.version != version)):
-    # once per warehouse version, in the background: nobody waits on this page for a fit
-    job = recs.start_training(path, version)
+events_now = recs.fingerprint(path, version)
+needs_training = recommender is None or not recommender.is_current(events_now)
+if needs_training and (job is None or (job.done and job.fingerprint != events_now)):
+    # once per change of the events, in the background: nobody waits on this page for a fit
+    job = recs.start_training(path, version, events_now)
 if recommender is None and job is not None and job.error:
     widgets.empty_state(f"No recommendations yet: {job.error}",
                         hint="Once the data has item views, carts or purchases, open this page again "
@@ -55,16 +56,16 @@ if recommender is None:
     st.stop()
 
 info = recommender.info
-stale = recs.is_stale(recommender, version)
+stale = not recommender.is_current(events_now)
 status = (f"Model trained {info.get('trained_at', '?')} on {info.get('interactions', 0):,} user–item–day "
           f"interactions up to {recommender.trained_on()} (data version {recommender.data_version}).")
 if stale:
-    st.warning(status + f" The warehouse has changed since (version {version}); these picks are from the "
-               "previous data until retraining finishes.", icon=":material/update:")
+    st.warning(status + f" The events have changed since (the warehouse is at version {version}); these "
+               "picks are from the previous data until retraining finishes.", icon=":material/update:")
 else:
     st.caption(status)
 if not stale and st.button("Retrain now", key="recs-retrain", help="Training runs in the background."):
-    recs.start_training(path, version)
+    recs.start_training(path, version, events_now)
     st.rerun()
 
 stamp = recs.model_stamp(path)

@@ -58,7 +58,7 @@ else:
     st.dataframe(picks, hide_index=True, column_config={
         "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.2f"),
         "reason_kind": None})
-    if recs.is_stale(recommender, version):
+    if recs.is_stale(recommender, path, version):
         st.caption(f"From the model trained on data version {recommender.data_version}.")
 st.page_link("views/recommendations.py", label="More recommendations, filters and similar items",
              icon=":material/recommend:", query_params={"user": user_id})

@@ -163,5 +163,11 @@ def load_items(con: duckdb.DuckDBPyConnection, items: np.ndarray) -> pd.DataFram
     return frame
 
 
+def interactions_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes when events change (import, undo, demo), not when only segments or settings do."""
+    row = run_query(con, "rec_fingerprint").iloc[0]
+    return f"{int(row['events'])}-{int(row['uploads'])}-{int(row['undone'])}"
+
+
 def day_to_date(day: int) -> np.datetime64:
     return EPOCH + np.timedelta64(int(day), "D")

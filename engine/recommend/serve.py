@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from engine import warehouse
 from engine.errors import InsufficientDataError, PondError
-from engine.recommend.data import EPOCH, KINDS, Interactions, load_interactions, load_items
+from engine.recommend.data import EPOCH, KINDS, Interactions, interactions_fingerprint, load_interactions, load_items
 from engine.recommend.evaluate import DEFAULT_MODEL, evaluate_models, top_k
 from engine.recommend.models import FEATURES, Hybrid
 from engine.recommend.store import dump_estimator, load_estimator
@@ -142,6 +142,10 @@ class Recommender:
     @property
     def data_version(self) -> int | None:
         return self.info.get("data_version")
+
+    def is_current(self, fingerprint: str) -> bool:
+        """Whether the model was trained on the events the warehouse holds now."""
+        return self.info.get("fingerprint") == fingerprint
 
     def user_row(self, user_id: str) -> int:
         k = self._user_index.get_indexer([str(user_id)])[0]
@@ -388,6 +392,7 @@ def train(warehouse_path: str | Path, *, holdout_days: int | None = None, k: int
     progress(0.0, "reading interactions")
     with warehouse.connect(warehouse_path, create=False) as con:
         version = warehouse.data_version(con)
+        fingerprint = interactions_fingerprint(con)
         X = load_interactions(con)
         items = load_items(con, X.items)
     holdout_days = holdout_days or auto_holdout(X)
@@ -402,6 +407,7 @@ def train(warehouse_path: str | Path, *, holdout_days: int | None = None, k: int
     progress(0.7, f"fitting the {DEFAULT_MODEL} model on all {len(X):,} interactions")
     fit_started = time.perf_counter()
     info = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "evaluation": evaluation,
+            "fingerprint": fingerprint,
             "interactions": len(X), "holdout_days": holdout_days}
     recommender = Recommender.fit(X, items, validation_days=holdout_days, random_state=random_state, info=info)
     recommender.info["fit_seconds"] = round(time.perf_counter() - fit_started, 3)
