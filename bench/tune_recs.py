@@ -1,6 +1,6 @@
 """Tune the recommenders' defaults on a validation split that never sees the test period.
 
-Usage: python bench/tune_recs.py [--warehouse PATH] [--holdout-days 30] [--write BENCHMARKS.md]
+Usage: python bench/tune_recs.py [--warehouse PATH] [--holdout-days 30] [--label demo] [--write BENCHMARKS.md]
 
 Without --warehouse it builds the dashboard's first-start demo (6,000 users, 150 days) in
 bench/out/. The last ``holdout-days`` (the test period of ``evaluate recs``) are dropped first;
@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", type=Path)
     parser.add_argument("--holdout-days", type=int, default=30)
+    parser.add_argument("--label", default="demo", help="names the BENCHMARKS.md section (one per data set)")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     path = args.warehouse or demo_path()
@@ -100,9 +101,11 @@ def main() -> None:
     winner = scored[0][1]
     rows.append(("hybrid", f"candidates={winner.candidates}, C={winner.C}", scored[0][2], "", len(hybrids)))
     minutes = (time.perf_counter() - started) / 60
-    lines = ["## Recommender defaults, tuned on a validation split", "",
+    title = f"Recommender defaults tuned on a validation split: {args.label}"
+    lines = [f"## {title}", "",
              f"`python bench/tune_recs.py{' --warehouse ' + str(args.warehouse) if args.warehouse else ''} "
-             f"--holdout-days {args.holdout_days} --write BENCHMARKS.md` ({minutes:.1f} min). Data: "
+             f"--holdout-days {args.holdout_days} --label {args.label} --write BENCHMARKS.md` ({minutes:.1f} min). "
+             "Data: "
              f"{X.n_users:,} users, {X.n_items:,} items, {len(X):,} interactions. The last "
              f"{args.holdout_days} days (the test period of `evaluate recs`) are dropped; every setting is "
              f"scored on the {args.holdout_days} days before them, by NDCG@10 summed over both protocols.", "",
@@ -112,7 +115,7 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
-        write_section(args.write, section, "Recommender defaults")
+        write_section(args.write, section, title)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="list length the evaluation scores (default 10)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation")
     p.add_argument("--format", default="text", choices=("text", "json"))
+    p.add_argument("--progress-lines", action="store_true",
+                   help="print progress as JSON lines on stdout (how the dashboard follows a training)")
 
     p = sub.add_parser("evaluate", help="offline evaluation of a model against baselines")
     p.add_argument("model", choices=("recs",))
@@ -352,8 +354,12 @@ def cmd_train(args) -> int:
     from engine.recommend import train
 
     path = args.warehouse or warehouse.default_warehouse_path()
+
+    def progress_line(fraction: float, message: str) -> None:
+        print(json.dumps({"fraction": round(fraction, 4), "message": message}), flush=True)
+
     done = train(path, holdout_days=args.holdout_days, k=args.k, evaluate=not args.no_evaluate,
-                 progress=_progress_printer("train recs"))
+                 progress=progress_line if args.progress_lines else _progress_printer("train recs"))
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.format == "json":

@@ -1,13 +1,19 @@
 """The recommender for pages: background training with progress, and the saved model, cached.
 
-Training runs in a thread of the server process, one at a time per warehouse, so no page waits
-for it; pages poll :func:`job` and show its progress. The model is loaded once per saved file
-(keyed on the file's modification time) and shared read-only between sessions.
+Training runs as a separate process (``python -m engine train recs``), one at a time per
+warehouse, watched by a thread of the server: no page waits for it, the fit's memory is returned
+to the system when it ends, and the server stays responsive while it runs. Pages poll
+:func:`job` for progress. The model is loaded once per saved file (keyed on the file's
+modification time) and shared read-only between sessions.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +21,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.errors import PondError
 from engine.recommend import Recommender, model_paths
-from engine.recommend import train as train_recommender
 from engine.recommend.data import interactions_fingerprint
+from engine.warehouse import PROJECT_ROOT
 
 log = logging.getLogger("pond.ui")
 
@@ -56,14 +61,9 @@ def start_training(path: str, version: int, fingerprint: str) -> TrainingJob:
             return current
         new = TrainingJob(version, fingerprint)
 
-        def progress(fraction: float, message: str) -> None:
-            new.fraction, new.message = fraction, message
-
         def run() -> None:
             try:
-                train_recommender(path, progress=progress)
-            except PondError as exc:
-                new.error = str(exc)
+                _train_in_a_process(path, new)
             except Exception as exc:  # noqa: BLE001 - a failed background fit must be shown, not lost
                 log.exception("training the recommender failed")
                 new.error = f"training failed unexpectedly ({type(exc).__name__}); the server log has details"
@@ -74,6 +74,28 @@ def start_training(path: str, version: int, fingerprint: str) -> TrainingJob:
         _jobs[path] = new
         new.thread.start()
         return new
+
+
+def _train_in_a_process(path: str, job: TrainingJob) -> None:
+    """Run ``python -m engine train recs`` and follow its progress lines."""
+    command = [sys.executable, "-m", "engine", "--warehouse", path, "train", "recs", "--progress-lines"]
+    with subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}) as process:
+        for line in process.stdout:
+            try:
+                update = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(update, dict) and "fraction" in update:
+                job.fraction, job.message = float(update["fraction"]), str(update["message"])
+        errors = process.stderr.read()
+    if process.returncode:
+        said = [line[len("pond: "):] for line in errors.splitlines() if line.startswith("pond: ")]
+        if said:
+            job.error = said[-1]
+        else:
+            log.error("training the recommender failed:\n%s", errors)
+            job.error = f"training stopped with exit code {process.returncode}; the server log has details"
 
 
 def model_stamp(path: str) -> float:

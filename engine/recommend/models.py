@@ -12,6 +12,9 @@ items=None) -> self``, learned values end in ``_``. ``score(rows)`` returns a de
 - :class:`ContentBased`: item categories and tags against the user's own tag profile.
 - :class:`Hybrid`: a logistic-regression blend of all of them, learned on a validation period
   cut from the end of the training data, one blend for new items and one for repeats.
+
+Default parameters come from ``bench/tune_recs.py`` (validation splits of the demo and of the Taobao
+sample, never their test periods; BENCHMARKS.md has the tables).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class ALS(BaseEstimator):
         Optional recency decay of the confidence; ``None`` keeps all history at full weight.
     """
 
-    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 2.0,
+    def __init__(self, factors: int = 32, regularization: float = 0.2, alpha: float = 5.0,
                  iterations: int = 15, half_life_days: float | None = None, random_state: int = 0,
                  num_threads: int = 0):
         self.factors = factors
@@ -128,7 +131,7 @@ class ItemKNN(BaseEstimator):
         ``"bm25"`` (down-weights very popular items and very active users) or ``"cosine"``.
     """
 
-    def __init__(self, neighbours: int = 100, method: str = "bm25", K1: float = 1.2, B: float = 0.75):
+    def __init__(self, neighbours: int = 50, method: str = "bm25", K1: float = 1.2, B: float = 0.75):
         self.neighbours = neighbours
         self.method = method
         self.K1 = K1
@@ -177,7 +180,7 @@ def item_features(items: pd.DataFrame | None, n_items: int) -> tuple[sp.csr_matr
 class ContentBased(BaseEstimator):
     """Items whose categories and tags match the user's own (recency-weighted) tag profile."""
 
-    def __init__(self, half_life_days: float = 60.0, popularity_tiebreak: float = 1e-3):
+    def __init__(self, half_life_days: float = 180.0, popularity_tiebreak: float = 1e-3):
         self.half_life_days = half_life_days
         self.popularity_tiebreak = popularity_tiebreak
 
