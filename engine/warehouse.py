@@ -127,6 +127,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "create table if not exists user_tags (user_id varchar not null, tag varchar not null, score double)",
         "insert or ignore into meta values ('tags_version', '-1')",
     ),
+    (
+        # 6: churn risk and purchase propensity per user, derived once per data version (engine.churn)
+        """create table if not exists user_scores (
+            user_id varchar not null, risk double, churn_band varchar, propensity double, propensity_band varchar
+        )""",
+        "insert or ignore into meta values ('scores_version', '-1')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

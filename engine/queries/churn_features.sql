@@ -1,0 +1,65 @@
+-- Per user active before business day $cutoff: behaviour before it (features), and what they did in
+-- the $horizon days from it (labels: first activity and first purchase in that window).
+with before as (
+    select * from user_day where day < $cutoff
+),
+
+per_user as (
+    select
+        user_id,
+        min(day) filter (where actions > 0) as first_active,
+        max(day) filter (where actions > 0) as last_active,
+        min(day) filter (where purchases > 0) as first_purchase,
+        max(day) filter (where purchases > 0) as last_purchase,
+        count(distinct day) filter (where actions > 0) as active_days,
+        count(distinct day) filter (where actions > 0 and day >= $cutoff - 30) as active_30,
+        count(distinct day) filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30)
+            as active_prior_30,
+        coalesce(sum(orders), 0) as orders,
+        coalesce(sum(gmv), 0) as monetary
+    from before
+    group by user_id
+    having count(*) filter (where actions > 0) > 0
+),
+
+after as (
+    select
+        user_id,
+        min(day) filter (where actions > 0) as next_active,
+        min(day) filter (where purchases > 0) as next_purchase
+    from user_day
+    where day >= $cutoff and day < $cutoff + $horizon
+    group by user_id
+),
+
+coupons as (
+    select user_id, count(*) as coupons
+    from events
+    where event_type = 'coupon_redeem'
+        and cast((event_time at time zone 'UTC') at time zone $tz as date) < $cutoff
+    group by user_id
+),
+
+groups as (
+    select distinct user_id
+    from events
+    where event_type = 'join_group'
+        and cast((event_time at time zone 'UTC') at time zone $tz as date) < $cutoff
+),
+
+final as (
+    select
+        p.*,
+        a.next_active,
+        a.next_purchase,
+        coalesce(c.coupons, 0) as coupons,
+        g.user_id is not null as in_group,
+        coalesce(u.acquisition_channel, 'unknown') as channel
+    from per_user as p
+    left join after as a on a.user_id = p.user_id
+    left join coupons as c on c.user_id = p.user_id
+    left join groups as g on g.user_id = p.user_id
+    left join users as u on u.user_id = p.user_id
+)
+
+select * from final order by user_id
