@@ -31,6 +31,8 @@ pages = {
         st.Page("views/experiments.py", title="Experiments and campaigns", icon=":material/science:",
                 url_path="experiments"),
         st.Page("views/network.py", title="Share graph", icon=":material/share:", url_path="share-graph"),
+        st.Page("views/growth.py", title="Growth", icon=":material/trending_up:", url_path="growth"),
+        st.Page("views/churn.py", title="Churn and propensity", icon=":material/person_remove:", url_path="churn"),
     ],
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),

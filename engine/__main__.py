@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print progress as JSON lines on stdout (how the dashboard follows a training)")
 
     p = sub.add_parser("evaluate", help="offline evaluation of a model against baselines")
-    p.add_argument("model", choices=("recs",))
+    p.add_argument("model", choices=("recs", "churn"), help="recs: recommenders on a temporal split; churn: "
+                   "churn models at --cutoff")
+    p.add_argument("--cutoff", type=_date, help="churn: features before this day, churn = no purchase in the "
+                   "horizon from it (default: the latest day that leaves a full horizon)")
+    p.add_argument("--horizon-days", type=int, default=30, help="churn: days after the cutoff (default 30)")
     p.add_argument("--holdout-days", type=int, default=30, help="the last N days are the test period")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--protocol", default="new", choices=("new", "repeat"),
@@ -102,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
                                         "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
                                         "segment", "segments", "experiment", "experiments", "campaigns",
-                                        "influencers", "recs", "similar-items"))
+                                        "influencers", "recs", "similar-items", "growth", "churn",
+                                        "churn-risk", "propensity"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -134,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     recs.add_argument("--new-only", action="store_true", help="only items the user never touched")
     recs.add_argument("--exclude-bought", action="store_true", help="leave out items the user bought")
     recs.add_argument("--category", help="only items of this category")
+    growth = p.add_argument_group("growth, churn, churn-risk, propensity")
+    growth.add_argument("--metric", default="users", choices=("users", "buyers", "gmv"),
+                        help="growth: cumulative users, buyers or GMV")
+    growth.add_argument("--holdout-days", type=int, default=30, help="growth: days held out for the backtest")
+    growth.add_argument("--points", default="day", choices=("day", "week"), help="growth: one point per day or week")
+    growth.add_argument("--horizon-days", type=int, default=30,
+                        help="churn-risk, propensity: days ahead (default 30)")
+    growth.add_argument("--inactivity-days", type=int, default=30,
+                        help="churn: days without activity that count as churned (default 30)")
+    growth.add_argument("--basis", default="activity", choices=("activity", "purchase"),
+                        help="churn: what counts as activity")
+    growth.add_argument("--group", default="none", choices=("none", "channel", "community", "rfm", "segment"),
+                        help="churn: compare survival between groups (segment: --name)")
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -241,6 +259,8 @@ def cmd_query(args, con) -> int:
         return 0
     if args.analysis in ("recs", "similar-items"):
         return cmd_recs(args, con)
+    if args.analysis in ("growth", "churn", "churn-risk", "propensity"):
+        return cmd_growth_churn(args, con)
     if args.analysis in ("experiment", "experiments", "campaigns"):
         return cmd_experiments(args, con)
     if args.analysis in ("segment", "segments"):
@@ -350,6 +370,32 @@ def cmd_recs(args, con) -> int:
     return 0
 
 
+def cmd_growth_churn(args, con) -> int:
+    if args.analysis == "growth":
+        from engine.growth import growth_fits
+
+        result = growth_fits(con, metric=args.metric, period=args.points, holdout_days=args.holdout_days)
+        if args.format == "json":
+            print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+        else:
+            rows = [{"model": name, **{k: v for k, v in fit.summary().items() if k != "params"},
+                     **{f"param_{k}": v for k, v in fit.params.items()}} for name, fit in result.fits.items()]
+            _emit(pd.DataFrame(rows), "csv")
+        return 0
+    from engine import churn
+
+    if args.analysis == "churn":
+        result = churn.survival(con, inactivity_days=args.inactivity_days, basis=args.basis, group=args.group,
+                                segment=args.name)
+        _emit(result.groups.assign(logrank_p=result.logrank_p), args.format)
+    elif args.analysis == "churn-risk":
+        result = churn.churn_risk(con, horizon_days=args.horizon_days, inactivity_days=args.inactivity_days)
+        _emit(result.risk[["user_id", "risk", "band", "drivers"]], args.format)
+    else:
+        _emit(churn.purchase_propensity(con, horizon_days=args.horizon_days).scores, args.format)
+    return 0
+
+
 def cmd_train(args) -> int:
     from engine.recommend import train
 
@@ -385,6 +431,20 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from engine.recommend import evaluate_models, load_interactions, load_items
 
+    if args.model == "churn":
+        from datetime import timedelta
+
+        from engine.churn import evaluate_churn, last_day
+
+        with warehouse.connect(args.warehouse, create=False) as con:
+            cutoff = args.cutoff or last_day(con) + timedelta(days=1) - timedelta(days=args.horizon_days)
+            result = evaluate_churn(con, cutoff, horizon_days=args.horizon_days)
+        if args.format == "json":
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            frame = pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index()
+            _emit(frame, "csv")
+        return 0
     with warehouse.connect(args.warehouse, create=False) as con:
         X = load_interactions(con)
         items = load_items(con, X.items)

@@ -339,7 +339,7 @@ def churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30, inacti
     except Exception:  # noqa: BLE001 - the check is advice; a failure to run it must not hide the list
         ph_warning = None
     active = now[now["recency"] < inactivity_days].copy()
-    risk = _cox_churn(model, scaler, columns, active, horizon_days, "activity")
+    risk = np.round(_cox_churn(model, scaler, columns, active, horizon_days, "activity"), 4)  # banded as shown
     x = scaler.transform(active)[columns].to_numpy()
     contributions = -x * model.params_[columns].to_numpy()  # lower return hazard = higher churn risk
     names = [LABELS.get(c, c) for c in columns]
@@ -347,7 +347,7 @@ def churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30, inacti
     for k in range(len(active)):
         top = [names[j] for j in np.argsort(-contributions[k])[:2] if contributions[k, j] > 0.1]
         drivers.append("; ".join([f"away {int(active['recency'].iloc[k])} days", *top]))
-    frame = pd.DataFrame({"user_id": active["user_id"].to_numpy(), "risk": np.round(risk, 4), "band": _band(risk),
+    frame = pd.DataFrame({"user_id": active["user_id"].to_numpy(), "risk": risk, "band": _band(risk),
                           "drivers": drivers, "days_away": active["recency"].to_numpy(),
                           "channel": active["channel"].to_numpy()})
     frame = frame.sort_values(["risk", "user_id"], ascending=[False, True], ignore_index=True)
@@ -387,8 +387,8 @@ def purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 3
     now = features(con, cutoff, horizon_days)
     model, scaler = _fit_logistic(train, "bought_after", LOGISTIC)
     recent = now[now["recency"] < 90]
-    scores = model.predict_proba(scaler.transform(recent))[:, 1]
-    frame = pd.DataFrame({"user_id": recent["user_id"].to_numpy(), "propensity": np.round(scores, 4),
+    scores = np.round(model.predict_proba(scaler.transform(recent))[:, 1], 4)
+    frame = pd.DataFrame({"user_id": recent["user_id"].to_numpy(), "propensity": scores,
                           "band": _band(scores)}).sort_values(["propensity", "user_id"], ascending=[False, True],
                                                               ignore_index=True)
     coefficients = pd.DataFrame({"feature": [LABELS.get(c, c) for c in scaler.transform(train.head(1)).columns],

@@ -113,8 +113,8 @@ def fit_curve(name: str, t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
         return "the optimiser stopped with non-finite parameters or uncertainty"
     lower, upper = bounds
     at_bound = [k for k, v in enumerate(params)
-                if np.isfinite(lower[k]) and np.isclose(v, lower[k], rtol=1e-4, atol=1e-9)
-                or np.isfinite(upper[k]) and np.isclose(v, upper[k], rtol=1e-4, atol=1e-9)]
+                if np.isfinite(lower[k]) and np.isclose(v, lower[k], rtol=1e-2, atol=1e-9)
+                or np.isfinite(upper[k]) and np.isclose(v, upper[k], rtol=1e-2, atol=1e-9)]
     if at_bound:
         names = ", ".join(PARAM_NAMES[name][k] for k in at_bound)
         return f"the best fit sits on the edge of what is plausible ({names}); the curve does not describe this data"
@@ -189,15 +189,16 @@ def _describe(name: str, params: np.ndarray, first: date, step: int) -> tuple[fl
     """Carrying capacity and inflection date of an S-curve (None for the others)."""
     p = dict(zip(PARAM_NAMES[name], params, strict=True))
     if name == "logistic":
-        t_star = p["c"] / p["r"]
-        return float(p["L"]), first + timedelta(days=float(t_star) * step)
-    if name == "gompertz":
-        t_star = np.log(p["b"]) / p["c"]
-        return float(p["L"]), first + timedelta(days=float(t_star) * step)
-    if name == "bass":
-        t_star = np.log(p["q"] / p["p"]) / (p["p"] + p["q"]) if p["q"] > p["p"] else 0.0
-        return float(p["m"]), first + timedelta(days=float(t_star) * step)
-    return None, None
+        capacity, t_star = p["L"], p["c"] / p["r"]
+    elif name == "gompertz":
+        capacity, t_star = p["L"], np.log(p["b"]) / p["c"]
+    elif name == "bass":
+        capacity, t_star = p["m"], np.log(p["q"] / p["p"]) / (p["p"] + p["q"]) if p["q"] > p["p"] else 0.0
+    else:
+        return None, None
+    days = float(t_star) * step
+    # an inflection decades away is no date anyone can use (and may not fit in a calendar)
+    return float(capacity), first + timedelta(days=days) if np.isfinite(days) and abs(days) < 36500 else None
 
 
 def growth_fits(con: duckdb.DuckDBPyConnection, *, metric: str = "users", period: str = "day",
@@ -272,7 +273,9 @@ def fit_growth(series: pd.DataFrame, *, metric: str = "users", period: str = "da
             continue
         fit.holdout_mape = _round(_mape(test_y, CURVES[name](test_t, *outcome[0])))
     scored = {name: fit.holdout_mape for name, fit in fits.items() if fit.ok and fit.holdout_mape is not None}
-    best = min(scored, key=scored.get) if scored else None
+    # on a tie the simpler model wins: a curve must forecast better to be believed
+    simplest_first = ("naive", "linear", "exponential", "logistic", "gompertz", "bass")
+    best = min(scored, key=lambda n: (scored[n], simplest_first.index(n))) if scored else None
     return GrowthResult(metric, period, series, fits, best, holdout_days, _verdict(fits, best, holdout_days))
 
 

@@ -11,7 +11,9 @@ condition is one of
 - ``{"kind": "rfm", "values": ["Champions", ...]}``: the user's RFM segment today (default rules,
   365-day lookback) is one of the values;
 - ``{"kind": "tag", "values": ["category:skincare", ...]}``: one of the user's top interest tags
-  (see :mod:`engine.portraits`) is one of the values.
+  (see :mod:`engine.portraits`) is one of the values;
+- ``{"kind": "churn" | "propensity", "values": ["high", ...]}``: the user's band of churn risk or
+  purchase propensity in the next 30 days (see :mod:`engine.churn`; active users only).
 
 Each condition becomes a CTE assembled from fixed fragments: field names and operators come from
 whitelists, and every value the user typed is a bound parameter. "The last N days" end on the last
@@ -34,7 +36,9 @@ from engine.warehouse import business_timezone, run_query, write_transaction
 OPERATORS = {">=": ">=", "<=": "<=", "=": "=", ">": ">", "<": "<"}
 PROPERTIES = {"acquisition_channel": "acquisition_channel", "gender": "gender", "age_band": "age_band",
               "city": "city"}
-KINDS = ("event", "property", "rfm", "tag")
+KINDS = ("event", "property", "rfm", "tag", "churn", "propensity")
+#: Bands of churn risk and purchase propensity (see engine.churn), highest first.
+SCORE_BANDS = ("high", "medium", "low")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class Condition:
         defaults = {"event": None, "op": ">=", "count": 1, "days": 30, "category": None, "field": None,
                     "values": ()}
         used = {"event": ("event", "op", "count", "days", "category"), "property": ("field", "values"),
-                "rfm": ("values",), "tag": ("values",)}.get(self.kind, tuple(defaults))
+                "rfm": ("values",), "tag": ("values",), "churn": ("values",),
+                "propensity": ("values",)}.get(self.kind, tuple(defaults))
         for name, default in defaults.items():
             if name not in used:
                 object.__setattr__(self, name, default)
@@ -77,6 +82,9 @@ class Condition:
                 raise PondError(f"{where}: the property must be one of {', '.join(PROPERTIES)}")
             if not self.values:
                 raise PondError(f"{where}: choose at least one value of {self.field}")
+        elif self.kind in ("churn", "propensity"):
+            if not self.values or not set(self.values) <= set(SCORE_BANDS):
+                raise PondError(f"{where}: choose bands among {', '.join(SCORE_BANDS)}")
         elif not self.values:
             raise PondError(f"{where}: choose at least one {'RFM segment' if self.kind == 'rfm' else 'tag'}")
 
@@ -90,6 +98,10 @@ class Condition:
             return f"{self.field} is {' or '.join(self.values)}"
         if self.kind == "tag":
             return f"interested in {' or '.join(self.values)}"
+        if self.kind == "churn":
+            return f"churn risk is {' or '.join(self.values)}"
+        if self.kind == "propensity":
+            return f"purchase propensity is {' or '.join(self.values)}"
         return f"RFM segment is {' or '.join(self.values)}"
 
 
@@ -154,6 +166,10 @@ def _condition_sql(con: duckdb.DuckDBPyConnection, k: int, condition: Condition,
     params[f"c{k}_values"] = list(condition.values)
     if condition.kind == "tag":
         return f"select distinct user_id from user_tags where list_contains($c{k}_values, tag)"
+    if condition.kind == "churn":
+        return f"select user_id from user_scores where list_contains($c{k}_values, churn_band)"
+    if condition.kind == "propensity":
+        return f"select user_id from user_scores where list_contains($c{k}_values, propensity_band)"
     return f"select user_id from segment_rfm where list_contains($c{k}_values, segment)"
 
 
@@ -170,6 +186,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, definition: SegmentDefinition) -> t
         from engine.portraits import ensure_interest_tags
 
         ensure_interest_tags(con)
+    if any(c.kind in ("churn", "propensity") for c in definition.conditions):
+        from engine.churn import ensure_scores
+
+        ensure_scores(con)
     params: dict = {}
     parts = [_condition_sql(con, k, c, params) for k, c in enumerate(definition.conditions, start=1)]
     if not parts:

@@ -167,6 +167,8 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("user", "Timeline"),
     ("experiments", "Coupon campaigns"),
     ("share-graph", "Key sharers"),
+    ("growth", "Models on the chart"),
+    ("churn", "Active (censored)"),
     ("upload", "Drop export files here"),
 ])
 def test_every_page_renders_in_the_browser(dashboard, page, path, marker):

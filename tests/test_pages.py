@@ -623,3 +623,43 @@ def test_recommendations_page_without_item_events(tmp_path, monkeypatch):
     at.run()
     no_errors(at)
     assert any("no event names an item" in i.value for i in at.info)
+
+
+def test_growth_page_fits_backtests_and_says_which_model_to_believe(demo):
+    from engine.growth import growth_fits
+
+    at = app().run()
+    at.switch_page("views/growth.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = growth_fits(con, metric="users", holdout_days=30, horizon_days=60)
+    shown = [m.value for m in (*at.success, *at.warning)]
+    assert expected.verdict in shown
+    table = at.dataframe[0].value
+    assert len(table) == 6 and table["model"].str.endswith("(best)").sum() == 1
+    assert len(at.get("plotly_chart")) == 1
+    at.radio(key="growth-metric").set_value("gmv").run()
+    no_errors(at)
+    at.radio(key="growth-period").set_value("week").run()
+    no_errors(at)
+    assert any("too few to fit growth curves" in i.value for i in at.info)
+
+
+def test_churn_page_counts_survival_risk_and_propensity(demo):
+    from engine.churn import lifetimes
+
+    at = app().run()
+    at.switch_page("views/churn.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        frame = lifetimes(con, inactivity_days=30)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Users"] == f"{len(frame):,}"
+    assert shown["Churned"] == f"{int(frame['churned'].sum()):,}"
+    assert shown["Active (censored)"] == f"{int((~frame['churned']).sum()):,}"
+    at.selectbox(key="churn-group").set_value("channel").run()
+    no_errors(at)
+    assert any("Log-rank test" in c.value for c in at.caption)
+    at.radio(key="churn-basis").set_value("purchase").run()
+    no_errors(at)
+    assert len(at.get("plotly_chart")) >= 2  # survival curves and the hazard-ratio forest plot

@@ -275,3 +275,75 @@ def model_comparison(table: pd.DataFrame, *, metric: str = "ndcg", k: int = 10) 
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=60 + 40 * len(table),
                       legend_title_text="")
     return fig
+
+
+MODEL_COLOURS = {"exponential": "#f97316", "logistic": "#16a34a", "gompertz": "#0ea5e9", "bass": "#a855f7",
+                 "linear": "#64748b", "naive": "#94a3b8"}
+
+
+def growth_curves(result, shown: list[str], *, label: str) -> go.Figure:
+    """The cumulative series as dots, each shown model's fit as a line, its forecast dashed with a band."""
+    series = result.series
+    fig = go.Figure(go.Scatter(x=series["day"], y=series["value"], mode="markers", name="actual",
+                               marker={"color": "#0f172a", "size": 5}))
+    for name in shown:
+        fit = result.fits[name]
+        if not fit.ok:
+            continue
+        colour = MODEL_COLOURS[name]
+        fig.add_trace(go.Scatter(x=series["day"], y=fit.fitted, mode="lines", name=f"{name} fit",
+                                 line={"color": colour}))
+        fc = fit.forecast
+        fig.add_trace(go.Scatter(x=list(fc["day"]) + list(fc["day"])[::-1], y=list(fc["high"]) + list(fc["low"])[::-1],
+                                 fill="toself", fillcolor=colour, opacity=0.15, line={"width": 0},
+                                 name=f"{name} 95% band", hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=fc["day"], y=fc["value"], mode="lines", name=f"{name} forecast",
+                                 line={"color": colour, "dash": "dash"}))
+    holdout_start = series["day"].iloc[-1] - pd.Timedelta(days=result.holdout_days)
+    fig.add_vline(x=holdout_start, line={"dash": "dot", "color": "#94a3b8"})
+    fig.add_annotation(x=holdout_start, y=1, yref="paper", text="backtest period", showarrow=False,
+                       xanchor="left", font={"size": 11, "color": "#64748b"})
+    return _layout(fig, y_title=label)
+
+
+def survival_curves(curves: pd.DataFrame) -> go.Figure:
+    """Kaplan–Meier survival per group with its 95% band."""
+    fig = go.Figure()
+    palette = px.colors.qualitative.Set2
+    for k, (name, part) in enumerate(curves.groupby("group", sort=True)):
+        colour = palette[k % len(palette)]
+        fig.add_trace(go.Scatter(x=list(part["day"]) + list(part["day"])[::-1],
+                                 y=list(part["high"]) + list(part["low"])[::-1], fill="toself", fillcolor=colour,
+                                 opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=part["day"], y=part["survival"], mode="lines", name=str(name),
+                                 line={"color": colour, "shape": "hv"}))
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    fig = _layout(fig, y_title="Still active")
+    fig.update_xaxes(title_text="Days since first activity")
+    return fig
+
+
+def forest_plot(ratios: pd.DataFrame) -> go.Figure:
+    """Hazard ratios of returning, with 95% intervals, on a log axis (below 1: returns later, riskier)."""
+    ordered = ratios.sort_values("hazard_ratio")
+    fig = go.Figure(go.Scatter(
+        x=ordered["hazard_ratio"], y=ordered["feature"], mode="markers", marker={"size": 9, "color": "#0ea5e9"},
+        error_x={"type": "data", "symmetric": False, "array": ordered["high"] - ordered["hazard_ratio"],
+                 "arrayminus": ordered["hazard_ratio"] - ordered["low"]}))
+    fig.add_vline(x=1, line={"dash": "dot", "color": "#94a3b8"})
+    fig.update_xaxes(type="log", title_text="Hazard ratio of coming back, per standard deviation (log scale)")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=80 + 28 * len(ratios))
+    return fig
+
+
+def calibration(frame: pd.DataFrame) -> go.Figure:
+    """Predicted against observed purchase rate per decile of prediction, with the diagonal."""
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#94a3b8"},
+                               name="perfect"))
+    fig.add_trace(go.Scatter(x=frame["predicted"], y=frame["observed"], mode="markers+lines",
+                             marker={"size": 6 + 14 * frame["users"] / max(frame["users"].max(), 1)},
+                             name="model", text=frame["users"].map(lambda n: f"{n:,} users")))
+    fig.update_xaxes(title_text="Predicted chance of buying", tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(title_text="Share who bought", tickformat=".0%", range=[0, 1])
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
+    return fig

@@ -367,3 +367,46 @@ def campaign_daily(path: str, version: int) -> pd.DataFrame:
 
     with connect(path) as con:
         return compute(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def growth(path: str, version: int, metric: str, period: str, holdout_days: int, horizon_days: int):
+    from engine.growth import growth_fits
+
+    with connect(path) as con:
+        return growth_fits(con, metric=metric, period=period, holdout_days=holdout_days, horizon_days=horizon_days)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def churn_survival(path: str, version: int, inactivity_days: int, basis: str, group: str, segment: str | None):
+    from engine.churn import survival
+
+    with connect(path) as con:
+        return survival(con, inactivity_days=inactivity_days, basis=basis, group=group, segment=segment)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int):
+    from engine.churn import churn_risk as compute
+
+    with connect(path) as con:
+        return compute(con, horizon_days=horizon_days, inactivity_days=inactivity_days)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def purchase_propensity(path: str, version: int, horizon_days: int):
+    from engine.churn import purchase_propensity as compute
+
+    with connect(path) as con:
+        return compute(con, horizon_days=horizon_days)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
+    from datetime import timedelta
+
+    from engine.churn import evaluate_churn, last_day
+
+    with connect(path) as con:
+        cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
+        return evaluate_churn(con, cutoff, horizon_days=horizon_days)

@@ -7,7 +7,15 @@ import streamlit as st
 
 from engine.errors import PondError
 from engine.rfm import DEFAULT_RULES, rules_frame, rules_from_frame, segment_sizes
-from engine.segments import OPERATORS, PROPERTIES, Condition, SegmentDefinition, delete_segment, save_segment
+from engine.segments import (
+    OPERATORS,
+    PROPERTIES,
+    SCORE_BANDS,
+    Condition,
+    SegmentDefinition,
+    delete_segment,
+    save_segment,
+)
 from ui import charts, data, widgets
 from ui.page import page_context
 
@@ -15,7 +23,7 @@ RULES_KEY = "pond_rfm_rules"
 CONDITIONS_KEY = "pond_segment_conditions"
 MATCH_KEY = "seg-match"
 KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment",
-               "tag": "is interested in"}
+               "tag": "is interested in", "churn": "has a churn risk", "propensity": "has a purchase propensity"}
 _ids = itertools.count(1)
 
 st.title("Segments")
@@ -62,6 +70,13 @@ def condition_row(item: dict) -> dict:
         tags = data.tag_names(path, version)
         item["values"] = cols[5].multiselect("Any of the tags", tags, key=f"{key}-tags",
                                              default=[v for v in item["values"] if v in tags])
+    elif item["kind"] in ("churn", "propensity"):
+        what = "Risk of no activity" if item["kind"] == "churn" else "Chance of a purchase"
+        item["values"] = cols[5].multiselect(f"{what} in the next 30 days is", list(SCORE_BANDS),
+                                             key=f"{key}-{item['kind']}",
+                                             default=[v for v in item["values"] if v in SCORE_BANDS],
+                                             help="Bands: high ≥ 60%, medium 30–60%, low < 30% (see Churn and "
+                                                  "propensity). Only currently active users have a band.")
     else:
         names = [r.segment for r in DEFAULT_RULES] + ["Other"]
         item["values"] = cols[5].multiselect("Segment is one of", names, key=f"{key}-rfm",

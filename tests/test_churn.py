@@ -1,0 +1,144 @@
+"""Churn: exact lifetimes, a known hazard recovered, models that beat recency, risk lists and bands."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from engine import warehouse
+from engine.churn import churn_risk, ensure_scores, evaluate_churn, lifetimes, purchase_propensity, survival
+from engine.errors import PondError
+from engine.ingest import import_file
+
+
+def test_lifetimes_are_exact_on_a_hand_made_history(warehouse_path, write):
+    csv = write("l.csv", "user_id,event_type,event_time\n"
+                         "gone,view,2026-01-01 10:00:00\ngone,view,2026-01-05 10:00:00\n"
+                         "here,view,2026-01-10 10:00:00\nhere,view,2026-02-20 10:00:00\n"
+                         "late,view,2026-02-25 10:00:00\n")
+    with warehouse.connect(warehouse_path) as con:
+        import_file(con, csv)
+        frame = lifetimes(con, inactivity_days=30).set_index("user_id")
+    # last day of data: Feb 25. "gone" left 51 days ago: churned after a 5-day life
+    assert frame.loc["gone", ["churned", "duration"]].tolist() == [True, 5]
+    # "here" was last seen 5 days ago: still active, censored at 47 days (Jan 10 .. Feb 25)
+    assert frame.loc["here", ["churned", "duration"]].tolist() == [False, 47]
+    assert frame.loc["late", ["churned", "duration"]].tolist() == [False, 1]
+
+
+def test_exponential_lifetimes_recover_their_hazard(warehouse_path, tmp_path):
+    rng = np.random.default_rng(3)
+    mean_life, start = 20.0, date(2026, 1, 1)
+    lines = ["user_id,event_type,event_time"]
+    for u in range(2000):
+        first = int(rng.integers(0, 60))
+        life = int(rng.exponential(mean_life))
+        lines += [f"u{u},view,{start + timedelta(days=first + d)} 12:00:00" for d in range(life + 1)]
+    lines.append(f"clock,view,{start + timedelta(days=150)} 12:00:00")  # the data runs to day 150
+    path = tmp_path / "life.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with warehouse.connect(warehouse_path) as con:
+        import_file(con, path)
+        result = survival(con, inactivity_days=7)
+    curve = result.curves[result.curves["group"] == "everyone"].set_index("day")["survival"]
+    # whole days of life (floor of an exponential) survive past day d with probability e^(-d/mean)
+    at_20 = curve[curve.index <= 21].iloc[-1]
+    assert -np.log(at_20) / 21 == pytest.approx(1 / mean_life, rel=0.1)
+    median = result.groups["median_lifetime"].iloc[0]
+    assert median == pytest.approx(mean_life * np.log(2) + 1, abs=3)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from engine.demo import build_demo
+
+    path = tmp_path_factory.mktemp("churn") / "demo.duckdb"
+    with warehouse.connect(path) as con:
+        build_demo(con, users=3000, days=150, seed=11, end=date(2026, 6, 1))
+    return path
+
+
+def test_survival_by_channel_differs_and_counts_add_up(demo):
+    with warehouse.connect(demo) as con:
+        result = survival(con, group="channel")
+        everyone = survival(con)
+    assert result.groups["users"].sum() == everyone.groups["users"].iloc[0]
+    assert (result.groups["churned"] + result.groups["active"] == result.groups["users"]).all()
+    # the demo gives referral and group users longer lives than Douyin users
+    medians = result.groups.set_index("group")["median_lifetime"]
+    assert medians["referral"] > medians["douyin"] and result.logrank_p < 1e-6
+    assert ((result.curves["low"] <= result.curves["survival"]) & (result.curves["survival"] <= result.curves["high"])).all()
+
+
+def test_models_beat_ranking_by_recency(demo):
+    with warehouse.connect(demo) as con:
+        result = evaluate_churn(con, date(2026, 4, 20), horizon_days=30)
+    models = result["models"]
+    assert set(models) == {"recency", "logistic", "cox"} and {"auc", "brier", "c_index"} <= set(models["cox"])
+    assert 0 < result["churn_rate"] < 1 and result["users"] > 500
+    assert models["logistic"]["auc"] > models["recency"]["auc"]
+    assert models["cox"]["auc"] > models["recency"]["auc"]
+    assert models["logistic"]["brier"] < models["recency"]["brier"]
+
+
+def test_a_cutoff_without_a_full_horizon_after_it_is_refused(demo):
+    with warehouse.connect(demo) as con, pytest.raises(PondError, match="use --cutoff 2026-05-02 or earlier"):
+        evaluate_churn(con, date(2026, 5, 20), horizon_days=30)
+
+
+def test_risk_list_ranks_active_users_with_drivers(demo):
+    with warehouse.connect(demo) as con:
+        result = churn_risk(con, horizon_days=30)
+    risk = result.risk
+    assert (risk["days_away"] < 30).all() and risk["risk"].between(0, 1).all()
+    assert risk["risk"].is_monotonic_decreasing
+    assert (risk["drivers"].str.split(";").str[0] == "away " + risk["days_away"].astype(str) + " days").all()
+    expected = np.select([risk["risk"] >= 0.6, risk["risk"] >= 0.3], ["high", "medium"], "low")
+    assert (risk["band"] == expected).all()
+    # users away longer are, on average, riskier
+    assert risk.groupby(risk["days_away"] > 14)["risk"].mean().diff().iloc[-1] > 0
+    assert 0.5 < result.concordance <= 1 and len(result.hazard_ratios) >= 8
+
+
+def test_propensity_is_checked_on_a_time_split(demo):
+    with warehouse.connect(demo) as con:
+        result = purchase_propensity(con, horizon_days=30)
+    assert result.auc > 0.7
+    assert result.calibration["users"].sum() > 0 and result.scores["propensity"].between(0, 1).all()
+    # calibrated enough: predicted and observed rates per decile stay close where there are users
+    busy = result.calibration[result.calibration["users"] >= 50]
+    assert (busy["predicted"] - busy["observed"]).abs().max() < 0.15
+
+
+def test_churn_bands_work_in_the_segment_builder(demo, tmp_path):
+    from engine.segments import Condition, SegmentDefinition, segment_count
+
+    path = tmp_path / "copy.duckdb"
+    path.write_bytes(demo.read_bytes())
+    with warehouse.connect(path) as con:
+        high = SegmentDefinition(conditions=(Condition(kind="churn", values=("high",)),))
+        count = segment_count(con, high)
+        expected = int((churn_risk(con, horizon_days=30).risk["band"] == "high").sum())
+        assert count == expected > 0
+        likely = SegmentDefinition(conditions=(Condition(kind="propensity", values=("high", "medium")),))
+        assert segment_count(con, likely) == int(purchase_propensity(con).scores["band"].isin(["high", "medium"]).sum())
+        ensure_scores(con)  # stored per data version: a second call reuses them
+        assert con.execute("select value from meta where key = 'scores_version'").fetchone()[0] == str(
+            warehouse.data_version(con))
+        with pytest.raises(PondError, match="choose bands among high, medium, low"):
+            segment_count(con, SegmentDefinition(conditions=(Condition(kind="churn", values=("very",)),)))
+
+
+def test_cli_churn_commands(demo, capsys):
+    from engine.__main__ import main
+
+    assert main(["--warehouse", str(demo), "evaluate", "churn", "--cutoff", "2026-04-20", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"users", "churn_rate", "models"} <= set(payload) and set(payload["models"]["cox"]) == {
+        "auc", "brier", "c_index"}
+    assert main(["--warehouse", str(demo), "query", "churn-risk", "--horizon-days", "14"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "user_id,risk,band,drivers" and len(lines) > 100
