@@ -31,20 +31,22 @@ pages = {
         st.Page("views/experiments.py", title="Experiments and campaigns", icon=":material/science:",
                 url_path="experiments"),
         st.Page("views/network.py", title="Share graph", icon=":material/share:", url_path="share-graph"),
-        st.Page("views/growth.py", title="Growth", icon=":material/trending_up:", url_path="growth"),
-        st.Page("views/churn.py", title="Churn and propensity", icon=":material/person_remove:", url_path="churn"),
     ],
     "Customers": [
         st.Page("views/segments.py", title="Segments", icon=":material/donut_small:", url_path="segments"),
         st.Page("views/user360.py", title="User 360", icon=":material/person_search:", url_path="user"),
+    ],
+    "Predictions": [
         st.Page("views/recommendations.py", title="Recommendations", icon=":material/recommend:",
                 url_path="recommendations"),
+        st.Page("views/churn.py", title="Churn and propensity", icon=":material/person_remove:", url_path="churn"),
+        st.Page("views/growth.py", title="Growth", icon=":material/trending_up:", url_path="growth"),
     ],
     "Data": [
         st.Page("views/upload.py", title="Upload data", icon=":material/upload_file:", url_path="upload"),
     ],
 }
-navigation = st.navigation(pages)
+navigation = st.navigation(pages, expanded=True)  # every page listed, none behind "View more"
 
 try:
     data.ensure_warehouse()

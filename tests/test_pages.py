@@ -663,3 +663,22 @@ def test_churn_page_counts_survival_risk_and_propensity(demo):
     at.radio(key="churn-basis").set_value("purchase").run()
     no_errors(at)
     assert len(at.get("plotly_chart")) >= 2  # survival curves and the hazard-ratio forest plot
+
+
+@pytest.mark.realdata
+def test_model_pages_work_on_the_taobao_sample(real_data, tmp_path, monkeypatch):
+    """Nine days are too short for churn or growth to say much; the pages must still work and say so."""
+    from engine.ingest import import_file
+
+    path = tmp_path / "taobao.duckdb"
+    with warehouse.connect(path) as con:
+        import_file(con, real_data / "taobao_userbehavior" / "UserBehavior_head84k.csv", timezone="Asia/Shanghai")
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    for view in ("views/growth.py", "views/churn.py", "views/recommendations.py"):
+        at = app().run()
+        at.switch_page(view).run()
+        no_errors(at)
+    wait_for_training(path)
+    at.run()
+    no_errors(at)
+    assert len(at.dataframe[0].value) == 10  # a Taobao user's top 10

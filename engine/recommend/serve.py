@@ -324,7 +324,7 @@ class Recommender:
             more = self.items.iloc[extra][["item_id", "category", "price"]].reset_index(drop=True)
             more["similarity"] = np.round(cos[extra], 4)
             more["source"] = "liked by similar shoppers"
-            frame = pd.concat([frame, more], ignore_index=True)
+            frame = pd.concat([frame, more], ignore_index=True) if len(frame) else more
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 
