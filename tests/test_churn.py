@@ -142,3 +142,14 @@ def test_cli_churn_commands(demo, capsys):
     assert main(["--warehouse", str(demo), "query", "churn-risk", "--horizon-days", "14"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "user_id,risk,band,drivers" and len(lines) > 100
+
+
+def test_too_little_history_for_a_risk_model_says_what_to_do(warehouse_path, write):
+    csv = write("s.csv", "user_id,event_type,event_time\n" + "".join(
+        f"u{u},view,2026-01-0{1 + d} 10:00:00\n" for u in range(5) for d in range(3)))
+    with warehouse.connect(warehouse_path) as con:
+        import_file(con, csv)
+        with pytest.raises(PondError, match="shorten the horizon|too little activity|fewer than 10 returns"):
+            churn_risk(con, horizon_days=30)
+        with pytest.raises(PondError, match="go past the data"):
+            evaluate_churn(con, date(2026, 1, 2), horizon_days=30)
