@@ -78,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="the warehouse at a glance (JSON)")
 
+    p = sub.add_parser("users", help="dashboard accounts: add, list, change role, remove")
+    p.add_argument("action", choices=("add", "list", "role", "remove"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", choices=("viewer", "marketer", "admin"), help="add, role: the account's role")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="add: read the password from standard input (else it is asked for twice)")
+
+    p = sub.add_parser("audit", help="the audit trail, newest first")
+    p.add_argument("--user", help="only this actor")
+    p.add_argument("--action", help="only this action (import, export, sign_in_failed ...)")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"))
+
+    p = sub.add_parser("backup", help="write a consistent snapshot of the warehouse (safe while it is in use)")
+    p.add_argument("dest", type=Path, metavar="DEST.duckdb")
+
+    p = sub.add_parser("restore", help="replace the warehouse's data with a backup's, after checking it")
+    p.add_argument("src", type=Path, metavar="SRC.duckdb")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
     p = sub.add_parser("train", help="train a model and save it beside the warehouse")
     p.add_argument("model", choices=("recs",), help="recs: the recommender (evaluated first, then fitted on "
                    "all the data)")
@@ -472,9 +492,83 @@ def cmd_retention(args, con) -> int:
     return 0
 
 
+def cli_actor() -> str:
+    """How the audit trail names a command-line user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def cmd_users(args) -> int:
+    import getpass
+
+    from engine import access, audit
+
+    path = args.warehouse or warehouse.default_warehouse_path()
+    if args.action == "list":
+        _emit(pd.DataFrame(access.list_users(path), columns=["name", "role", "created_at"]), "table")
+        return 0
+    if not args.name:
+        raise PondError(f"say which user: python -m engine users {args.action} NAME")
+    if args.action == "add":
+        if not args.role:
+            raise PondError("give the account a role: --role viewer|marketer|admin")
+        if args.password_stdin or not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"Password for {args.name}: ")
+            if getpass.getpass("Again: ") != password:
+                raise PondError("the two passwords differ")
+        access.add_user(path, args.name, args.role, password)
+        detail = f"{args.name} as {args.role}"
+        print(f"account {args.name} ({args.role}) saved in {access.users_file(path)}")
+    elif args.action == "role":
+        if not args.role:
+            raise PondError("say the new role: --role viewer|marketer|admin")
+        access.set_role(path, args.name, args.role)
+        detail = f"{args.name} is now {args.role}"
+        print(detail)
+    else:
+        access.remove_user(path, args.name)
+        detail = f"{args.name} removed"
+        print(detail)
+    with warehouse.connect(path) as con:
+        audit.record(con, cli_actor(), {"add": "user_add", "role": "user_role", "remove": "user_remove"}[args.action],
+                     detail)
+    return 0
+
+
+def cmd_backup(args, con) -> int:
+    from engine import audit
+    from engine.backup import backup, restore
+
+    if args.command == "backup":
+        done = backup(con, args.dest)
+        rows = sum(done.tables.values())
+        audit.record(con, cli_actor(), "backup", str(done.path), rows=rows)
+        print(f"backup written to {done.path}: {len(done.tables)} tables, {rows:,} rows"
+              + (f"; pseudonym key copied to {done.path.with_suffix('.key')}" if done.key_copied else ""))
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise PondError("restore replaces the warehouse's data: add --yes to confirm")
+        if input(f"Replace every table of the warehouse with {args.src}? [y/N] ").strip().lower() != "y":
+            print("nothing restored")
+            return 1
+    counts = restore(con, args.src)
+    audit.record(con, cli_actor(), "restore", str(args.src), rows=counts.get("events"))
+    print(f"restored {args.src}: {counts.get('events', 0):,} events, {len(counts)} tables")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "inspect":
         return cmd_inspect(args)
+    if args.command == "users":
+        return cmd_users(args)
     if args.command == "train":  # reads the warehouse briefly, then fits without holding it
         return cmd_train(args)
     if args.command == "evaluate":
@@ -514,6 +608,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(warehouse_summary(con), default=str, ensure_ascii=False, indent=2))
         elif args.command == "query":
             return cmd_query(args, con)
+        elif args.command in ("backup", "restore"):
+            return cmd_backup(args, con)
+        elif args.command == "audit":
+            from engine.audit import entries
+
+            _emit(entries(con, actor=args.user, action=args.action, limit=args.limit), args.format)
     return 0
 
 

@@ -134,6 +134,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "insert or ignore into meta values ('scores_version', '-1')",
     ),
+    (
+        # 7: the audit trail: sign-ins (failed ones too), imports, undos, segment saves, exports, backups
+        """create table if not exists audit (
+            logged_at timestamp not null, actor varchar not null, action varchar not null, detail varchar,
+            rows bigint, ok boolean not null
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

@@ -410,3 +410,27 @@ def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
     with connect(path) as con:
         cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
         return evaluate_churn(con, cutoff, horizon_days=horizon_days)
+
+
+def audit_entries(actor: str | None, action: str | None, since) -> pd.DataFrame:
+    """Not cached: the audit trail grows without a new data version."""
+    from engine.audit import entries
+
+    with connect() as con:
+        return entries(con, actor=actor, action=action, since=since)
+
+
+def backup_to(dest: Path):
+    from engine.backup import backup
+    from ui.imports import WRITE_LOCK_TIMEOUT
+
+    with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
+        return backup(con, dest)
+
+
+def restore_from(src: Path) -> dict:
+    from engine.backup import restore
+    from ui.imports import WRITE_LOCK_TIMEOUT
+
+    with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
+        return restore(con, src)

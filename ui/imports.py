@@ -15,6 +15,7 @@ from engine import warehouse
 from engine.errors import PondError
 from engine.ingest import ImportPlan, ImportResult, import_file, inspect_file, undo_upload
 from engine.ingest.sniff import FileSample
+from ui import auth
 
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "pond-uploads"
 UPLOAD_KEEP_SECONDS = 24 * 3600
@@ -73,17 +74,26 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(fraction, 1.0), text=message)
 
+    user = auth.require("import")
     try:
         with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
-            return import_file(con, item.path, plan=plan, name=item.name, imported_by="dashboard",
-                               progress=progress)
+            result = import_file(con, item.path, plan=plan, name=item.name, imported_by=user.name,
+                                 progress=progress)
+    except PondError as exc:
+        auth.record("import", f"{item.name}: refused: {exc}", ok=False)
+        raise
     finally:
         bar.empty()
+    auth.record("import", f"{item.name}: upload {result.upload_id}", rows=result.rows_imported)
+    return result
 
 
 def run_undo(upload_id: int):
+    auth.require("undo")
     with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
-        return undo_upload(con, upload_id)
+        done = undo_upload(con, upload_id)
+    auth.record("undo", f"upload {upload_id} ({done.file_name})", rows=done.rows_removed)
+    return done
 
 
 __all__ = ["COMMON_ZONES", "Inspected", "PondError", "inspect_upload", "run_import", "run_undo"]

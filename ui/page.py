@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from engine.errors import PondError
-from ui import data, filters, widgets
+from ui import auth, data, filters, widgets
 from ui.filters import Filters
 
 
@@ -19,12 +19,14 @@ class PageContext:
     filters: Filters
 
 
-def page_context(*, needs_events: bool = True) -> PageContext:
-    """Open the page's view of the warehouse.
+def page_context(*, needs_events: bool = True, action: str = "view") -> PageContext:
+    """Open the page's view of the warehouse, for a user whose role allows ``action``.
 
-    A deliberate engine error (e.g. the warehouse is busy) is shown and stops the page. With
-    ``needs_events``, an empty warehouse shows what to do instead of the page and stops it too.
+    The role is checked on every run (see :mod:`ui.auth`). A deliberate engine error (e.g. the
+    warehouse is busy) is shown and stops the page. With ``needs_events``, an empty warehouse shows
+    what to do instead of the page and stops it too.
     """
+    auth.require(action)
     try:
         path = data.warehouse_path()
         version = data.current_version(path)
@@ -36,6 +38,6 @@ def page_context(*, needs_events: bool = True) -> PageContext:
         widgets.empty_state("The warehouse holds no events yet.",
                             hint="Import an export on **Upload data**, or build the demo with "
                                  "`python -m engine demo`.")
-        st.page_link("views/upload.py", label="Go to Upload data", icon=":material/upload_file:")
+        widgets.page_link("views/upload.py", label="Go to Upload data", icon=":material/upload_file:")
         st.stop()
     return PageContext(path, version, summary, chosen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pandas as pd
@@ -27,8 +28,16 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def csv_download(frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV", key: str | None = None
                  ) -> None:
+    """A CSV download for users whose role may export; every download is written to the audit trail."""
+    from ui import auth
+
+    if not auth.can("export"):
+        st.button(f"⬇ {label}", key=key or f"download-{file_name}", disabled=True,
+                  help="Exports need the marketer or admin role.")
+        return
     st.download_button(f"⬇ {label}", to_csv_bytes(frame), file_name=file_name, mime="text/csv",
-                       key=key or f"download-{file_name}", disabled=frame.empty, on_click="ignore")
+                       key=key or f"download-{file_name}", disabled=frame.empty,
+                       on_click=auth.record, args=("export", file_name), kwargs={"rows": len(frame)})
 
 
 def format_kpi(kpi: str, value: float) -> str:
@@ -63,3 +72,11 @@ def kpi_cards(table: pd.DataFrame) -> None:
 
 def empty_state(message: str, *, hint: str | None = None) -> None:
     st.info(message + (f"\n\n{hint}" if hint else ""), icon=":material/inbox:")
+
+
+def page_link(page: str, **kwargs) -> None:
+    """A link to another page, left out when that page is not open to this user (or run alone)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    with contextlib.suppress(StreamlitPageNotFoundError):
+        st.page_link(page, **kwargs)

@@ -138,7 +138,7 @@ with tab_user:
                     st.caption("No item interactions before the model's training day.")
                 else:
                     st.dataframe(taken, hide_index=True, column_config={"days_ago": "Days ago"})
-            st.page_link("views/user360.py", label="Open this user in User 360", icon=":material/person_search:")
+            widgets.page_link("views/user360.py", label="Open this user in User 360", icon=":material/person_search:")
 
 with tab_similar:
     default_item = "" if items.empty else str(items["item_id"].iloc[0])
@@ -167,7 +167,7 @@ with tab_push:
     if saved.empty:
         widgets.empty_state("No saved segment yet.", hint="Build and save one on **Segments**, then come back "
                             "here for its push list.")
-        st.page_link("views/segments.py", label="Go to Segments", icon=":material/donut_small:")
+        widgets.page_link("views/segments.py", label="Go to Segments", icon=":material/donut_small:")
     else:
         name = st.selectbox("Saved segment", saved["name"].tolist(), key="recs-segment")
         n_push, push_filters = filter_widgets("push")

@@ -16,7 +16,7 @@ from engine.segments import (
     delete_segment,
     save_segment,
 )
-from ui import charts, data, widgets
+from ui import auth, charts, data, widgets
 from ui.page import page_context
 
 RULES_KEY = "pond_rfm_rules"
@@ -27,7 +27,7 @@ KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is
 _ids = itertools.count(1)
 
 st.title("Segments")
-page = page_context()
+page = page_context(action="segments")
 path, version, chosen = page.path, page.version, page.filters
 types = data.event_types(path, version)
 tab_builder, tab_rfm, tab_portraits = st.tabs(["Segment builder", "RFM", "Portraits"])
@@ -106,7 +106,9 @@ with tab_builder:
             st.session_state[MATCH_KEY] = loaded.match
             st.rerun()
         if load_cols[2].button("Delete", key="seg-delete"):
+            auth.require("segments")
             data.write(delete_segment, pick)
+            auth.record("segment_delete", pick)
             st.rerun()
     items = st.session_state.setdefault(CONDITIONS_KEY, [new_condition()])
     match = st.radio("Match", ["all", "any"], key=MATCH_KEY, horizontal=True,
@@ -150,7 +152,9 @@ with tab_builder:
                                    placeholder="e.g. Skincare browsers who never buy")
     if save_cols[1].button("Save segment", key="seg-save", disabled=not name.strip()):
         try:
+            auth.require("segments")
             data.write(save_segment, name, definition)
+            auth.record("segment_save", f"{name.strip()}: {definition.describe()}")
             st.session_state["seg-saved-message"] = f"Saved “{name.strip()}”."
             st.rerun()  # so the saved list above includes it
         except PondError as exc:

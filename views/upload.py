@@ -23,7 +23,7 @@ st.caption("CSV, TSV or blank-separated text (UTF-8, UTF-8 with BOM, GB18030/GBK
            "their headers (English or Chinese). Re-importing the "
            "same file adds nothing, and rows already in the warehouse are skipped as duplicates.")
 
-page = page_context(needs_events=False)
+page = page_context(needs_events=False, action="import")
 path, version, summary = page.path, page.version, page.summary
 
 results = st.session_state.setdefault(RESULTS_KEY, {})

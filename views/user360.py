@@ -60,7 +60,7 @@ else:
         "reason_kind": None})
     if recs.is_stale(recommender, path, version):
         st.caption(f"From the model trained on data version {recommender.data_version}.")
-st.page_link("views/recommendations.py", label="More recommendations, filters and similar items",
+widgets.page_link("views/recommendations.py", label="More recommendations, filters and similar items",
              icon=":material/recommend:", query_params={"user": user_id})
 
 timeline = data.user_timeline(path, version, user_id)

@@ -28,7 +28,7 @@ from engine.errors import ImportFormatError, PondError
 from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
 from engine.ingest.load import raw_cells_json, stage_file, unpack_raw
 from engine.ingest.personal import pseudonym_key
-from engine.ingest.sniff import FileSample, sniff_file
+from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
@@ -132,6 +132,9 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     elif timezone:
         plan.timezone = timezone
     plan.check(label)
+    if not path.exists():
+        raise ImportFormatError(f"{label}: no such file")
+    check_size(path, label)  # also when the plan came from an earlier inspection
     sha = file_sha256(path)
     previous = con.execute(
         "select upload_id from uploads where sha256 = ? and status = 'imported' order by upload_id limit 1",

@@ -19,6 +19,12 @@ import pandas as pd
 from engine.errors import ImportFormatError
 
 SAMPLE_BYTES = 1 << 20
+#: Larger files are refused before anything is read (``$POND_MAX_IMPORT_MB`` changes it).
+DEFAULT_MAX_IMPORT_MB = 1024
+#: An .xlsx is a zip: refuse one whose contents would unpack to more than this, or that is packed
+#: suspiciously tightly (a "zip bomb" inflates a few kilobytes into gigabytes).
+MAX_XLSX_UNPACKED = 1 << 30
+MAX_XLSX_RATIO = 100
 SAMPLE_ROWS = 200
 DELIMITERS = (",", "\t", ";", "|")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*|\d*\.\d+)([eE][+-]?\d+)?$")
@@ -57,6 +63,7 @@ def sniff_file(path: str | Path, *, name: str | None = None) -> FileSample:
     label = name or path.name
     if not path.exists():
         raise ImportFormatError(f"{label}: no such file")
+    check_size(path, label)
     with path.open("rb") as fh:
         head = fh.read(SAMPLE_BYTES)
     if not head.strip():
@@ -233,10 +240,45 @@ def _sniff_xlsx(path: Path, label: str) -> FileSample:
     return FileSample(path, "xlsx", None, None, has_header, columns, rows)
 
 
+def max_import_bytes() -> int:
+    import os
+
+    try:
+        return int(float(os.environ.get("POND_MAX_IMPORT_MB", DEFAULT_MAX_IMPORT_MB)) * 2**20)
+    except ValueError:
+        return DEFAULT_MAX_IMPORT_MB * 2**20
+
+
+def check_size(path: Path, label: str) -> None:
+    """Refuse a file over the import limit, saying the limit and what to do."""
+    size, limit = path.stat().st_size, max_import_bytes()
+    if size > limit:
+        raise ImportFormatError(f"{label}: the file is {size / 2**20:,.0f} MB and imports are limited to "
+                                f"{limit / 2**20:,.0f} MB; split the export (e.g. by month), or raise "
+                                "POND_MAX_IMPORT_MB")
+
+
+def check_xlsx_unpacked(path: Path, label: str) -> None:
+    """Refuse a workbook that would unpack to far more than it weighs before opening it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportFormatError(f"{label}: not a readable .xlsx workbook ({exc}); "
+                                "open it in Excel and save it again") from exc
+    unpacked = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    if unpacked > MAX_XLSX_UNPACKED or (unpacked > 50 * 2**20 and unpacked / packed > MAX_XLSX_RATIO):
+        raise ImportFormatError(f"{label}: this workbook would unpack to {unpacked / 2**20:,.0f} MB from "
+                                f"{packed / 2**20:,.1f} MB, which is not what a spreadsheet looks like; refused. "
+                                "Export the sheet as CSV instead")
+
+
 def iter_xlsx_rows(path: Path, label: str):
     """Rows of the first worksheet as lists of text cells (dates as ISO text)."""
     import openpyxl
 
+    check_xlsx_unpacked(path, label)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

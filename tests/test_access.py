@@ -1,0 +1,320 @@
+"""Accounts, roles on every page and action, the audit trail, and backup/restore round trips."""
+
+from __future__ import annotations
+
+import stat
+from datetime import date
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from engine import access, audit, metrics, warehouse
+from engine.access import AccessDenied, User
+from engine.backup import backup, restore
+from engine.demo import build_demo
+from engine.errors import PondError
+from tests.conftest import table_snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+def test_accounts_store_salted_argon2_hashes_outside_the_warehouse(tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert not access.sign_in_required(db)
+    access.add_user(db, "alice", "admin", PASSWORD)
+    access.add_user(db, "bob", "viewer", PASSWORD)
+    path = access.users_file(db)
+    text = path.read_text()
+    assert path.parent == db.parent and path.name == "w.duckdb.users.json"
+    assert PASSWORD not in text and text.count("$argon2id$") == 2
+    hashes = [line for line in text.splitlines() if "argon2" in line]
+    assert hashes[0].split("$")[-2] != hashes[1].split("$")[-2]  # a different salt for the same password
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert access.sign_in_required(db)
+    assert access.verify(db, "alice", PASSWORD) == User("alice", "admin")
+    assert access.verify(db, "alice", "wrong password!") is None
+    assert access.verify(db, "nobody", PASSWORD) is None
+
+
+@pytest.mark.parametrize("name, role, password, message", [
+    ("a", "admin", PASSWORD, "2-64 letters"),
+    ("x'; drop table users; --", "admin", PASSWORD, "2-64 letters"),
+    ("carol", "superuser", PASSWORD, "role must be one of viewer, marketer, admin"),
+    ("carol", "viewer", "short", "at least 10 characters"),
+])
+def test_bad_accounts_are_refused(tmp_path, name, role, password, message):
+    with pytest.raises(PondError, match=message):
+        access.add_user(tmp_path / "w.duckdb", name, role, password)
+
+
+def test_the_last_admin_cannot_be_demoted_or_removed(tmp_path):
+    db = tmp_path / "w.duckdb"
+    access.add_user(db, "alice", "admin", PASSWORD)
+    access.add_user(db, "bob", "marketer", PASSWORD)
+    with pytest.raises(PondError, match="last admin"):
+        access.set_role(db, "alice", "viewer")
+    with pytest.raises(PondError, match="last admin"):
+        access.remove_user(db, "alice")
+    access.set_role(db, "bob", "admin")
+    access.remove_user(db, "alice")
+    assert [u["name"] for u in access.list_users(db)] == ["bob"]
+
+
+def test_role_matrix():
+    expected = {"viewer": {"view"}, "marketer": {"view", "segments", "export"},
+                "admin": set(access.PERMISSIONS)}
+    for role, actions in expected.items():
+        assert {a for a in access.PERMISSIONS if access.allowed(role, a)} == actions
+    with pytest.raises(AccessDenied, match="needs the admin role"):
+        access.require(User("bob", "marketer"), "import")
+
+
+def test_cli_creates_the_first_admin(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    done = subprocess.run([sys.executable, "-m", "engine", "--warehouse", str(db), "users", "add", "root-admin",
+                           "--role", "admin", "--password-stdin"], input=PASSWORD + "\n", cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert access.verify(db, "root-admin", PASSWORD) == User("root-admin", "admin")
+    with warehouse.connect(db) as con:
+        logged = audit.entries(con)
+    assert logged[["action", "detail"]].values.tolist() == [["user_add", "root-admin as admin"]]
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+def test_audit_entries_filter_and_lock_out_repeated_failures(con):
+    for _ in range(4):
+        audit.record(con, "mallory", "sign_in_failed", "wrong name or password", ok=False)
+    audit.record(con, "alice", "export", "pond-rfm.csv", rows=12)
+    assert not audit.locked_out(con, "mallory")
+    audit.record(con, "mallory", "sign_in_failed", "wrong name or password", ok=False)
+    assert audit.locked_out(con, "mallory") and not audit.locked_out(con, "alice")
+    exports = audit.entries(con, action="export")
+    assert exports[["actor", "detail", "rows", "ok"]].values.tolist() == [["alice", "pond-rfm.csv", 12, True]]
+    assert len(audit.entries(con, actor="mallory")) == 5
+    version = warehouse.data_version(con)
+    audit.record(con, "alice", "export", "again.csv", rows=1)
+    assert warehouse.data_version(con) == version  # an export does not invalidate every cached chart
+
+
+# --- backup and restore --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("access") / "demo.duckdb"
+    with warehouse.connect(path) as con:
+        build_demo(con, users=300, days=40, seed=2, end=date(2026, 3, 1))
+    return path
+
+
+def answers(con) -> dict:
+    """A few analyses whose results must survive a round trip exactly."""
+    from engine.retention import RetentionQuery, retention_matrix
+    from engine.rfm import rfm_scores
+
+    period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
+    return {"kpis": metrics.kpi_comparison(con, period).to_dict("records"),
+            "retention": retention_matrix(con, RetentionQuery()).to_dict("records"),
+            "rfm": rfm_scores(con).to_dict("records"),
+            "uploads": con.execute("select count(*) from uploads").fetchall()}
+
+
+def test_backup_and_restore_round_trip_with_identical_answers(demo_file, tmp_path, write):
+    from engine.ingest import import_file
+
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    with warehouse.connect(db) as con:
+        before = answers(con)
+        done = backup(con, tmp_path / "snap.duckdb")
+        assert done.tables["events"] == con.execute("select count(*) from events").fetchone()[0]
+        audit.record(con, "alice", "backup", str(done.path))
+        import_file(con, write("more.csv", "user_id,event_type,event_time,amount\n"
+                                           "zed,purchase,2026-02-20 10:00:00,99\n"))
+        assert answers(con) != before
+        version = warehouse.data_version(con)
+        restore(con, done.path)
+        assert answers(con) == before
+        assert warehouse.data_version(con) > version  # no cache can mistake the restored data for older data
+        assert audit.entries(con)["action"].tolist() == ["backup"]  # the trail is kept, not rolled back
+
+
+def test_backup_never_overwrites_and_names_a_duckdb_file(demo_file, tmp_path):
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        (tmp_path / "taken.duckdb").write_bytes(b"x")
+        with pytest.raises(PondError, match="already exists"):
+            backup(con, tmp_path / "taken.duckdb")
+        with pytest.raises(PondError, match=r"\.duckdb"):
+            backup(con, tmp_path / "snap.zip")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a database at all" * 100, "is not a Pond warehouse backup"),
+    (None, "no backup file"),
+])
+def test_a_bad_backup_is_refused_and_changes_nothing(demo_file, tmp_path, content, message):
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    src = tmp_path / "bad.duckdb"
+    if content is not None:
+        src.write_bytes(content)
+    with warehouse.connect(db) as con:
+        before = table_snapshot(con)
+        with pytest.raises(PondError, match=message):
+            restore(con, src)
+        assert table_snapshot(con) == before
+
+
+def test_a_duckdb_file_that_is_not_a_warehouse_is_refused(demo_file, tmp_path):
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    with duckdb.connect(str(other)) as foreign:
+        foreign.execute("create table customers (id int)")
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    with warehouse.connect(db) as con:
+        before = table_snapshot(con)
+        with pytest.raises(PondError, match="not a Pond warehouse backup"):
+            restore(con, other)
+        assert table_snapshot(con) == before
+
+
+def test_cli_backup_and_restore(demo_file, tmp_path, capsys):
+    from engine.__main__ import main
+
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    snap = tmp_path / "backups" / "snap.duckdb"
+    assert main(["--warehouse", str(db), "backup", str(snap)]) == 0
+    assert "backup written to" in capsys.readouterr().out
+    assert main(["--warehouse", str(db), "restore", str(snap)]) == 1  # no terminal, no --yes: refused
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["--warehouse", str(db), "restore", str(snap), "--yes"]) == 0
+    assert main(["--warehouse", str(db), "audit", "--format", "csv"]) == 0
+    trail = capsys.readouterr().out
+    assert ",restore," in trail and ",backup," in trail
+
+
+# --- roles in the dashboard ----------------------------------------------------------------------
+
+@pytest.fixture
+def accounts(demo_file, tmp_path, monkeypatch):
+    db = tmp_path / "demo.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    monkeypatch.setenv("POND_WAREHOUSE", str(db))
+    for name, role in (("vera", "viewer"), ("mark", "marketer"), ("ada", "admin")):
+        access.add_user(db, name, role, PASSWORD)
+    st.cache_data.clear()
+    yield db
+    st.cache_data.clear()
+
+
+def app(user: User | None = None, page: str = "app.py") -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=60)
+    if user is not None:
+        at.session_state["pond_user"] = user
+    return at
+
+
+def test_sign_in_is_required_and_failures_are_audited(accounts):
+    at = app().run()
+    assert at.title[0].value == "Sign in to Pond"
+    at.text_input(key="sign-in-name").input("vera")
+    at.text_input(key="sign-in-password").input("wrong password")
+    at.button[0].click().run()
+    assert any("Wrong name or password" in e.value for e in at.error)
+    at.text_input(key="sign-in-password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["pond_user"] == User("vera", "viewer")
+    with warehouse.connect(accounts) as con:
+        trail = audit.entries(con)
+    assert trail[["actor", "action", "ok"]].values.tolist() == [["vera", "sign_in", True],
+                                                               ["vera", "sign_in_failed", False]]
+
+
+def test_five_failures_lock_a_name_out(accounts):
+    with warehouse.connect(accounts) as con:
+        for _ in range(5):
+            audit.record(con, "ada", "sign_in_failed", "wrong name or password", ok=False)
+    at = app().run()
+    at.text_input(key="sign-in-name").input("ada")
+    at.text_input(key="sign-in-password").input(PASSWORD)
+    at.button[0].click().run()
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    assert "pond_user" not in at.session_state
+
+
+PAGES = {"views/overview.py": "view", "views/retention.py": "view", "views/user360.py": "view",
+         "views/growth.py": "view", "views/segments.py": "segments", "views/upload.py": "import",
+         "views/admin.py": "users"}
+
+
+@pytest.mark.parametrize("role", access.ROLES)
+@pytest.mark.parametrize("page, action", PAGES.items())
+def test_each_page_checks_the_role_when_it_runs(accounts, role, page, action):
+    """Even run directly (as a bookmarked or replayed request would), a page refuses a role too low."""
+    at = app(User({"viewer": "vera", "marketer": "mark", "admin": "ada"}[role], role), page).run()
+    assert not at.exception
+    refused = [e.value for e in at.error if "may not" in e.value]
+    if access.allowed(role, action):
+        assert not refused
+    else:
+        assert refused and f"needs the {access.PERMISSIONS[action]} role" in refused[0]
+
+
+@pytest.mark.parametrize("role, hidden", [("viewer", {"Segments", "Upload data", "Admin"}),
+                                          ("marketer", {"Upload data", "Admin"}), ("admin", set())])
+def test_the_menu_shows_what_the_role_opens(accounts, role, hidden):
+    from ui.menu import PAGES, titles_for
+
+    names = {"viewer": "vera", "marketer": "mark", "admin": "ada"}
+    every = {title for entries in PAGES.values() for _, title, *_ in entries}
+    assert every - titles_for(User(names[role], role)) == hidden
+    at = app(User(names[role], role)).run()
+    assert not at.exception
+    assert any(f"**{names[role]}** ({role})" in c.value for c in at.sidebar.caption)
+
+
+def test_viewers_cannot_export_and_exports_are_audited_for_marketers(accounts):
+    at = app(User("vera", "viewer"), "views/retention.py").run()
+    assert not at.exception
+    greyed = [b for b in at.button if b.label.startswith("⬇")]
+    assert greyed and all(b.disabled for b in greyed)
+    from ui import auth
+
+    at = app(User("mark", "marketer"), "views/retention.py").run()
+    assert not at.exception and not any(b.label.startswith("⬇") for b in at.button)
+    assert at.get("download_button")  # the real download buttons
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "current_user", lambda: User("mark", "marketer"))
+        auth.record("export", "pond-kpis.csv", rows=7)
+    with warehouse.connect(accounts) as con:
+        logged = audit.entries(con, action="export")
+    assert logged[["actor", "detail", "rows"]].values.tolist() == [["mark", "pond-kpis.csv", 7]]
+
+
+def test_a_removed_account_is_signed_out_on_its_next_run(accounts):
+    at = app(User("mark", "marketer")).run()
+    assert not at.exception
+    access.remove_user(accounts, "mark")
+    at.run()
+    assert at.title[0].value == "Sign in to Pond"
+
+
+def test_local_mode_is_labelled(demo_file, tmp_path, monkeypatch):
+    db = tmp_path / "local.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    monkeypatch.setenv("POND_WAREHOUSE", str(db))
+    at = app().run()
+    assert not at.exception
+    assert any("Local mode" in c.value for c in at.sidebar.caption)

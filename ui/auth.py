@@ -1,0 +1,111 @@
+"""Sign-in, roles and the audit trail for pages.
+
+Who is signed in lives in the browser session's state; every page and every action asks
+:func:`require` on every run, so a link to a page or a replayed widget event does not get past
+the role. Without accounts (see :mod:`engine.access`) the dashboard runs in local single-user mode,
+and the sidebar says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from engine import access, audit
+from engine.access import LOCAL, AccessDenied, User
+from ui import data
+
+log = logging.getLogger("pond.ui")
+SESSION_KEY = "pond_user"
+
+
+def local_mode() -> bool:
+    return not access.sign_in_required(data.warehouse_path())
+
+
+def current_user() -> User | None:
+    """The signed-in user, the local user in local mode, or ``None`` before sign-in."""
+    if local_mode():
+        return LOCAL
+    user = st.session_state.get(SESSION_KEY)
+    if user is None:
+        return None
+    # the account may have been removed or its role changed since sign-in: read it again
+    listed = {u["name"]: u["role"] for u in access.list_users(data.warehouse_path())}
+    if user.name not in listed:
+        st.session_state.pop(SESSION_KEY, None)
+        return None
+    return User(user.name, listed[user.name])
+
+
+def can(action: str) -> bool:
+    user = current_user()
+    return user is not None and user.can(action)
+
+
+def require(action: str) -> User:
+    """Stop the page with a clear message unless the current user may do ``action``."""
+    user = current_user()
+    if user is None:
+        st.warning("Sign in to use Pond.", icon=":material/lock:")
+        st.stop()
+    try:
+        access.require(user, action)
+    except AccessDenied as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
+    return user
+
+
+def record(action: str, detail: str = "", *, rows: int | None = None, ok: bool = True,
+           actor: str | None = None) -> None:
+    """Append to the audit trail; a busy warehouse is logged, never shown as a failed action."""
+    user = current_user()
+    try:
+        with data.connect(timeout=15) as con:
+            audit.record(con, actor or (user.name if user else "anonymous"), action, detail, rows=rows, ok=ok)
+    except Exception:  # noqa: BLE001 - the audit must not break the action it records
+        log.exception("could not write the audit entry %s %s", action, detail)
+
+
+def sign_in_form() -> None:
+    """The sign-in page: name and password; failures are audited and rate-limited per name."""
+    st.title("Sign in to Pond")
+    with st.form("sign-in"):
+        name = st.text_input("User name", key="sign-in-name")
+        password = st.text_input("Password", type="password", key="sign-in-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        st.caption("Ask an admin for an account. Admins create them with "
+                   "`python -m engine users add NAME --role viewer|marketer|admin`.")
+        return
+    path = data.warehouse_path()
+    with data.connect(timeout=15) as con:
+        if audit.locked_out(con, name):
+            st.error("Too many failed sign-ins for this name: try again in 10 minutes.")
+            return
+    user = access.verify(path, name, password)
+    if user is None:
+        record("sign_in_failed", "wrong name or password", ok=False, actor=name[:64] or "(empty)")
+        st.error("Wrong name or password.")
+        return
+    st.session_state[SESSION_KEY] = user
+    record("sign_in", f"role {user.role}", actor=user.name)
+    st.rerun()
+
+
+def sidebar_badge() -> None:
+    user = current_user()
+    if user is LOCAL:
+        st.caption(":material/lock_open: **Local mode**: no sign-in; whoever opens this address is an admin. "
+                   "Create the first admin with `python -m engine users add NAME --role admin`.")
+        return
+    if user is None:
+        return
+    cols = st.columns([3, 2])
+    cols[0].caption(f":material/person: **{user.name}** ({user.role})")
+    if cols[1].button("Sign out", key="sign-out"):
+        record("sign_out")
+        st.session_state.pop(SESSION_KEY, None)
+        st.rerun()
