@@ -7,6 +7,7 @@ cannot be split into the right number of fields (a truncated last line, a broken
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -27,16 +28,22 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, lab
     con.execute("create or replace temp table stage_rejects "
                 "(row_number bigint, reason varchar, raw varchar)")
     width = len(plan.columns)
-    if plan.kind == "csv":
-        _stage_delimited(con, path, plan, width)
-    elif plan.kind == "jsonl":
-        _stage_jsonl(con, path, plan)
-    elif plan.kind == "parquet":
-        _stage_parquet(con, path, width, label)
-    elif plan.kind == "xlsx":
-        _stage_xlsx(con, path, plan, width, label)
-    else:
-        raise ImportFormatError(f"{label}: unsupported kind {plan.kind!r}")
+    try:
+        if plan.kind == "csv":
+            _stage_delimited(con, path, plan, width)
+        elif plan.kind == "jsonl":
+            _stage_jsonl(con, path, plan)
+        elif plan.kind == "parquet":
+            _stage_parquet(con, path, width, label)
+        elif plan.kind == "xlsx":
+            _stage_xlsx(con, path, plan, width, label)
+        else:
+            raise ImportFormatError(f"{label}: unsupported kind {plan.kind!r}")
+    except duckdb.Error as exc:
+        # a file DuckDB's reader gives up on is refused as a whole, with its reason, never a traceback
+        reason = str(exc).strip().splitlines()[0][:200]
+        raise ImportFormatError(f"{label}: the file cannot be read as {plan.kind.upper()} ({reason}); check its "
+                                "delimiter, quotes and line endings, or export it again") from exc
 
 
 def _names(width: int) -> list[str]:
@@ -78,8 +85,9 @@ def _stage_delimited(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPla
             [skip],
         )
     finally:
-        con.execute("drop table if exists csv_rejects")
-        con.execute("drop table if exists csv_reject_scans")
+        with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
+            con.execute("drop table if exists csv_rejects")
+            con.execute("drop table if exists csv_reject_scans")
         if copy is not None:
             copy.unlink(missing_ok=True)
 
