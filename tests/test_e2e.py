@@ -7,6 +7,7 @@ downloaded browser. A screenshot of the page is saved under tests/artifacts/ whe
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,22 +36,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
-    pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
-    folder = tmp_path_factory.mktemp("e2e")
-    db = folder / "pond.duckdb"
-    with warehouse.connect(db) as con:
-        build_demo(con, users=300, days=40, seed=4, end=date(2026, 3, 1))
+def _serve(folder: Path, env: dict):
+    """Start `streamlit run app.py` on a free port; yield its URL; stop it afterwards."""
     port = _free_port()
-    env = {**os.environ, "POND_WAREHOUSE": str(db)}
     log = (folder / "streamlit.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -64,10 +57,31 @@ def dashboard(tmp_path_factory):
             server.kill()
             pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
         time.sleep(0.3)
-    yield url, db
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def _demo_folder(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
+    pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+    folder = tmp_path_factory.mktemp(name)
+    db = folder / "pond.duckdb"
+    with warehouse.connect(db) as con:
+        build_demo(con, users=300, days=40, seed=4, end=date(2026, 3, 1))
+    return folder, db
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The dashboard in local single-user mode (no accounts)."""
+    folder, db = _demo_folder(tmp_path_factory, "e2e")
+    for url in _serve(folder, {"POND_WAREHOUSE": str(db)}):
+        yield url, db
 
 
 @pytest.fixture
@@ -192,3 +206,54 @@ def test_look_up_a_users_recommendations(dashboard, page):
     page.get_by_text("Test period").first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     assert_no_exception(page)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """A second dashboard whose warehouse has accounts, so everyone signs in."""
+    from engine import access
+
+    folder, db = _demo_folder(tmp_path_factory, "e2e-secured")
+    access.add_user(db, "ada", "admin", "correct horse battery")
+    access.add_user(db, "vera", "viewer", "correct horse battery")
+    for url in _serve(folder, {"POND_WAREHOUSE": str(db)}):
+        yield url, db
+
+
+def test_sign_in_roles_and_the_audit_trail(secured, request):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = secured
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            tab.goto(url)
+            tab.get_by_text("Sign in to Pond").wait_for(timeout=60_000)
+            tab.get_by_label("User name").fill("vera")
+            tab.get_by_label("Password", exact=True).fill("not her password")
+            tab.get_by_role("button", name="Sign in").click()
+            tab.get_by_text("Wrong name or password").wait_for(timeout=30_000)
+            tab.get_by_label("Password", exact=True).fill("correct horse battery")
+            tab.get_by_role("button", name="Sign in").click()
+            tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+            nav = tab.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert "Overview" in nav and "Upload data" not in nav and "Admin" not in nav  # a viewer's menu
+            tab.get_by_role("button", name="Sign out").click()
+            tab.get_by_text("Sign in to Pond").wait_for(timeout=30_000)
+            tab.get_by_label("User name").fill("ada")
+            tab.get_by_label("Password", exact=True).fill("correct horse battery")
+            tab.get_by_role("button", name="Sign in").click()
+            tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+            tab.get_by_role("link", name="Admin").click()
+            entries = tab.get_by_text(re.compile(r"[\d,]+ entries, newest first")).first
+            entries.wait_for(timeout=30_000)
+            # vera's failure and sign-in, her sign-out, ada's sign-in (the table itself is a canvas)
+            assert int(entries.inner_text().split()[0].replace(",", "")) >= 4
+            assert_no_exception(tab)
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
