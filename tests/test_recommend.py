@@ -387,3 +387,14 @@ def test_taobao_evaluation_runs_end_to_end_with_sane_numbers(con, real_data, war
         assert models["hybrid"]["hit_rate"] > 0.1
     assert result["new"]["models"]["buy_again"] == result["new"]["models"]["popularity"] | {
         "fit_seconds": result["new"]["models"]["buy_again"]["fit_seconds"]}
+
+
+def test_a_model_saved_by_another_version_is_retrained_not_half_read(trained, tmp_path):
+    path, _ = trained
+    copy = tmp_path / "old.duckdb"
+    description, arrays = model_paths(path)
+    payload = json.loads(description.read_text())
+    payload["features"] = payload["features"][:7]  # as an earlier Pond wrote it
+    model_paths(copy)[0].write_text(json.dumps(payload))
+    model_paths(copy)[1](payload["data_version"]).write_bytes(arrays(payload["data_version"]).read_bytes())
+    assert Recommender.load(copy) is None

@@ -27,7 +27,8 @@ from engine.recommend.evaluate import DEFAULT_MODEL, evaluate_models, top_k
 from engine.recommend.models import FEATURES, Hybrid
 from engine.recommend.store import dump_estimator, load_estimator
 
-FORMAT = 1
+#: Bumped whenever saved models change shape; an older file is retrained, never half-read.
+FORMAT = 2
 #: What a reason says for each kind of evidence.
 REASON_KINDS = ("repeat", "neighbour", "similar_shoppers", "interest", "popular")
 _VERBS = {"purchases": "bought", "carts": "put in your cart", "favs": "saved", "views": "viewed"}
@@ -97,7 +98,7 @@ class Recommender:
         arrays = {k: np.asarray(v, dtype=str) if v.dtype == object else v for k, v in arrays.items()}
         np.savez(tmp, **arrays)
         os.replace(tmp, target)
-        payload = {"format": FORMAT, "data_version": version, "as_of": int(self.as_of),
+        payload = {"format": FORMAT, "features": list(FEATURES), "data_version": version, "as_of": int(self.as_of),
                    "arrays": target.name, "model": meta, "history": list(self.history),
                    "shape": [len(self.users), len(self.items)], **self.info}
         tmp_json = description.with_name(description.name + ".tmp")
@@ -116,8 +117,8 @@ class Recommender:
             return None
         try:
             payload = json.loads(description.read_text())
-            if payload.get("format") != FORMAT:
-                return None
+            if payload.get("format") != FORMAT or payload.get("features") != list(FEATURES):
+                return None  # written by another version of Pond: train again
             # found by this warehouse's name, so a copied warehouse with its model files still loads
             with np.load(model_paths(warehouse_path)[1](payload["data_version"]), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
@@ -135,7 +136,8 @@ class Recommender:
                                         arrays[f"history.{name}.indptr"]), shape=(n_users, n_items))
                    for name in payload["history"]}
         model = load_estimator(payload["model"], "model.", arrays)
-        info = {k: v for k, v in payload.items() if k not in ("model", "history", "arrays", "shape", "format")}
+        info = {k: v for k, v in payload.items()
+                if k not in ("model", "history", "arrays", "shape", "format", "features")}
         return cls(model, arrays["users"], items, history, payload["as_of"], info)
 
     # --- serving -------------------------------------------------------------------------------
