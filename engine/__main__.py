@@ -182,7 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Rows the last command printed, for the audit trail's export entry.
+_printed = {"rows": 0}
+
+
 def _emit(frame: pd.DataFrame, fmt: str) -> None:
+    _printed["rows"] += len(frame)
     frame = frame.copy()
     for column in frame.columns:  # calendar dates print as dates, not midnight timestamps
         if frame[column].map(lambda v: isinstance(v, date) and not isinstance(v, datetime)).all():
@@ -206,6 +211,7 @@ def _progress_printer(label: str):
 
 
 def cmd_ingest(args, con) -> int:
+    from engine import audit
     from engine.ingest import import_file, inspect_file
 
     failed = 0
@@ -224,10 +230,12 @@ def cmd_ingest(args, con) -> int:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
             print(f"pond: refused {exc}", file=sys.stderr)
+            audit.record(con, cli_actor(), "import", f"{path.name}: refused: {exc}", ok=False)
             failed += 1
             continue
         if sys.stderr.isatty():
             print(file=sys.stderr)
+        audit.record(con, cli_actor(), "import", f"{path.name}: upload {result.upload_id}", rows=result.rows_imported)
         print(result.summary)
         for reason, count in result.reject_reasons.items():
             print(f"  rejected {count:,}: {reason}")
@@ -581,9 +589,12 @@ def run(args: argparse.Namespace) -> int:
 
             _emit(list_uploads(con), args.format)
         elif args.command == "undo":
+            from engine import audit
             from engine.ingest import undo_upload
 
             done = undo_upload(con, args.upload_id)
+            audit.record(con, cli_actor(), "undo", f"upload {done.upload_id} ({done.file_name})",
+                         rows=done.rows_removed)
             print(f"undid upload {done.upload_id} ({done.file_name}): removed {done.rows_removed:,} events")
         elif args.command == "rejects":
             from engine.ingest import rejected_rows
@@ -607,7 +618,12 @@ def run(args: argparse.Namespace) -> int:
 
             print(json.dumps(warehouse_summary(con), default=str, ensure_ascii=False, indent=2))
         elif args.command == "query":
-            return cmd_query(args, con)
+            status = cmd_query(args, con)
+            from engine import audit
+
+            audit.record(con, cli_actor(), "export", f"query {args.analysis} ({args.format})",
+                         rows=_printed["rows"])
+            return status
         elif args.command in ("backup", "restore"):
             return cmd_backup(args, con)
         elif args.command == "audit":

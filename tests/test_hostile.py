@@ -143,3 +143,29 @@ def test_pseudonymised_ids_stay_pseudonymised_in_every_export(tmp_path, capsys, 
         outputs.append(stored.getvalue())
     assert len(outputs[0].splitlines()) == 41  # the RFM export lists all 40 customers, by pseudonym
     assert not any(phone in out for phone in phones for out in outputs)
+
+
+HOSTILE = ["'; drop table events; --", "x\" or 1=1 --", "%' or '1'='1", "u\x00", "名单'); delete from users; --"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_sql_in_every_text_field_is_only_data(text, tmp_path, write):
+    from engine.audit import entries, record
+    from engine.segments import Condition, SegmentDefinition, load_segment, save_segment, segment_count
+    from engine.user360 import find_users, user_profile
+
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        import_file(con, write("ok.csv", "user_id,event_type,event_time,category\n"
+                                         "u1,view,2026-01-01 10:00:00,beauty\nu2,purchase,2026-01-02 10:00:00,pet\n"))
+        before = _counts(con)
+        assert find_users(con, text).empty
+        with pytest.raises(PondError):
+            user_profile(con, text)
+        with pytest.raises(PondError):
+            load_segment(con, text)
+        definition = SegmentDefinition(conditions=(Condition(kind="event", event=text, category=text),))
+        assert segment_count(con, definition) == 0
+        save_segment(con, text.replace("\x00", "") or "x", definition)
+        record(con, text, "export", text, rows=1)
+        assert entries(con, actor=text)["detail"].tolist() == [text]
+        assert _counts(con) == before

@@ -350,8 +350,9 @@ def _repeat_reason(kind: str, times: int, days_ago: int) -> str:
         return f"you added it to your cart {when}"
     if kind == "favs":
         return f"you saved it {when}"
-    count = f" {times}×" if times > 1 else ""
-    return f"you {_VERBS[kind]} it{count}, last {when}"
+    if times > 1:
+        return f"you {_VERBS[kind]} it {times}×, the last time {when}"
+    return f"you {_VERBS[kind]} it {when}"
 
 
 def _json_default(value):
