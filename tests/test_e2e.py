@@ -164,8 +164,11 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     url, _ = dashboard
     page.goto(url)
     page.get_by_text("Key figures").wait_for(timeout=60_000)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Channel").locator("input").click()
-    page.get_by_role("option", name="douyin").click()
+    channel = page.locator('[data-testid="stSelectbox"]').filter(has_text="Channel").locator("input")
+    channel.scroll_into_view_if_needed()
+    channel.click()
+    channel.press_sequentially("douyin")  # the sidebar is long: pick by typing, not by a list below the fold
+    channel.press("Enter")
     page.get_by_text("douyin; change against").wait_for(timeout=30_000)
     assert_no_exception(page)
 
@@ -190,6 +193,29 @@ def test_every_page_renders_in_the_browser(dashboard, page, path, marker):
     page.goto(f"{url}/{path}")
     page.get_by_text(marker).first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)  # let charts and late elements settle before looking for errors
+    assert_no_exception(page)
+
+
+def test_build_save_and_export_a_segment(dashboard, page):
+    from engine.audit import entries
+
+    url, db = dashboard
+    page.goto(f"{url}/segments")
+    page.get_by_text("Compared with everyone").first.wait_for(timeout=60_000)
+    page.get_by_label("Save as").fill("e2e buyers")
+    page.get_by_label("Save as").press("Enter")
+    page.get_by_role("button", name="Save segment").click()
+    page.get_by_text("Saved “e2e buyers”").wait_for(timeout=30_000)
+    button = page.get_by_role("button", name=re.compile(r"All [\d,]+ users as CSV"))
+    shown = int(re.search(r"All ([\d,]+) users", button.inner_text()).group(1).replace(",", ""))
+    with page.expect_download() as download:
+        button.click()
+    text = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("user_id,") and len(text.strip().splitlines()) == shown + 1
+    page.wait_for_timeout(1000)  # the click's rerun writes the audit entry
+    with warehouse.connect(db) as con:
+        trail = entries(con)
+    assert {"segment_save", "export"} <= set(trail["action"])
     assert_no_exception(page)
 
 
