@@ -142,7 +142,8 @@ def history(path: str, stamp: float, user_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=8)
 def push_list(path: str, stamp: float, user_ids: tuple[str, ...], n: int, filters: tuple) -> pd.DataFrame:
     recommender = _load(path, stamp)
-    known = [u for u in user_ids if u in set(recommender.users)]
+    trained = set(recommender.users)  # users who joined after training have no row in the model
+    known = [u for u in user_ids if u in trained]
     return recommender.recommend_many(known, n, **dict(filters))
 
 
