@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from engine.errors import ConvergenceError, InsufficientDataError, PondError
-from engine.warehouse import business_timezone, data_version, run_query
+from engine.warehouse import data_version, run_query
 
 BASES = ("activity", "purchase")
 GROUPS = ("none", "channel", "community", "rfm", "segment")
@@ -136,8 +136,7 @@ def survival(con: duckdb.DuckDBPyConnection, *, inactivity_days: int = 30, basis
 
 def features(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> pd.DataFrame:
     """Per user active before ``cutoff``: model features and what happened in the horizon after it."""
-    frame = run_query(con, "churn_features", {"cutoff": cutoff, "horizon": int(horizon_days),
-                                             "tz": business_timezone(con)})
+    frame = run_query(con, "churn_features", {"cutoff": cutoff, "horizon": int(horizon_days)})
     if frame.empty:
         return frame
     for column in ("first_active", "last_active", "first_purchase", "last_purchase", "next_active",
@@ -162,6 +161,8 @@ def features(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) ->
     return frame
 
 
+#: Users a Cox model is fitted on at most (a seeded sample beyond that).
+MAX_COX_ROWS = 40_000
 LOGISTIC = ("log_recency", "log_purchase_recency", "log_tenure", "log_active_days", "log_orders", "log_monetary",
             "active_30", "trend", "coupon", "in_group")
 #: Cox covariates: not the clock itself (days since the last visit) nor tenure, which with it is collinear.
@@ -213,10 +214,13 @@ def _gap_rows(frame: pd.DataFrame, horizon_days: int, basis: str) -> pd.DataFram
     return rows
 
 
-def _fit_cox(train: pd.DataFrame, horizon_days: int, basis: str):
+def _fit_cox(train: pd.DataFrame, horizon_days: int, basis: str, max_rows: int = 0):
     from lifelines import CoxPHFitter
 
     rows = _gap_rows(train, horizon_days, basis)
+    max_rows = max_rows or MAX_COX_ROWS
+    if len(rows) > max_rows:  # the coefficients settle long before; the fit's cost grows with rows
+        rows = rows.sample(max_rows, random_state=0)
     if rows["event"].sum() < 10:
         raise InsufficientDataError("fewer than 10 returns in the training window; use a longer horizon")
     scaler = Standardiser(rows, COX, sorted(rows["channel"].unique()))
@@ -320,7 +324,7 @@ def churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30, inacti
     # held-out check: fit on 70% of the training users, concordance on the other 30%
     rng = np.random.default_rng(0)
     held = rng.random(len(train)) < 0.3
-    part, part_scaler, part_columns = _fit_cox(train[~held], horizon_days, "activity")
+    part, part_scaler, part_columns = _fit_cox(train[~held], horizon_days, "activity", MAX_COX_ROWS // 2)
     rows = _gap_rows(train[held], horizon_days, "activity")
     held_risk = _cox_churn(part, part_scaler, part_columns, train[held], horizon_days, "activity")
     concordance = float(concordance_index(rows["gap"], held_risk, rows["event"]))
@@ -343,10 +347,11 @@ def churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30, inacti
     x = scaler.transform(active)[columns].to_numpy()
     contributions = -x * model.params_[columns].to_numpy()  # lower return hazard = higher churn risk
     names = [LABELS.get(c, c) for c in columns]
-    drivers = []
-    for k in range(len(active)):
-        top = [names[j] for j in np.argsort(-contributions[k])[:2] if contributions[k, j] > 0.1]
-        drivers.append("; ".join([f"away {int(active['recency'].iloc[k])} days", *top]))
+    order = np.argsort(-contributions, axis=1)[:, :2]
+    strongest = np.take_along_axis(contributions, order, axis=1)
+    away = active["recency"].to_numpy()
+    drivers = ["; ".join([f"away {int(days)} days", *(names[j] for j, c in zip(top, size, strict=True) if c > 0.1)])
+               for days, top, size in zip(away, order, strongest, strict=True)]
     frame = pd.DataFrame({"user_id": active["user_id"].to_numpy(), "risk": risk, "band": _band(risk),
                           "drivers": drivers, "days_away": active["recency"].to_numpy(),
                           "channel": active["channel"].to_numpy()})
@@ -382,10 +387,11 @@ def purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 3
     calibration = (pd.DataFrame({"bin": bins, "predicted": predicted, "observed": observed.astype(float)})
                    .groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
                                        users=("observed", "size")).reset_index())
-    # the model for today: trained on the last complete window, applied to everyone active lately
-    train = features(con, cutoff - timedelta(days=horizon_days), horizon_days)
+    # the model for today: trained on the last complete window (the check's test rows), applied to
+    # everyone active lately
     now = features(con, cutoff, horizon_days)
-    model, scaler = _fit_logistic(train, "bought_after", LOGISTIC)
+    model, scaler = _fit_logistic(check_test, "bought_after", LOGISTIC)
+    train = check_test
     recent = now[now["recency"] < 90]
     scores = np.round(model.predict_proba(scaler.transform(recent))[:, 1], 4)
     frame = pd.DataFrame({"user_id": recent["user_id"].to_numpy(), "propensity": scores,

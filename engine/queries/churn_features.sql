@@ -1,7 +1,12 @@
 -- Per user active before business day $cutoff: behaviour before it (features), and what they did in
 -- the $horizon days from it (labels: first activity and first purchase in that window).
 with before as (
-    select * from user_day where day < $cutoff
+    -- one row per user and day (user_day splits a day by channel), so plain counts count days
+    select user_id, day, sum(actions) as actions, sum(purchases) as purchases, sum(orders) as orders,
+        sum(gmv) as gmv
+    from user_day
+    where day < $cutoff
+    group by user_id, day
 ),
 
 per_user as (
@@ -11,10 +16,9 @@ per_user as (
         max(day) filter (where actions > 0) as last_active,
         min(day) filter (where purchases > 0) as first_purchase,
         max(day) filter (where purchases > 0) as last_purchase,
-        count(distinct day) filter (where actions > 0) as active_days,
-        count(distinct day) filter (where actions > 0 and day >= $cutoff - 30) as active_30,
-        count(distinct day) filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30)
-            as active_prior_30,
+        count(*) filter (where actions > 0) as active_days,
+        count(*) filter (where actions > 0 and day >= $cutoff - 30) as active_30,
+        count(*) filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30) as active_prior_30,
         coalesce(sum(orders), 0) as orders,
         coalesce(sum(gmv), 0) as monetary
     from before
@@ -33,18 +37,16 @@ after as (
 ),
 
 coupons as (
-    select user_id, count(*) as coupons
-    from events
-    where event_type = 'coupon_redeem'
-        and cast((event_time at time zone 'UTC') at time zone $tz as date) < $cutoff
+    select user_id, sum(events) as coupons
+    from user_day_type
+    where event_type = 'coupon_redeem' and day < $cutoff
     group by user_id
 ),
 
 groups as (
     select distinct user_id
-    from events
-    where event_type = 'join_group'
-        and cast((event_time at time zone 'UTC') at time zone $tz as date) < $cutoff
+    from user_day_type
+    where event_type = 'join_group' and day < $cutoff
 ),
 
 final as (
