@@ -31,6 +31,7 @@ from engine.recommend import (
     train,
 )
 from engine.recommend.evaluate import ranking_metrics, temporal_split, top_k
+from engine.recommend.serve import REASON_KINDS
 
 DAY0 = date(2026, 1, 1)
 
@@ -216,7 +217,7 @@ def test_recommendations_carry_reasons_and_respect_filters(trained):
     picks = model.recommend(user, 10)
     assert list(picks.columns) == ["rank", "item_id", "category", "price", "score", "reason", "reason_kind"]
     assert picks["rank"].tolist() == list(range(1, 11)) and picks["score"].is_monotonic_decreasing
-    assert set(picks["reason_kind"]) <= {"repeat", "neighbour", "similar_shoppers", "interest", "popular"}
+    assert set(picks["reason_kind"]) <= set(REASON_KINDS)
     repeats = picks[picks["reason_kind"] == "repeat"]
     assert repeats["reason"].str.match(r"you (bought|viewed|saved|added)").all()
 

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -172,6 +171,3 @@ def is_stale(recommender: Recommender, path: str, version: int) -> bool:
     """Whether the events changed since the model was trained (segment saves do not count)."""
     return not recommender.is_current(fingerprint(path, version))
 
-
-def exists(path: str) -> bool:
-    return Path(model_paths(path)[0]).exists()

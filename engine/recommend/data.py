@@ -168,6 +168,3 @@ def interactions_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     row = run_query(con, "rec_fingerprint").iloc[0]
     return f"{int(row['events'])}-{int(row['uploads'])}-{int(row['undone'])}"
 
-
-def day_to_date(day: int) -> np.datetime64:
-    return EPOCH + np.timedelta64(int(day), "D")

@@ -29,7 +29,7 @@ from engine.recommend.store import dump_estimator, load_estimator
 
 #: Bumped whenever saved models change shape; an older file is retrained, never half-read.
 FORMAT = 2
-#: What a reason says for each kind of evidence.
+#: The kinds of evidence a reason names (``reason_kind``).
 REASON_KINDS = ("repeat", "neighbour", "similar_shoppers", "interest", "popular")
 _VERBS = {"purchases": "bought", "carts": "put in your cart", "favs": "saved", "views": "viewed"}
 
