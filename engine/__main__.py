@@ -456,6 +456,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _emit_evaluation(result: dict, fmt: str) -> int:
+    """An evaluation as the whole JSON document, or its per-model figures as CSV."""
+    if fmt == "json":
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _emit(pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index(), "csv")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from engine.recommend import evaluate_models, load_interactions, load_items
 
@@ -467,12 +476,7 @@ def cmd_evaluate(args) -> int:
         with warehouse.connect(args.warehouse, create=False) as con:
             cutoff = args.cutoff or last_day(con) + timedelta(days=1) - timedelta(days=args.horizon_days)
             result = evaluate_churn(con, cutoff, horizon_days=args.horizon_days)
-        if args.format == "json":
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            frame = pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index()
-            _emit(frame, "csv")
-        return 0
+        return _emit_evaluation(result, args.format)
     with warehouse.connect(args.warehouse, create=False) as con:
         X = load_interactions(con)
         items = load_items(con, X.items)
@@ -480,12 +484,7 @@ def cmd_evaluate(args) -> int:
                              max_users=args.max_users, progress=_progress_printer("evaluate recs"))[args.protocol]
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        frame = pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index()
-        _emit(frame, "csv")
-    return 0
+    return _emit_evaluation(result, args.format)
 
 
 def cmd_retention(args, con) -> int:
@@ -618,6 +617,7 @@ def run(args: argparse.Namespace) -> int:
 
             print(json.dumps(warehouse_summary(con), default=str, ensure_ascii=False, indent=2))
         elif args.command == "query":
+            _printed["rows"] = 0  # count this command's rows only (main() may run many in one process)
             status = cmd_query(args, con)
             from engine import audit
 

@@ -318,3 +318,18 @@ def test_local_mode_is_labelled(demo_file, tmp_path, monkeypatch):
     at = app().run()
     assert not at.exception
     assert any("Local mode" in c.value for c in at.sidebar.caption)
+
+
+def test_each_cli_export_is_audited_with_its_own_row_count(demo_file, tmp_path, capsys):
+    from engine.__main__ import main
+
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(demo_file.read_bytes())
+    counts = []
+    for analysis in ("channels", "rfm"):
+        assert main(["--warehouse", str(db), "query", analysis, "--format", "csv"]) == 0
+        counts.append(len(capsys.readouterr().out.strip().splitlines()) - 1)
+    with warehouse.connect(db) as con:
+        logged = audit.entries(con, action="export").sort_values("logged_at")
+    assert logged["rows"].tolist() == counts and logged["detail"].tolist() == ["query channels (csv)",
+                                                                              "query rfm (csv)"]

@@ -20,8 +20,24 @@ log = logging.getLogger("pond.ui")
 SESSION_KEY = "pond_user"
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _roles(path: str, stamp: tuple) -> dict[str, str]:
+    return {u["name"]: u["role"] for u in access.list_users(path)}
+
+
+def roles() -> dict[str, str]:
+    """Account name -> role, read again only when the accounts file changes (pages ask many times a run)."""
+    path = data.warehouse_path()
+    try:
+        info = access.users_file(path).stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        stamp = (0, 0)
+    return _roles(path, stamp)
+
+
 def local_mode() -> bool:
-    return not access.sign_in_required(data.warehouse_path())
+    return not roles()
 
 
 def current_user() -> User | None:
@@ -31,8 +47,8 @@ def current_user() -> User | None:
     user = st.session_state.get(SESSION_KEY)
     if user is None:
         return None
-    # the account may have been removed or its role changed since sign-in: read it again
-    listed = {u["name"]: u["role"] for u in access.list_users(data.warehouse_path())}
+    # the account may have been removed or its role changed since sign-in
+    listed = roles()
     if user.name not in listed:
         st.session_state.pop(SESSION_KEY, None)
         return None

@@ -22,6 +22,7 @@ import streamlit as st
 
 from engine.recommend import Recommender, model_paths
 from engine.recommend.data import interactions_fingerprint
+from engine.recommend.serve import DEFAULT_FILTERS
 from engine.warehouse import PROJECT_ROOT
 
 log = logging.getLogger("pond.ui")
@@ -118,9 +119,7 @@ def model(path: str) -> Recommender | None:
 
 def filters_key(**chosen) -> tuple:
     """List filters as a hashable cache key, unset ones at their defaults (repeats allowed, no limits)."""
-    defaults = {"include_seen": True, "exclude_bought": False, "category": None, "min_price": None,
-                "max_price": None, "in_stock_only": False}
-    return tuple(sorted({**defaults, **chosen}.items()))
+    return tuple(sorted({**DEFAULT_FILTERS, **chosen}.items()))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -141,8 +140,7 @@ def history(path: str, stamp: float, user_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=8)
 def push_list(path: str, stamp: float, user_ids: tuple[str, ...], n: int, filters: tuple) -> pd.DataFrame:
     recommender = _load(path, stamp)
-    trained = set(recommender.users)  # users who joined after training have no row in the model
-    known = [u for u in user_ids if u in trained]
+    known = [u for u in user_ids if recommender.knows(u)]  # users who joined since have no row
     return recommender.recommend_many(known, n, **dict(filters))
 
 

@@ -51,7 +51,7 @@ except PondError:
     recommender = None
 if recommender is None:
     st.caption("No trained recommender yet: open Recommendations to train one (it runs in the background).")
-elif user_id not in set(recommender.users):
+elif not recommender.knows(user_id):
     st.caption("This user joined after the recommender was trained; it is retrained when the data changes.")
 else:
     picks = recs.recommend(path, recs.model_stamp(path), user_id, 5, recs.filters_key())

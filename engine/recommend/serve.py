@@ -31,6 +31,9 @@ from engine.recommend.store import dump_estimator, load_estimator
 FORMAT = 2
 #: The kinds of evidence a reason names (``reason_kind``).
 REASON_KINDS = ("repeat", "neighbour", "similar_shoppers", "interest", "popular")
+#: List filters when none is chosen: repeats allowed, every category, price and stock state.
+DEFAULT_FILTERS = {"include_seen": True, "exclude_bought": False, "category": None, "min_price": None,
+                   "max_price": None, "in_stock_only": False}
 _VERBS = {"purchases": "bought", "carts": "put in your cart", "favs": "saved", "views": "viewed"}
 
 
@@ -149,6 +152,10 @@ class Recommender:
         """Whether the model was trained on the events the warehouse holds now."""
         return self.info.get("fingerprint") == fingerprint
 
+    def knows(self, user_id: str) -> bool:
+        """Whether the user was in the data the model was trained on."""
+        return str(user_id) in self._user_index
+
     def user_row(self, user_id: str) -> int:
         k = self._user_index.get_indexer([str(user_id)])[0]
         if k < 0:
@@ -215,8 +222,7 @@ class Recommender:
         """Top ``n`` for each user (a push list): user_id, rank, item_id, category, price, score, reason."""
         if not 1 <= n <= 200:
             raise PondError("ask for between 1 and 200 recommendations per user")
-        filters = {"include_seen": True, "exclude_bought": False, "category": None, "min_price": None,
-                   "max_price": None, "in_stock_only": False, **filters}
+        filters = {**DEFAULT_FILTERS, **filters}
         rows = np.array([self.user_row(u) for u in user_ids], dtype=np.int64)
         out: dict[str, list] = {"user": [], "rank": [], "col": [], "score": [], "reason": [], "reason_kind": []}
         for start in range(0, len(rows), chunk):
