@@ -212,10 +212,15 @@ def test_build_save_and_export_a_segment(dashboard, page):
         button.click()
     text = Path(download.value.path()).read_bytes().decode("utf-8-sig")
     assert text.splitlines()[0].startswith("user_id,") and len(text.strip().splitlines()) == shown + 1
-    page.wait_for_timeout(1000)  # the click's rerun writes the audit entry
-    with warehouse.connect(db) as con:
-        trail = entries(con)
-    assert {"segment_save", "export"} <= set(trail["action"])
+    # the click's rerun writes the audit entry; wait for it rather than for a fixed time
+    deadline = time.monotonic() + 30
+    while True:
+        with warehouse.connect(db) as con:
+            actions = set(entries(con)["action"])
+        if {"segment_save", "export"} <= actions or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+    assert {"segment_save", "export"} <= actions
     assert_no_exception(page)
 
 

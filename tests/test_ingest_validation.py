@@ -147,3 +147,33 @@ def test_a_killed_import_leaves_the_warehouse_as_it_was(tmp_path, write):
     assert child.returncode == -signal.SIGKILL
     with warehouse.connect(db) as con:
         assert table_snapshot(con) == before
+
+
+def test_rows_are_numbered_in_file_order_even_when_row_ids_have_gaps(con):
+    from engine.ingest.transform import _row_number
+
+    con.execute("begin")
+    con.execute("create temp table t_rows as select * from (values ('a'), ('b'), ('c'), ('d')) v(x)")
+    assert con.execute(f"select x, {_row_number(con, 't_rows')} from t_rows order by 2").fetchall() == [
+        ("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+    con.execute("delete from t_rows where x = 'b'")
+    assert con.execute(f"select x, {_row_number(con, 't_rows')} from t_rows order by 2").fetchall() == [
+        ("a", 1), ("c", 2), ("d", 3)]
+    con.execute("rollback")
+
+
+def test_duplicate_lines_keep_the_first_copy_and_a_later_export_skips_stored_ones(con, write):
+    # in-file repeats are checked only when an id repeats; stored copies only in the file's time range
+    first = write("first.csv", "user_id,event_type,event_time,item_id,channel\n"
+                  "u1,view,2026-01-05 10:00:00,i1,wechat\n"
+                  "u1,view,2026-01-05 10:00:00,i1,douyin\n"
+                  "u2,purchase,2026-01-06 09:00:00,i2,wechat\n")
+    result = import_file(con, first)
+    assert (result.rows_imported, result.rows_duplicate) == (2, 1)
+    assert con.execute("select channel from events where user_id = 'u1'").fetchall() == [("wechat",)]
+    second = write("second.csv", "user_id,event_type,event_time,item_id\n"
+                   "u2,purchase,2026-01-06 09:00:00,i2\n"
+                   "u3,view,2026-02-01 08:00:00,i3\n")
+    result = import_file(con, second)
+    assert (result.rows_imported, result.rows_duplicate) == (1, 1)
+    assert con.execute("select count(*) from events").fetchone()[0] == 3

@@ -26,7 +26,7 @@ import pandas as pd
 
 from engine.errors import ImportFormatError, PondError
 from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
-from engine.ingest.load import raw_cells_json, stage_file, unpack_raw
+from engine.ingest.load import Source, open_source, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical
@@ -36,6 +36,7 @@ from engine.warehouse import (
     business_timezone,
     check_timezone,
     execute_query,
+    load_query,
     refresh_rollups,
     refresh_user_activity,
     run_query,
@@ -149,9 +150,7 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
             result = _import_in_transaction(con, path, plan, label, sha, started,
                                             imported_by or getpass.getuser(), progress)
     finally:
-        for table in ("stage", "stage_rejects", "canon", "canon_assignments", "vocabulary", "touched_users",
-                      "seen_items", "seen_user_attributes"):
-            con.execute(f"drop table if exists {table}")
+        _drop_temporaries(con)
     progress(0.95, "Updating interest tags")
     refresh_after_write(con)
     progress(1.0, result.summary)
@@ -162,16 +161,17 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     if plan.is_assignments:
         return _import_assignments(con, path, plan, label, sha, started, who, progress)
     was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
-    _stage(con, path, plan, label)
-    progress(0.35, "Checking rows")
     key = pseudonym_key(con) if plan.pseudonymise else None
-    build_canonical(con, plan, key=key)
+    with open_source(con, path, plan, label) as source:
+        _detect_time_again(con, plan, source)
+        progress(0.1, "Reading and checking rows")
+        build_canonical(con, plan, source, key=key)
     rows_read, rejected, good, reasons = _checked_rows(con, "canon", label,
                                                        hint="check the column mapping, time format and time zone")
     upload_id = _next_upload_id(con)
     progress(0.55, "Adding new events")
-    imported = _counted_insert(con, "events", "ingest_insert_events", upload_id)
-    _record_rejects(con, "canon", plan, upload_id)
+    imported = _insert_events(con, plan, upload_id)
+    _record_rejects(con, "canon", upload_id)
     progress(0.7, "Updating items and users")
     for name in ("ingest_upsert_items", "ingest_update_items", "ingest_insert_items"):
         execute_query(con, name, {"upload_id": upload_id})
@@ -207,14 +207,15 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
 
 def _import_assignments(con, path, plan, label, sha, started, who, progress) -> ImportResult:
     """Experiment assignment files fill the experiments table, with the same ledger, rejects and undo."""
-    _stage(con, path, plan, label)
-    progress(0.4, "Checking assignments")
-    build_assignments(con, plan)
+    with open_source(con, path, plan, label) as source:
+        _detect_time_again(con, plan, source)
+        progress(0.3, "Checking assignments")
+        build_assignments(con, plan, source)
     rows_read, rejected, good, reasons = _checked_rows(con, "canon_assignments", label,
                                                        hint="check the user, experiment and variant columns")
     upload_id = _next_upload_id(con)
-    imported = _counted_insert(con, "experiments", "ingest_insert_assignments", upload_id)
-    _record_rejects(con, "canon_assignments", plan, upload_id)
+    imported = _counted_insert(con, "experiments", "ingest_insert_assignments", {"upload_id": upload_id})
+    _record_rejects(con, "canon_assignments", upload_id)
     result = ImportResult(file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
                           rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
                           rows_duplicate=good - imported, reject_reasons=reasons, notes=list(plan.notes))
@@ -225,13 +226,48 @@ def _import_assignments(con, path, plan, label, sha, started, who, progress) -> 
 # The steps every kind of import shares. Table names passed here are our own constants
 # ("canon", "canon_assignments", "events", "experiments"), never user text.
 
-def _stage(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
-    """Stage the file; detect the time format again when the mapping changed after detection."""
-    stage_file(con, path, plan, label)
+_TEMPORARY_VIEWS = ("canon", "canon_assignments")
+_TEMPORARY_TABLES = ("stage", "stage_rejects", "canon_rows", "canon_assignments_rows", "vocabulary",
+                     "touched_users", "seen_items", "seen_user_attributes")
+
+
+def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
+    for view in _TEMPORARY_VIEWS:
+        con.execute(f"drop view if exists {view}")
+    for table in _TEMPORARY_TABLES:
+        con.execute(f"drop table if exists {table}")
+
+
+def _detect_time_again(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: Source) -> None:
+    """Detect the time format from the file when the mapping changed after detection."""
     if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
         column = plan.columns.index(plan.source("event_time")[0])
-        values = con.execute(f"select c{column} from stage where c{column} is not null limit 500").df()
+        values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
+                             source.params).df()
         detect_time_format(plan, values.iloc[:, 0], con)
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: int) -> int:
+    """Insert the new good rows of ``canon``; returns how many were added.
+
+    The two duplicate checks cost a pass each only when they can find something: the in-file one
+    (first copy by row) only when an id occurs twice in the file, and the one against stored events
+    only over the stored events in the file's time range when every id is a natural key (which
+    contains the event time, so a stored copy has the same time).
+    """
+    repeats, first, last = con.execute(
+        "select count(*) - count(distinct event_id), min(event_time), max(event_time) from canon "
+        "where reason is null"
+    ).fetchone()
+    natural = not plan.source("event_id")
+    sql = load_query("ingest_insert_events").format(
+        first_copies="qualify row_number() over (partition by event_id order by _row) = 1" if repeats else "",
+        stored="where event_time between $first and $last" if natural else "",
+    )
+    params = {"upload_id": upload_id, **({"first": first, "last": last} if natural else {})}
+    before = con.execute("select count(*) from events").fetchone()[0]
+    con.execute(sql, params)
+    return con.execute("select count(*) from events").fetchone()[0] - before
 
 
 def _checked_rows(con: duckdb.DuckDBPyConnection, canon: str, label: str, *, hint: str
@@ -266,18 +302,17 @@ def _next_upload_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
 
 
-def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, query: str, upload_id: int) -> int:
+def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict[str, object]) -> int:
     """Run an insert query and return how many rows it added to ``table``."""
     before = con.execute(f"select count(*) from {table}").fetchone()[0]
-    execute_query(con, query, {"upload_id": upload_id})
+    execute_query(con, query, params)
     return con.execute(f"select count(*) from {table}").fetchone()[0] - before
 
 
-def _record_rejects(con: duckdb.DuckDBPyConnection, canon: str, plan: ImportPlan, upload_id: int) -> None:
-    # the original cells are packed only for rejected rows, joined back from the staged text
+def _record_rejects(con: duckdb.DuckDBPyConnection, canon: str, upload_id: int) -> None:
+    # the original cells were packed for rejected rows only, when the rows were checked
     con.execute(
-        f"insert into upload_rejects select ?, c._row, c.reason, {raw_cells_json(len(plan.columns), 's')} "
-        f"from {canon} as c join stage as s on s._row = c._row where c.reason is not null "
+        f"insert into upload_rejects select ?, _row, reason, raw from {canon} where reason is not null "
         "union all select ?, row_number, reason, raw from stage_rejects",
         [upload_id, upload_id],
     )

@@ -1,8 +1,12 @@
-"""Stage a file into the temp table ``stage``: text columns ``c0..cN`` and a data-row number.
+"""Where an import reads a file's text cells from: columns ``c0..cN``, header text never in SQL.
 
-Column names are always our own ``c<i>``; header text from the file never reaches SQL. Lines that
-cannot be split into the right number of fields (a truncated last line, a broken quote) go to
-``stage_rejects`` with DuckDB's own reason instead of failing the import.
+CSV files are read straight from DuckDB's ``read_csv`` inside the statement that types and checks
+the rows (one pass over the file, no text copy kept in memory); their rows are numbered afterwards
+from the order in which the typed table keeps them. JSON lines, Parquet and Excel files are first
+staged into the temp table ``stage`` with a data-row number ``_row``.
+
+Lines that cannot be split into the right number of fields (a truncated last line, a broken quote)
+go to ``stage_rejects`` with DuckDB's own reason instead of failing the import.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -23,27 +29,77 @@ from engine.ingest.sniff import iter_xlsx_rows
 XLSX_BATCH_ROWS = 50_000
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
-    """Create temp tables ``stage`` and ``stage_rejects(row_number, reason, raw)`` for a file."""
+@dataclass
+class Source:
+    """A relation with the file's text columns ``c0..cN``, and ``_row`` when ``numbered``."""
+
+    relation: str
+    params: dict[str, object] = field(default_factory=dict)
+    numbered: bool = True
+
+
+@contextlib.contextmanager
+def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> Iterator[Source]:
+    """Yield the file as a :class:`Source`; creates ``stage_rejects(row_number, reason, raw)``.
+
+    A file DuckDB's reader gives up on (also half-way through a CSV, inside the statement that
+    reads it) is refused as a whole with an :class:`ImportFormatError` carrying DuckDB's reason.
+    """
     con.execute("create or replace temp table stage_rejects "
                 "(row_number bigint, reason varchar, raw varchar)")
-    width = len(plan.columns)
+    if plan.kind != "csv":
+        _refuse_unreadable(lambda: stage_file(con, path, plan, label), plan, label)
+        yield Source("stage")
+        return
+    copy = _text_copy(path, plan)
+    skip = 1 if plan.has_header else 0
+    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
+    relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
+                            columns = {columns}, quote = '"', escape = '"', auto_detect = false,
+                            null_padding = false, store_rejects = true, rejects_table = 'csv_rejects',
+                            rejects_scan = 'csv_reject_scans', max_line_size = 10000000)"""
+    delimiter = "\t" if plan.delimiter == "whitespace" else plan.delimiter
+    params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
     try:
-        if plan.kind == "csv":
-            _stage_delimited(con, path, plan, width)
-        elif plan.kind == "jsonl":
-            _stage_jsonl(con, path, plan)
-        elif plan.kind == "parquet":
-            _stage_parquet(con, path, width, label)
-        elif plan.kind == "xlsx":
-            _stage_xlsx(con, path, plan, width, label)
-        else:
-            raise ImportFormatError(f"{label}: unsupported kind {plan.kind!r}")
+        with _refusing_unreadable(plan, label):
+            yield Source(relation, params, numbered=False)
+            con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, csv_line "
+                        "from csv_rejects", [skip])
+    finally:
+        with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
+            con.execute("drop table if exists csv_rejects")
+            con.execute("drop table if exists csv_reject_scans")
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _refusing_unreadable(plan: ImportPlan, label: str) -> Iterator[None]:
+    try:
+        yield
     except duckdb.Error as exc:
-        # a file DuckDB's reader gives up on is refused as a whole, with its reason, never a traceback
+        # never a traceback: the reader's first line of complaint, and what to check
         reason = str(exc).strip().splitlines()[0][:200]
         raise ImportFormatError(f"{label}: the file cannot be read as {plan.kind.upper()} ({reason}); check its "
                                 "delimiter, quotes and line endings, or export it again") from exc
+
+
+def _refuse_unreadable(step, plan: ImportPlan, label: str) -> None:
+    with _refusing_unreadable(plan, label):
+        step()
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
+    """Create temp table ``stage`` (text columns and ``_row``) for a JSON-lines, Parquet or Excel file."""
+    width = len(plan.columns)
+    if plan.kind == "jsonl":
+        _stage_jsonl(con, path, plan)
+    elif plan.kind == "parquet":
+        _stage_parquet(con, path, width, label)
+    elif plan.kind == "xlsx":
+        _stage_xlsx(con, path, plan, width, label)
+    else:
+        raise ImportFormatError(f"{label}: unsupported kind {plan.kind!r}")
 
 
 def _names(width: int) -> list[str]:
@@ -61,35 +117,6 @@ def _text_copy(path: Path, plan: ImportPlan) -> Path | None:
         for line in src:
             out.write("\t".join(line.split()) + "\n" if whitespace else line)
     return Path(name)
-
-
-def _stage_delimited(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, width: int) -> None:
-    copy = _text_copy(path, plan)
-    source = copy or path
-    delimiter = "\t" if plan.delimiter == "whitespace" else plan.delimiter
-    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(width)) + "}"
-    skip = 1 if plan.has_header else 0
-    try:
-        con.execute(
-            f"""create or replace temp table stage as
-            select *, row_number() over () as _row
-            from read_csv(?, delim = ?, header = false, skip = ?, columns = {columns},
-                          quote = '"', escape = '"', auto_detect = false, null_padding = false,
-                          store_rejects = true, rejects_table = 'csv_rejects',
-                          rejects_scan = 'csv_reject_scans', max_line_size = 10000000)""",
-            [str(source), delimiter, skip],
-        )
-        con.execute(
-            "insert into stage_rejects select line - ?, 'malformed line: ' || error_message, csv_line "
-            "from csv_rejects",
-            [skip],
-        )
-    finally:
-        with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
-            con.execute("drop table if exists csv_rejects")
-            con.execute("drop table if exists csv_reject_scans")
-        if copy is not None:
-            copy.unlink(missing_ok=True)
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -> None:
@@ -166,13 +193,13 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
         flush()
 
 
-def raw_cells_json(width: int, alias: str) -> str:
-    """SQL that packs a staged row's text cells into a JSON array (for the reject file)."""
-    return "cast(to_json([" + ", ".join(f"{alias}.{n}" for n in _names(width)) + "]) as varchar)"
+def raw_cells_json(width: int) -> str:
+    """SQL that packs a row's text cells ``c0..cN`` into a JSON array (for the reject file)."""
+    return "cast(to_json([" + ", ".join(_names(width)) + "]) as varchar)"
 
 
 def unpack_raw(raw: str | None, columns: list[str]) -> dict[str, object]:
-    """Inverse of :func:`raw_columns_json`: a rejected row's cells by the file's column names."""
+    """Inverse of :func:`raw_cells_json`: a rejected row's cells by the file's column names."""
     if raw is None:
         return {}
     try:

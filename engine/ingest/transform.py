@@ -1,4 +1,4 @@
-"""Turn the staged text table into canonical, typed event rows with a reject reason per row.
+"""Turn a file's text cells into canonical, typed event rows with a reject reason per row.
 
 The SQL is assembled here because its shape follows the mapping; it only ever names our own
 staged columns (``c0..cN``) and binds every value that came from a user (patterns, zone, key,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from engine.ingest.formats import ZONED_PATTERN, ImportPlan
+from engine.ingest.load import Source, raw_cells_json
 from engine.warehouse import load_query
 
 EARLIEST_EVENT = "2000-01-01"
@@ -80,8 +81,40 @@ def _event_type(plan: ImportPlan, p: _Params) -> tuple[str, str]:
             "left join vocabulary as v on v.raw = lower(s_event_type)")
 
 
-def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: str | None) -> None:
-    """Create temp table ``canon``: canonical columns, ``reason`` (null = good row) and ``raw``."""
+def _materialise(con: duckdb.DuckDBPyConnection, name: str, select: str, params: dict[str, object],
+                 source: Source) -> None:
+    """Temp table ``<name>_rows`` from ``select``, and the view ``name`` over it with ``_row``."""
+    con.execute(f"create or replace temp table {name}_rows as {select}", {**params, **source.params})
+    row = "" if source.numbered else f", {_row_number(con, name + '_rows')} as _row"
+    con.execute(f"create or replace temp view {name} as select *{row} from {name}_rows")
+
+
+def _row_number(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SQL for the 1-based number of each row of ``table`` in the order it was inserted.
+
+    A CSV read straight from the file is numbered by the order the table keeps its rows in, which is
+    the file's order (DuckDB preserves insertion order): the same numbers as ``row_number() over ()``
+    on the read, without a pass of their own. Row ids inside a transaction start at a large offset
+    and run on consecutively; should they ever not, the rows are ranked by row id instead.
+    """
+    first, last, count = con.execute(f"select min(rowid), max(rowid), count(*) from {table}").fetchone()
+    if count and last - first + 1 != count:
+        return "row_number() over (order by rowid)"
+    return f"rowid - {int(first or 0)} + 1"
+
+
+def _source_columns(plan: ImportPlan, source: Source) -> str:
+    """The text cells (kept for the reject file) and, when the source has it, the row number."""
+    cells = [f"c{i}" for i in range(len(plan.columns))]
+    return ", ".join(cells + (["_row"] if source.numbered else []))
+
+
+def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: Source, *,
+                    key: str | None) -> None:
+    """Create the view ``canon``: canonical columns, ``reason`` (null = good row), ``raw`` and ``_row``.
+
+    ``raw`` packs the original cells of rejected rows only.
+    """
     for macro in _MACROS:
         con.execute(macro)
     con.execute("create or replace temp table vocabulary (raw varchar primary key, canonical varchar)")
@@ -92,10 +125,10 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
     text_fields = ("user_id", "event_type", "item_id", "category", "content_id", "campaign_id",
                    "channel", "community_id", "referrer_id", "session_id", "order_id", "event_id",
                    "item_name", "brand", "gender", "age_band", "city")
-    source = ",\n".join(
+    columns = ",\n".join(
         [f"{_text(plan, f)} as s_{f}" for f in text_fields]
         + [f"{_text(plan, f)} as s_{f}" for f in ("event_time", "quantity", "amount", "price")]
-        + ["_row"]
+        + [_source_columns(plan, source)]
     )
     event_type, vocabulary_join = _event_type(plan, p)
     person = {}
@@ -113,7 +146,10 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
                 "else pond_number(s_quantity) end" if plan.event_type_rule == "invoice"
                 else "pond_number(s_quantity)")
     sql = load_query("ingest_canonical").format(
-        source=source,
+        source=columns,
+        relation=source.relation,
+        raw=raw_cells_json(len(plan.columns)),
+        row=", _row" if source.numbered else "",
         user_id=person["user_id"],
         referrer_id=person["referrer_id"],
         event_time=_time(plan, "s_event_time", p),
@@ -124,12 +160,12 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, *, key: st
         event_id=("md5_number('id|' || s_event_id)" if plan.source("event_id") else "null"),
     )
     p.bind("earliest", EARLIEST_EVENT)
-    con.execute(sql, p.values)
+    _materialise(con, "canon", sql, p.values, source)
 
 
 
-def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
-    """Create temp table ``canon_assignments`` (user, experiment, variant, assigned_at, reason)."""
+def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: Source) -> None:
+    """Create the view ``canon_assignments`` (user, experiment, variant, assigned_at, reason, raw, _row)."""
     for macro in _MACROS:
         con.execute(macro)
     p = _Params()
@@ -138,5 +174,7 @@ def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
         user_id=_text(plan, "user_id"), experiment=_text(plan, "experiment"), variant=_text(plan, "variant"),
         time_text=_text(plan, "event_time"),
         assigned_at=_time(plan, "s_time", p) if has_time else "cast(null as timestamp)",
+        source=_source_columns(plan, source), relation=source.relation, raw=raw_cells_json(len(plan.columns)),
+        row=", _row" if source.numbered else "",
     )
-    con.execute(sql, p.values)
+    _materialise(con, "canon_assignments", sql, p.values, source)

@@ -1,10 +1,9 @@
--- Template (filled by engine.ingest.transform): staged text -> experiment assignments + reject reason.
+-- Template (filled by engine.ingest.transform): a file's text cells -> experiment assignments + reject reason.
 -- The brace slots hold SQL built from our own column names only; user values are bound parameters.
-create or replace temp table canon_assignments as
 with source as (
     select {user_id} as s_user_id, {experiment} as s_experiment, {variant} as s_variant,
-        {time_text} as s_time, _row
-    from stage
+        {time_text} as s_time, {source}
+    from {relation}
 ),
 
 typed as (
@@ -20,7 +19,7 @@ final as (
             when s_variant is null then 'missing variant'
             when s_time is not null and t_assigned_at is null then 'unparseable time ''' || s_time || ''''
         end as reason,
-        _row
+        case when reason is not null then {raw} end as raw{row}
     from typed
 )
 

@@ -1,10 +1,10 @@
--- Template (filled by engine.ingest.transform): staged text -> canonical typed rows + reject reason.
+-- Template (filled by engine.ingest.transform): a file's text cells -> canonical typed rows + reject reason.
 -- The brace slots hold SQL built from our own column names only; user values are bound parameters.
-create or replace temp table canon as
+-- The relation slot is the staged table or DuckDB's read_csv of the file itself.
 with source as (
     select
         {source}
-    from stage
+    from {relation}
 ),
 
 typed as (
@@ -83,7 +83,7 @@ final as (
         s_age_band as age_band,
         s_city as city,
         reason,
-        _row
+        case when reason is not null then {raw} end as raw{row}
     from checked
 )
 

@@ -1,17 +1,21 @@
--- Insert the good canonical rows that are new: first copy within the file, absent from events.
+-- Template (filled by engine.ingest._insert_events): the good canonical rows that are new, i.e. the
+-- first copy within the file (first_copies slot: a qualify clause, empty when no id repeats) and
+-- absent from the stored events (stored slot: a time-range filter when ids are natural keys).
 insert into events
-with good as (
-    select * from canon where reason is null
+with first_copies as (
+    select * from canon
+    where reason is null
+    {first_copies}
 ),
 
-first_copies as (
-    select * from good
-    qualify row_number() over (partition by event_id order by _row) = 1
+stored as (
+    select event_id from events
+    {stored}
 ),
 
 new_rows as (
     select f.* from first_copies as f
-    anti join events as e on e.event_id = f.event_id
+    anti join stored as e on e.event_id = f.event_id
 ),
 
 final as (
