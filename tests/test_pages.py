@@ -56,6 +56,12 @@ def warehouse_of(tmp_path, monkeypatch, csv_text: str) -> Path:
     return path
 
 
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Select a page's tab (only the open tab's content runs) and rerun."""
+    at.session_state[key] = label
+    return at.run()
+
+
 def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
@@ -329,11 +335,16 @@ def test_communities_page_with_every_control(demo):
     with warehouse.connect(demo) as con:
         board = community_leaderboard(con, start=date(2026, 1, 30), end=date(2026, 2, 28))
     assert {m.label: m.value for m in at.metric}["Active members"] == f"{int(board['active_members'].sum()):,}"
-    assert len(at.get("plotly_chart")) == 3
-    for key in ("com-period", "life-period"):
-        for grain in ("day", "month"):
-            at.segmented_control(key=key).set_value(grain).run()
-            no_errors(at)
+    assert len(at.get("plotly_chart")) == 1
+    for grain in ("day", "month"):
+        at.segmented_control(key="com-period").set_value(grain).run()
+        no_errors(at)
+    open_tab(at, "communities-tab", "Lifecycle and stickiness")
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 2
+    for grain in ("day", "month"):
+        at.segmented_control(key="life-period").set_value(grain).run()
+        no_errors(at)
 
 
 def test_communities_page_without_groups(tmp_path, monkeypatch):
@@ -349,11 +360,12 @@ def test_segments_page_rfm_and_rule_editing(demo):
 
     at = app().run()
     at.switch_page("views/segments.py").run()
+    open_tab(at, "segments-tab", "RFM")
     no_errors(at)
     with warehouse.connect(demo) as con:
         scores = rfm_scores(con, as_of=date(2026, 2, 28), lookback_days=365)
     assert {m.label: m.value for m in at.metric}["Customers"] == f"{len(scores):,}"
-    assert len(at.get("plotly_chart")) == 2 + 7  # RFM treemap and transitions; the portrait's seven
+    assert len(at.get("plotly_chart")) == 2  # RFM treemap and transitions
     at.multiselect(key="rfm-pick").select("Champions").run()
     no_errors(at)
     customers = next(d.value for d in at.dataframe if "recency_days" in d.value.columns)
@@ -400,6 +412,7 @@ def test_segments_page_without_buyers(tmp_path, monkeypatch):
     warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
     at = app().run()
     at.switch_page("views/segments.py").run()
+    open_tab(at, "segments-tab", "RFM")
     no_errors(at)
     assert any("Nobody bought" in i.value for i in at.info)
 
@@ -428,7 +441,9 @@ def test_portraits_tab(demo):
         save_segment(con, "Buyers", SegmentDefinition((Condition("event", event="purchase"),)))
     at = app().run()
     at.switch_page("views/segments.py").run()
+    open_tab(at, "segments-tab", "Portraits")
     no_errors(at)
+    assert len(at.get("plotly_chart")) == 7  # the portrait of everyone
     at.selectbox(key="portrait-who").select("Buyers").run()
     no_errors(at)
     assert {m.label: m.value for m in at.metric}["Buyers"] != "0"
@@ -464,7 +479,7 @@ def test_segment_builder_tag_condition(demo):
 
 
 def test_experiments_page(demo):
-    from engine.experiments import experiment_results
+    from engine.experiments import campaign_effect, experiment_results
 
     at = app().run()
     at.switch_page("views/experiments.py").run()
@@ -475,9 +490,15 @@ def test_experiments_page(demo):
         verdict = experiment_results(con, "new_checkout").verdict
     assert any(i.value == verdict for i in at.info)
     assert len(at.get("plotly_chart")) == 3
+    open_tab(at, "experiments-tab", "Sample size")
     at.number_input(key="size-baseline").set_value(10.0).run()
     assert {m.label: m.value for m in at.metric}["Users per variant"] != "0"
     no_errors(at)
+    open_tab(at, "experiments-tab", "Coupon campaigns")
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        campaigns = campaign_effect(con)
+    assert at.dataframe[0].value["campaign_id"].tolist() == campaigns["campaign_id"].tolist()
 
 
 def test_experiments_page_without_experiments(tmp_path, monkeypatch):
@@ -554,6 +575,7 @@ def test_recommendations_page_trains_in_the_background_then_serves(demo):
     at.text_input(key="recs-prefix").input("nobody").run()
     no_errors(at)
     assert any("No user id starts with" in i.value for i in at.info)
+    open_tab(at, "recommendations-tab", "Similar items")
     at.text_input(key="recs-item").input("no-such-item").run()
     assert any("no item 'no-such-item'" in w.value for w in at.warning)
 
@@ -571,12 +593,14 @@ def test_recommendations_page_evaluation_and_push_list(demo):
     at.switch_page("views/recommendations.py").run()
     no_errors(at)
     assert not at.warning  # trained on the current version: nothing is stale
+    open_tab(at, "recommendations-tab", "How good is it?")
     evaluation = done.evaluation["new"]
     assert any(f"{evaluation['users_evaluated']:,} users" in c.value for c in at.caption)
     models = evaluation["models"]
     served, best = models["hybrid"]["ndcg"], max(models["popularity"]["ndcg"], models["buy_again"]["ndcg"])
     message = at.success[0].value if served > best else at.warning[0].value
     assert f"{served:.3f} against {best:.3f}" in message
+    open_tab(at, "recommendations-tab", "Push list for a segment")
     at.button(key="recs-push").click().run()
     no_errors(at)
     assert any(f"for {size:,} of the segment's {size:,} users" in c.value for c in at.caption)
@@ -662,7 +686,40 @@ def test_churn_page_counts_survival_risk_and_propensity(demo):
     assert any("Log-rank test" in c.value for c in at.caption)
     at.radio(key="churn-basis").set_value("purchase").run()
     no_errors(at)
-    assert len(at.get("plotly_chart")) >= 2  # survival curves and the hazard-ratio forest plot
+    # only the open tab runs: the models of the others are not fitted for a look at the curves
+    assert len(at.get("plotly_chart")) == 1
+    assert "High risk" not in {m.label for m in at.metric}
+    at.session_state["churn-tab"] = "At-risk users"
+    at.run()
+    no_errors(at)
+    assert {"High risk", "Medium risk", "Low risk"} <= {m.label for m in at.metric}
+    assert len(at.get("plotly_chart")) == 1  # the hazard-ratio forest plot, no survival curves
+    at.session_state["churn-tab"] = "Purchase propensity"
+    at.run()
+    no_errors(at)
+    # 40 days of data leave too little before a 30-day horizon; a week is enough
+    assert any("too little activity before the cutoff" in i.value for i in at.info)
+    at.slider(key="prop-horizon").set_value(7).run()
+    no_errors(at)
+    assert "ROC-AUC on a time split" in {m.label for m in at.metric}
+    at.session_state["churn-tab"] = "How good are the models?"
+    at.run()
+    no_errors(at)
+    assert any("too little activity before the cutoff" in i.value for i in at.info)
+
+
+def test_churn_page_model_check_on_four_months(tmp_path, monkeypatch):
+    path = tmp_path / "long.duckdb"
+    with warehouse.connect(path) as con:
+        build_demo(con, users=400, days=120, seed=3, end=date(2026, 3, 1))
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    at = app()
+    at.session_state["churn-tab"] = "How good are the models?"
+    at.run()
+    at.switch_page("views/churn.py").run()
+    no_errors(at)
+    assert set(at.dataframe[0].value["model"]) == {"recency", "logistic", "cox"}
+    assert len(at.success) + len(at.warning) == 1  # the verdict against the recency baseline
 
 
 @pytest.mark.realdata
@@ -678,6 +735,12 @@ def test_model_pages_work_on_the_taobao_sample(real_data, tmp_path, monkeypatch)
         at = app().run()
         at.switch_page(view).run()
         no_errors(at)
+    for tab in ("At-risk users", "Purchase propensity", "How good are the models?"):
+        churn = app()
+        churn.session_state["churn-tab"] = tab
+        churn.run()
+        churn.switch_page("views/churn.py").run()
+        no_errors(churn)
     wait_for_training(path)
     at.run()
     no_errors(at)
