@@ -48,10 +48,9 @@ converted = f"{summary['conversion_rate']:.1%}" if summary["clickers"] else "—
 cards[4].metric("Click-through conversion", converted,
                 help="Users who bought within the attribution window ÷ users who clicked.")
 
-keys = ["(all)"] + performance["key"].tolist()
-focus = st.selectbox(f"Daily trend for {by}", keys, key="ctr-focus",
-                     format_func=lambda k: k if k == "(all)" else
-                     f"{k} · {performance.set_index('key').loc[k, 'label']}")
+labels = dict(zip(performance["key"], performance["label"], strict=True))  # one lookup per option, not a scan
+focus = st.selectbox(f"Daily trend for {by}", ["(all)", *labels], key="ctr-focus",
+                     format_func=lambda k: k if k == "(all)" else f"{k} · {labels[k]}")
 trend = data.content_trend(path, version, by, None if focus == "(all)" else focus, start, end, channel)
 st.plotly_chart(charts.rate_trend(trend), width="stretch")
 widgets.csv_download(trend, f"pond-{by}-trend-{start}-{end}.csv", label="Daily trend as CSV",
