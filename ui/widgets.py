@@ -8,6 +8,9 @@ import math
 import pandas as pd
 import streamlit as st
 
+#: rows a user list shows on a page (the browser slows down past this); its CSV download has them all
+TABLE_ROWS = 1_000
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -80,3 +83,11 @@ def page_link(page: str, **kwargs) -> None:
 
     with contextlib.suppress(StreamlitPageNotFoundError):
         st.page_link(page, **kwargs)
+
+
+def capped_table(frame: pd.DataFrame, caption: str, **options) -> None:
+    """``caption`` and the first :data:`TABLE_ROWS` rows of a user list (say so when there are more:
+    the page's CSV download has them all)."""
+    shown = min(len(frame), TABLE_ROWS)
+    st.caption(caption + (f"; the first {shown:,} shown, the CSV has them all" if shown < len(frame) else ""))
+    st.dataframe(frame.head(shown), hide_index=True, **options)

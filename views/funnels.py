@@ -83,7 +83,6 @@ with right:
     after = st.selectbox("Reached step but not the next", list(range(1, len(steps))),
                          format_func=lambda k: f"{k}. {steps[k - 1]} → not {steps[k]}", key="fun-drop-step")
     dropped = result.dropped_after(int(after), segment)
-    st.caption(f"{len(dropped):,} users")
-    st.dataframe(dropped, hide_index=True, height=240)
+    widgets.capped_table(dropped, f"{len(dropped):,} users", height=240)
     widgets.csv_download(dropped, f"pond-funnel-dropped-after-step-{after}.csv", label="These users as CSV",
                          key="fun-drop-csv")

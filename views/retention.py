@@ -101,8 +101,8 @@ which = pick[2].radio("Users", ["came back", "did not come back", "all"], key="r
 users = data.retention_cell_users(path, version, query, segment, cohort, int(cell_period))
 if which != "all":
     users = users[users["came_back"] == (which == "came back")]
-st.caption(f"{len(users):,} users · cohort {cohort} · {period} {cell_period} · {segment}")
-st.dataframe(users, hide_index=True, height=260)
+widgets.capped_table(users, f"{len(users):,} users · cohort {cohort} · {period} {cell_period} · {segment}",
+                     height=260)
 widgets.csv_download(users, f"pond-retention-{cohort}-{period}{cell_period}-{which.replace(' ', '-')}.csv",
                      label="These users as CSV", key="ret-cell-csv")
 

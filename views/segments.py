@@ -223,8 +223,7 @@ with tab_rfm:
             pick = st.multiselect("Segments", list(sizes["segment"]), default=[], key="rfm-pick",
                                   placeholder="All segments")
             shown = scores[scores["segment"].isin(pick)] if pick else scores
-            st.caption(f"{len(shown):,} customers")
-            st.dataframe(shown, hide_index=True, height=300)
+            widgets.capped_table(shown, f"{len(shown):,} customers", height=300)
             widgets.csv_download(shown, f"pond-rfm-customers-{as_of}.csv", label="These customers as CSV",
                                  key="rfm-customers-csv")
             days = chosen.period.days
