@@ -18,14 +18,20 @@ weighted as (
         and e.event_time >= l.t - to_days(cast($lookback as integer))
 ),
 
+item_tags as (
+    -- split first: most catalogues tag few items, and the join then builds on this short list
+    select i.item_id, 'tag:' || trim(t.tag) as tag
+    from items as i
+    cross join unnest(string_split(i.tags, ',')) as t(tag)
+    where i.tags is not null and trim(t.tag) <> ''
+),
+
 tagged as (
     select user_id, 'category:' || category as tag, w from weighted where category is not null
     union all
-    select w.user_id, 'tag:' || trim(t.tag) as tag, w.w
+    select w.user_id, it.tag, w.w
     from weighted as w
-    join items as i on i.item_id = w.item_id
-    cross join unnest(string_split(i.tags, ',')) as t(tag)
-    where i.tags is not null and trim(t.tag) <> ''
+    join item_tags as it on it.item_id = w.item_id
 ),
 
 tf as (
