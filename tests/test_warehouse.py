@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from engine import warehouse
+from engine.errors import WarehouseError
 from engine.ingest import import_file
 
 
@@ -38,3 +41,15 @@ def test_rollups_stay_equal_to_a_rebuild_after_imports_and_undo(con, write):
     incremental = {r: con.execute(f"select * from {r} order by all").fetchall() for r in warehouse.ROLLUPS}
     warehouse.rebuild_rollups(con)
     assert {r: con.execute(f"select * from {r} order by all").fetchall() for r in warehouse.ROLLUPS} == incremental
+
+
+def test_duckdb_memory_is_limited_and_the_limit_can_be_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("POND_DUCKDB_MEMORY", raising=False)
+    with warehouse.connect(tmp_path / "a.duckdb") as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"  # 1GB
+    monkeypatch.setenv("POND_DUCKDB_MEMORY", "512MB")
+    with warehouse.connect(tmp_path / "a.duckdb") as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+    monkeypatch.setenv("POND_DUCKDB_MEMORY", "lots; drop table events")
+    with pytest.raises(WarehouseError, match="not a memory size"), warehouse.connect(tmp_path / "a.duckdb"):
+        pass
