@@ -177,3 +177,16 @@ def test_duplicate_lines_keep_the_first_copy_and_a_later_export_skips_stored_one
     result = import_file(con, second)
     assert (result.rows_imported, result.rows_duplicate) == (1, 1)
     assert con.execute("select count(*) from events").fetchone()[0] == 3
+
+
+def test_a_malformed_line_is_rejected_once_when_the_time_format_is_detected_again(con, write):
+    # an edited mapping clears the time patterns; detecting them again samples the file first
+    from engine.ingest import inspect_file
+
+    path = write("edited.csv", "user_id,event_type,event_time\nu1,view,2026-01-05 10:00:00\nu2,view\n"
+                 "u3,view,2026-01-05 11:00:00\n")
+    _, plan = inspect_file(path)
+    plan.time_patterns = []
+    result = import_file(con, path, plan=plan)
+    assert (result.rows_imported, result.rows_rejected) == (2, 1)
+    assert rejected_rows(con, result.upload_id)["row"].tolist() == [2]

@@ -63,8 +63,9 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     try:
         with _refusing_unreadable(plan, label):
             yield Source(relation, params, numbered=False)
+            # only the last scan's: a sample read before it (time-format detection) stores its rejects too
             con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, csv_line "
-                        "from csv_rejects", [skip])
+                        "from csv_rejects where scan_id = (select max(scan_id) from csv_reject_scans)", [skip])
     finally:
         with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
             con.execute("drop table if exists csv_rejects")
