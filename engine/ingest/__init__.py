@@ -33,6 +33,7 @@ from engine.ingest.transform import build_assignments, build_canonical
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
+    bind_named,
     business_timezone,
     check_timezone,
     execute_query,
@@ -214,7 +215,7 @@ def _import_assignments(con, path, plan, label, sha, started, who, progress) -> 
     rows_read, rejected, good, reasons = _checked_rows(con, "canon_assignments", label,
                                                        hint="check the user, experiment and variant columns")
     upload_id = _next_upload_id(con)
-    imported = _counted_insert(con, "experiments", "ingest_insert_assignments", {"upload_id": upload_id})
+    imported = _counted_insert(con, "experiments", load_query("ingest_insert_assignments"), {"upload_id": upload_id})
     _record_rejects(con, "canon_assignments", upload_id)
     result = ImportResult(file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
                           rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
@@ -264,10 +265,7 @@ def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: 
         first_copies="qualify row_number() over (partition by event_id order by _row) = 1" if repeats else "",
         stored="where event_time between $first and $last" if natural else "",
     )
-    params = {"upload_id": upload_id, **({"first": first, "last": last} if natural else {})}
-    before = con.execute("select count(*) from events").fetchone()[0]
-    con.execute(sql, params)
-    return con.execute("select count(*) from events").fetchone()[0] - before
+    return _counted_insert(con, "events", sql, {"upload_id": upload_id, "first": first, "last": last})
 
 
 def _checked_rows(con: duckdb.DuckDBPyConnection, canon: str, label: str, *, hint: str
@@ -302,10 +300,10 @@ def _next_upload_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select coalesce(max(upload_id), 0) + 1 from uploads").fetchone()[0]
 
 
-def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict[str, object]) -> int:
-    """Run an insert query and return how many rows it added to ``table``."""
+def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict[str, object]) -> int:
+    """Run an insert statement and return how many rows it added to ``table``."""
     before = con.execute(f"select count(*) from {table}").fetchone()[0]
-    execute_query(con, query, params)
+    con.execute(sql, bind_named(sql, params))
     return con.execute(f"select count(*) from {table}").fetchone()[0] - before
 
 
