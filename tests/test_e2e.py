@@ -196,6 +196,18 @@ def test_every_page_renders_in_the_browser(dashboard, page, path, marker):
     assert_no_exception(page)
 
 
+def test_a_closed_tab_runs_when_it_is_opened(dashboard, page):
+    """Tabs render lazily (only the open one runs); opening another must fill it in by itself."""
+    url, _ = dashboard
+    page.goto(f"{url}/churn")
+    page.get_by_text("Active (censored)").first.wait_for(timeout=60_000)
+    assert page.get_by_text("High risk").count() == 0
+    page.get_by_role("tab", name="At-risk users").click()
+    page.get_by_text("High risk").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)
+    assert_no_exception(page)
+
+
 def test_build_save_and_export_a_segment(dashboard, page):
     from engine.audit import entries
 
