@@ -94,7 +94,9 @@ def test_phone_numbers_are_pseudonymised_with_a_key_outside_the_warehouse(con, w
     import_file(con, write("a.csv", content))
     ids = [r[0] for r in con.execute("select user_id from events order by event_time").fetchall()]
     assert all(i.startswith("p_") and len(i) == 22 for i in ids) and len(set(ids)) == 2
-    assert not any("138" in i for i in ids)
+    # no phone number survives (a check for a fragment like "138" failed now and then: the pseudonyms
+    # are hex digests of a random key, and three given digits turn up in about one run in a hundred)
+    assert not any(phone in i for i in ids for phone in ("13812345678", "13912345678"))
     key_file = warehouse_path.with_suffix(".key")
     assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
     # the same person gets the same pseudonym in a later export
