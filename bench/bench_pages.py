@@ -25,13 +25,11 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_import import write_section  # noqa: E402
 from bench_queries import warehouse_for  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.dashboard import CHROMIUM, CHROMIUM_ARGS, start_dashboard, stop_dashboard  # noqa: E402
 
 #: (menu title, url path, text the page shows once its main content is there)
 PAGES = [
@@ -62,31 +58,6 @@ PAGES = [
     ("Upload data", "upload", "Drop export files here"),
     ("Admin", "admin", "Audit trail"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "POND_WAREHOUSE": str(db)}, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.read().strip() == b"ok":
-                    return server, url
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit(f"streamlit did not start:\n{log.read_text()[-3000:]}")
 
 
 def peak_memory_mb(pid: int) -> tuple[float, float]:
@@ -163,7 +134,7 @@ def main() -> None:
         db = prepare(args.users, args.days, folder)
         with warehouse.connect(db) as con:
             events = con.execute("select count(*) from events").fetchone()[0]
-        server, url = start_server(db, folder / "streamlit.log")
+        server, url = start_dashboard({"POND_WAREHOUSE": str(db)}, folder / "streamlit.log", timeout=120)
         rows = []
         try:
             with sync_playwright() as p:
@@ -186,8 +157,7 @@ def main() -> None:
                 browser.close()
             peak, current = peak_memory_mb(server.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_dashboard(server)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"dashboard server memory: peak {peak:,.0f} MB, after the run {current:,.0f} MB")

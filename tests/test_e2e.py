@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -20,49 +16,23 @@ import pytest
 
 from engine import warehouse
 from engine.demo import build_demo
+from tests.dashboard import CHROMIUM, CHROMIUM_ARGS, ROOT, start_dashboard, stop_dashboard
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(folder: Path, env: dict):
     """Start `streamlit run app.py` on a free port; yield its URL; stop it afterwards."""
-    port = _free_port()
-    log = (folder / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+    try:
+        server, url = start_dashboard(env, folder / "streamlit.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     try:
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+        stop_dashboard(server)
 
 
 def _demo_folder(tmp_path_factory, name: str) -> tuple[Path, Path]:

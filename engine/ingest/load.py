@@ -48,7 +48,8 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     con.execute("create or replace temp table stage_rejects "
                 "(row_number bigint, reason varchar, raw varchar)")
     if plan.kind != "csv":
-        _refuse_unreadable(lambda: stage_file(con, path, plan, label), plan, label)
+        with _refusing_unreadable(plan, label):
+            stage_file(con, path, plan, label)
         yield Source("stage")
         return
     copy = _text_copy(path, plan)
@@ -83,11 +84,6 @@ def _refusing_unreadable(plan: ImportPlan, label: str) -> Iterator[None]:
         reason = str(exc).strip().splitlines()[0][:200]
         raise ImportFormatError(f"{label}: the file cannot be read as {plan.kind.upper()} ({reason}); check its "
                                 "delimiter, quotes and line endings, or export it again") from exc
-
-
-def _refuse_unreadable(step, plan: ImportPlan, label: str) -> None:
-    with _refusing_unreadable(plan, label):
-        step()
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
