@@ -108,9 +108,13 @@ def test_propensity_is_checked_on_a_time_split(demo):
         result = purchase_propensity(con, horizon_days=30)
     assert result.auc > 0.7
     assert result.calibration["users"].sum() > 0 and result.scores["propensity"].between(0, 1).all()
-    # calibrated enough: predicted and observed rates per decile stay close where there are users
-    busy = result.calibration[result.calibration["users"] >= 50]
-    assert (busy["predicted"] - busy["observed"]).abs().max() < 0.15
+    # calibrated: the user-weighted gap between predicted and observed rates is small, and no
+    # decile with users enough to measure is far off (about a hundred users make one decile's
+    # observed rate uncertain by several points, so the per-decile bound is loose)
+    calibration = result.calibration
+    gaps = (calibration["predicted"] - calibration["observed"]).abs()
+    assert (gaps * calibration["users"]).sum() / calibration["users"].sum() < 0.03
+    assert gaps[calibration["users"] >= 50].max() < 0.2
 
 
 def test_churn_bands_work_in_the_segment_builder(demo, tmp_path):
