@@ -136,7 +136,9 @@ def survival(con: duckdb.DuckDBPyConnection, *, inactivity_days: int = 30, basis
 
 def features(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> pd.DataFrame:
     """Per user active before ``cutoff``: model features and what happened in the horizon after it."""
-    frame = run_query(con, "churn_features", {"cutoff": cutoff, "horizon": int(horizon_days)})
+    first_day = con.execute("select min(day) from user_day").fetchone()[0] or cutoff
+    frame = run_query(con, "churn_features", {"cutoff": cutoff, "horizon": int(horizon_days),
+                                              "first_day": first_day, "days": max((cutoff - first_day).days, 0)})
     if frame.empty:
         return frame
     for column in ("first_active", "last_active", "first_purchase", "last_purchase", "next_active",

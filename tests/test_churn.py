@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import warehouse
-from engine.churn import churn_risk, ensure_scores, evaluate_churn, lifetimes, purchase_propensity, survival
+from engine.churn import churn_risk, ensure_scores, evaluate_churn, features, lifetimes, purchase_propensity, survival
 from engine.errors import PondError
 from engine.ingest import import_file
 
@@ -27,6 +27,28 @@ def test_lifetimes_are_exact_on_a_hand_made_history(warehouse_path, write):
     # "here" was last seen 5 days ago: still active, censored at 47 days (Jan 10 .. Feb 25)
     assert frame.loc["here", ["churned", "duration"]].tolist() == [False, 47]
     assert frame.loc["late", ["churned", "duration"]].tolist() == [False, 1]
+
+
+def test_features_count_days_not_channel_rows(warehouse_path, write):
+    csv = write("f.csv", "user_id,event_type,event_time,channel,amount,order_id\n"
+                         "a,view,2026-01-01 10:00:00,wechat,,\na,view,2026-01-01 11:00:00,douyin,,\n"
+                         "a,purchase,2026-01-20 10:00:00,wechat,10,o1\n"
+                         "a,view,2026-02-10 10:00:00,wechat,,\na,view,2026-02-10 12:00:00,douyin,,\n"
+                         "a,view,2026-02-20 10:00:00,wechat,,\n"
+                         "a,view,2026-03-03 10:00:00,wechat,,\na,purchase,2026-03-05 10:00:00,wechat,5,o2\n"
+                         "b,impression,2026-02-28 10:00:00,wechat,,\nc,view,2026-03-02 10:00:00,wechat,,\n")
+    with warehouse.connect(warehouse_path) as con:
+        import_file(con, csv)
+        frame = features(con, date(2026, 3, 1), 10)
+    # b was only shown something and c came after the cutoff: neither is a user at the cutoff
+    assert frame["user_id"].tolist() == ["a"]
+    a = frame.iloc[0]
+    assert [a[c].date() for c in ("first_active", "last_active", "first_purchase", "last_purchase",
+                                  "next_active", "next_purchase")] == [
+        date(2026, 1, 1), date(2026, 2, 20), date(2026, 1, 20), date(2026, 1, 20), date(2026, 3, 3), date(2026, 3, 5)]
+    # two channels on Jan 1 and Feb 10 are one day each: active on 4 days, 2 in the last 30, 2 in the 30 before
+    assert [int(a[c]) for c in ("active_days", "active_30", "active_prior_30", "orders")] == [4, 2, 2, 1]
+    assert a["monetary"] == 10 and a["recency"] == 9 and a["tenure"] == 59
 
 
 def test_exponential_lifetimes_recover_their_hazard(warehouse_path, tmp_path):

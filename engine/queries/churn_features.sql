@@ -1,27 +1,24 @@
 -- Per user active before business day $cutoff: behaviour before it (features), and what they did in
 -- the $horizon days from it (labels: first activity and first purchase in that window).
-with before as (
-    -- one row per user and day (user_day splits a day by channel), so plain counts count days
-    select user_id, day, sum(actions) as actions, sum(purchases) as purchases, sum(orders) as orders,
-        sum(gmv) as gmv
-    from user_day
-    where day < $cutoff
-    group by user_id, day
-),
-
-per_user as (
+-- user_day splits a day by channel, so days are counted as bits set per day since $first_day
+-- (bit n = day $first_day + n, $days bits in all): one pass, without regrouping by user and day.
+with per_user as (
     select
         user_id,
         min(day) filter (where actions > 0) as first_active,
         max(day) filter (where actions > 0) as last_active,
         min(day) filter (where purchases > 0) as first_purchase,
         max(day) filter (where purchases > 0) as last_purchase,
-        count(*) filter (where actions > 0) as active_days,
-        count(*) filter (where actions > 0 and day >= $cutoff - 30) as active_30,
-        count(*) filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30) as active_prior_30,
+        bit_count(bitstring_agg(cast(day - $first_day as integer), 0, $days) filter (where actions > 0))
+            as active_days,
+        coalesce(bit_count(bitstring_agg(cast(day - $first_day as integer), 0, $days)
+            filter (where actions > 0 and day >= $cutoff - 30)), 0) as active_30,
+        coalesce(bit_count(bitstring_agg(cast(day - $first_day as integer), 0, $days)
+            filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30)), 0) as active_prior_30,
         coalesce(sum(orders), 0) as orders,
         coalesce(sum(gmv), 0) as monetary
-    from before
+    from user_day
+    where day < $cutoff
     group by user_id
     having count(*) filter (where actions > 0) > 0
 ),
