@@ -53,3 +53,14 @@ def test_duckdb_memory_is_limited_and_the_limit_can_be_set(tmp_path, monkeypatch
     monkeypatch.setenv("POND_DUCKDB_MEMORY", "lots; drop table events")
     with pytest.raises(WarehouseError, match="not a memory size"), warehouse.connect(tmp_path / "a.duckdb"):
         pass
+
+
+def test_user_day_counts_orders_by_distinct_id_per_channel(con, write):
+    # o1 has two lines (one order); the id-less purchase is an order of its own; channel-less rows
+    # and o1 again in another channel are counted in their own rows
+    import_file(con, write("o.csv", "user_id,event_type,event_time,channel,order_id,amount\n"
+                                    "u1,purchase,2024-01-01 10:00,,o1,10\nu1,purchase,2024-01-01 10:01,,o1,5\n"
+                                    "u1,purchase,2024-01-01 11:00,,,7\nu1,purchase,2024-01-01 12:00,wx,o1,3\n"
+                                    "u1,view,2024-01-01 13:00,dy,,\n"))
+    rows = con.execute("select channel, purchases, orders, gmv from user_day order by channel nulls first").fetchall()
+    assert rows == [(None, 3, 2, 22.0), ("dy", 0, 0, 0.0), ("wx", 1, 1, 3.0)]
