@@ -123,6 +123,21 @@ def test_uploaded_file_names_never_become_paths(name, monkeypatch, tmp_path):
     assert ".." not in saved.name and "/" not in saved.name
 
 
+def test_an_upload_is_read_and_hashed_once_per_session(monkeypatch, tmp_path):
+    import uuid
+
+    import ui.imports
+
+    monkeypatch.setattr(ui.imports, "UPLOAD_DIR", tmp_path / "uploads")
+    reads = []
+    upload = SimpleNamespace(name="big.csv", file_id=str(uuid.uuid4()),
+                             getvalue=lambda: reads.append(1) or b"user_id,event_type\n")
+    first = ui.imports.save_upload(upload)
+    assert ui.imports.save_upload(upload) == first and len(reads) == 1  # a rerun reuses the copy
+    first.unlink()  # pruned from disk meanwhile: written again, not a dangling path
+    assert ui.imports.save_upload(upload) == first and first.exists() and len(reads) == 2
+
+
 def test_pseudonymised_ids_stay_pseudonymised_in_every_export(tmp_path, capsys, write):
     from engine.__main__ import main
 

@@ -44,8 +44,13 @@ def _prune_old_uploads() -> None:
 def save_upload(uploaded) -> Path:
     """Write an uploaded file to a private temp folder once; the same bytes reuse the same file.
 
-    Copies older than a day are removed, so the folder does not grow without bound.
+    Copies older than a day are removed, so the folder does not grow without bound. The copy is
+    remembered per upload for the session, so that a rerun (any widget change on the page) does
+    not hash the whole file again: about two seconds for a 1 GB export.
     """
+    remembered = ("pond_saved", getattr(uploaded, "file_id", None))
+    if remembered[1] is not None and remembered in st.session_state and st.session_state[remembered].exists():
+        return st.session_state[remembered]
     data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
     UPLOAD_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -54,6 +59,8 @@ def save_upload(uploaded) -> Path:
     path = UPLOAD_DIR / f"{digest}{Path(uploaded.name).suffix.lower()[:10]}"
     if not path.exists():
         path.write_bytes(data)
+    if remembered[1] is not None:
+        st.session_state[remembered] = path
     return path
 
 
