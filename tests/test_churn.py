@@ -123,6 +123,8 @@ def test_risk_list_ranks_active_users_with_drivers(demo):
     # users away longer are, on average, riskier
     assert risk.groupby(risk["days_away"] > 14)["risk"].mean().diff().iloc[-1] > 0
     assert 0.5 < result.concordance <= 1 and len(result.hazard_ratios) >= 8
+    # the demo's tenure effect wanes with time away, and the check (on the left-truncated fit) says so
+    assert result.ph_warning.startswith("The effect of tenure at last visit changes with time away")
 
 
 def test_propensity_is_checked_on_a_time_split(demo):
@@ -179,3 +181,48 @@ def test_too_little_history_for_a_risk_model_says_what_to_do(warehouse_path, wri
             churn_risk(con, horizon_days=30)
         with pytest.raises(PondError, match="go past the data"):
             evaluate_churn(con, date(2026, 1, 2), horizon_days=30)
+
+
+def _cox_data(seed: int, n: int = 2000, truncated: bool = False):
+    """``steady`` has a constant effect on the hazard; ``early`` raises it in the first days only."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    steady, early = rng.normal(size=n), rng.integers(0, 2, n)
+    gap = np.ceil(rng.exponential(10 * np.exp(-0.7 * steady)))
+    event = rng.random(n) < 0.85
+    # 'early' users return within 3 days or not at all: a higher hazard at first, none later
+    quick = rng.random(n) < 0.6
+    gap = np.where(early == 1, np.where(quick, rng.integers(1, 4, n), 60), gap)
+    event = np.where(early == 1, quick, event)
+    frame = pd.DataFrame({"steady": steady, "early": early.astype(float), "gap": gap.astype(float),
+                          "event": event.astype(int)})
+    if truncated:  # users enter the risk set some days into their gap, as users away at a cut-off do
+        frame["entry"] = np.floor(rng.random(n) * np.minimum(frame["gap"], 5)) - 0.5
+    return frame
+
+
+def test_proportional_hazards_test_matches_lifelines_where_lifelines_can_run():
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import proportional_hazard_test
+
+    from engine.churn import proportional_hazards_test
+
+    data = _cox_data(3)
+    model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event")
+    reference = proportional_hazard_test(model, data, time_transform="identity").summary
+    ours = proportional_hazards_test(model, data, entry=None, time_transform="identity").set_index("covariate")
+    reference = reference.loc[ours.index]
+    assert np.allclose(ours["statistic"], reference["test_statistic"], rtol=1e-9)
+    assert np.allclose(ours["p"], reference["p"], rtol=1e-9)
+
+
+def test_proportional_hazards_test_flags_an_effect_that_changes_with_time_in_truncated_data():
+    from lifelines import CoxPHFitter
+
+    from engine.churn import proportional_hazards_test
+
+    data = _cox_data(4, truncated=True)
+    model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event", entry_col="entry")
+    p = proportional_hazards_test(model, data).set_index("covariate")["p"]
+    assert p["early"] < 1e-6 and p["steady"] > 0.01
