@@ -63,7 +63,8 @@ def main() -> None:
              f"Command: `python bench/bench_demo.py --sizes {args.sizes}`  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"{time.strftime('%Y-%m-%d')}. One fresh process per size (generate, insert, rollups, one "
-             "transaction).", "",
+             "transaction), DuckDB under the same memory cap as every Pond process (`POND_DUCKDB_MEMORY`, "
+             "1 GB by default).", "",
              "| users | days | events | seconds | peak memory | file |", "|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['users']:,} | {r['days']} | {r['events']:,} | {r['seconds']:.1f} | "
