@@ -260,10 +260,14 @@ def proportional_hazards_test(model, data: pd.DataFrame, *, duration: str = "gap
     """
     from scipy.stats import chi2, rankdata
 
+    if time_transform not in ("rank", "identity"):
+        raise ValueError(f"time_transform is 'rank' or 'identity', not {time_transform!r}")
     columns = list(model.params_.index)
     x = data[columns].to_numpy(dtype=float)
     times = data[duration].to_numpy(dtype=float)
     observed = data[event].to_numpy().astype(bool)
+    if not observed.any():
+        raise InsufficientDataError("no events to test proportional hazards on")
     entries = data[entry].to_numpy(dtype=float) if entry else np.full(len(data), -np.inf)
     beta = model.params_.to_numpy()
     eta = x @ beta

@@ -226,3 +226,17 @@ def test_proportional_hazards_test_flags_an_effect_that_changes_with_time_in_tru
     model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event", entry_col="entry")
     p = proportional_hazards_test(model, data).set_index("covariate")["p"]
     assert p["early"] < 1e-6 and p["steady"] > 0.01
+
+
+def test_proportional_hazards_test_says_what_it_cannot_do():
+    from lifelines import CoxPHFitter
+
+    from engine.churn import proportional_hazards_test
+    from engine.errors import InsufficientDataError
+
+    data = _cox_data(5)
+    model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event")
+    with pytest.raises(ValueError, match="'rank' or 'identity'"):
+        proportional_hazards_test(model, data, entry=None, time_transform="km")
+    with pytest.raises(InsufficientDataError, match="no events"):
+        proportional_hazards_test(model, data.assign(event=0), entry=None)
