@@ -9,6 +9,7 @@ users, and purchase habits (order value, hours, weekdays, coupon use, repurchase
 from __future__ import annotations
 
 import logging
+import threading
 
 import duckdb
 import pandas as pd
@@ -17,6 +18,9 @@ from engine.errors import PondError
 from engine.warehouse import bind_named, business_timezone, data_version, load_query, run_query
 
 DEFAULT_TAGS = {"lookback": 180, "half_life": 30.0, "top": 5}
+#: One derivation at a time in a process: the dashboard derives in the background after an upload
+#: while a page may ask for the tags; the second caller waits and then finds them current.
+_DERIVING = threading.Lock()
 
 
 def interest_tags(con: duckdb.DuckDBPyConnection, *, lookback_days: int = 180, half_life_days: float = 30,
@@ -48,21 +52,27 @@ def refresh_after_write(con: duckdb.DuckDBPyConnection) -> None:
 
 def ensure_interest_tags(con: duckdb.DuckDBPyConnection) -> None:
     """Derive ``user_tags`` with the default parameters unless it matches the current data version."""
-    current = str(data_version(con))
+    with _DERIVING:
+        if tags_are_current(con):
+            return
+        current = str(data_version(con))
+        con.execute("begin transaction")
+        try:
+            con.execute("delete from user_tags")
+            sql = load_query("interest_tags")
+            con.execute(f"insert into user_tags select user_id, tag, score from ({sql})",
+                        bind_named(sql, DEFAULT_TAGS))
+            con.execute("update meta set value = ? where key = 'tags_version'", [current])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def tags_are_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``user_tags`` was derived from the current data version."""
     stored = con.execute("select value from meta where key = 'tags_version'").fetchone()[0]
-    if stored == current:
-        return
-    con.execute("begin transaction")
-    try:
-        con.execute("delete from user_tags")
-        sql = load_query("interest_tags")
-        con.execute(f"insert into user_tags select user_id, tag, score from ({sql})",
-                    bind_named(sql, DEFAULT_TAGS))
-        con.execute("update meta set value = ? where key = 'tags_version'", [current])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    return stored == str(data_version(con))
 
 
 def _users(con: duckdb.DuckDBPyConnection, segment: str | None) -> None:

@@ -99,3 +99,41 @@ def test_imports_leave_the_tags_current(shop, write):
     assert shop.execute("select value from meta where key = 'tags_version'").fetchone()[0] == str(
         warehouse.data_version(shop))
     assert shop.execute("select count(*) from user_tags where user_id = 'z'").fetchone() == (1,)
+
+
+def test_an_import_can_leave_the_tags_to_be_derived_later(shop, write):
+    from engine.portraits import tags_are_current
+
+    import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"),
+                derive=False)
+    assert not tags_are_current(shop)
+    assert shop.execute("select count(*) from user_tags where user_id = 'z'").fetchone() == (0,)
+    assert "z" in set(interest_tags(shop)["user_id"])  # the first reader derives them
+    assert tags_are_current(shop)
+
+
+def test_two_threads_deriving_tags_at_once_both_succeed(warehouse_path, write):
+    import threading
+
+    from engine import warehouse
+    from engine.portraits import ensure_interest_tags, tags_are_current
+
+    with warehouse.connect(warehouse_path) as con:
+        import_file(con, write("events.csv", EVENTS), derive=False)
+    errors = []
+
+    def derive() -> None:
+        try:
+            with warehouse.connect(warehouse_path) as con:
+                ensure_interest_tags(con)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=derive) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with warehouse.connect(warehouse_path) as con:
+        assert tags_are_current(con) and con.execute("select count(*) from user_tags").fetchone()[0] > 0

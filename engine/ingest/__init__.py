@@ -105,7 +105,8 @@ def _noop(fraction: float, message: str) -> None:
 
 def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
                 name: str | None = None, format: str = "auto", timezone: str | None = None,
-                imported_by: str | None = None, progress: Progress | None = None) -> ImportResult:
+                imported_by: str | None = None, progress: Progress | None = None,
+                derive: bool = True) -> ImportResult:
     """Import one file as one upload, in one transaction.
 
     Parameters
@@ -117,6 +118,10 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     timezone
         IANA zone of naive source times; when the warehouse is still empty it also becomes the
         warehouse's business time zone (the calendar of day-level charts).
+    derive
+        Re-derive what is kept per data version (interest tags) before returning. The dashboard
+        passes false and derives in the background, so that an upload returns seconds earlier;
+        whoever reads the tags first waits for that derivation or makes it.
 
     Raises
     ------
@@ -152,8 +157,9 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
                                             imported_by or getpass.getuser(), progress)
     finally:
         _drop_temporaries(con)
-    progress(0.95, "Updating interest tags")
-    refresh_after_write(con)
+    if derive:
+        progress(0.95, "Updating interest tags")
+        refresh_after_write(con)
     progress(1.0, result.summary)
     return result
 
