@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import date
 from pathlib import Path
 
@@ -162,6 +163,15 @@ def test_upload_preview_import_and_undo(demo):
     assert (shown["Rows read"], shown["Imported"], shown["Rejected"]) == ("3", "2", "1")
     with warehouse.connect(demo) as con:
         assert con.execute("select count(*) from events where upload_id = 2").fetchone() == (2,)
+    # the interest tags of the new version are derived by a thread of the server, after the page returned
+    import ui.imports
+    from engine.portraits import tags_are_current
+
+    deadline = time.monotonic() + 60
+    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with warehouse.connect(demo) as con:
+        assert tags_are_current(con)
     # the history lists it; undo needs the confirmation first
     assert at.selectbox(key="history-upload").options[0].startswith("#2 · shop.csv")
     at.selectbox(key="history-upload").select_index(0).run()

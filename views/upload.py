@@ -50,6 +50,10 @@ def show_result(name: str, outcome) -> None:
                              key=f"rejects-{name}-{outcome.upload_id}")
     for note in outcome.notes:
         st.caption(f"ℹ️ {note}")
+    if imports.deriving(path):
+        st.caption("ℹ️ Interest tags (segment conditions and portraits) are being updated in the background; "
+                   "those pages wait for it if opened in the next few seconds. Every other page already shows "
+                   "the new data.")
 
 
 def edit_plan(item, key: str):
