@@ -57,7 +57,7 @@ def save_upload(uploaded) -> Path:
 
     Copies older than a day are removed, so the folder does not grow without bound. The copy is
     remembered per upload for the session, so that a rerun (any widget change on the page) does
-    not hash the whole file again: about two seconds for a 1 GB export.
+    not hash the whole file again (about a second per GB here, on every rerun).
     """
     remembered = ("pond_saved", getattr(uploaded, "file_id", None))
     if remembered[1] is not None and remembered in st.session_state and st.session_state[remembered].exists():
