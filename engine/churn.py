@@ -17,9 +17,12 @@ cutoff)`` and applied at ``cutoff``, so nothing it scores has leaked into its tr
 
 from __future__ import annotations
 
+import logging
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -476,3 +479,68 @@ def ensure_scores(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> 
     except Exception:
         con.execute("rollback")
         raise
+
+
+# --- results kept per warehouse version -----------------------------------------------------------
+
+#: One computation of a stored result at a time in a process: a page asking while the dashboard
+#: computes it in the background waits, then loads it.
+_COMPUTING = threading.Lock()
+
+
+def _stored(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, name: str, compute, to_parts, from_parts):
+    from engine.results import load_result, save_result
+
+    with _COMPUTING:
+        version = data_version(con)
+        loaded = load_result(warehouse_path, name, version)
+        if loaded is not None:
+            return from_parts(*loaded)
+        result = compute()
+        try:
+            save_result(warehouse_path, name, version, *to_parts(result))
+        except OSError:  # a folder we cannot write to costs the next reader the computation, nothing else
+            logging.getLogger("pond.engine").exception("could not store %s beside %s", name, warehouse_path)
+        return result
+
+
+def stored_churn_risk(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *, horizon_days: int = 30,
+                      inactivity_days: int = 30) -> RiskResult:
+    """:func:`churn_risk`, computed once per warehouse version and kept beside the warehouse."""
+    def to_parts(r: RiskResult):
+        return ({"concordance": r.concordance, "ph_warning": r.ph_warning, "horizon_days": r.horizon_days,
+                 "as_of": r.as_of.isoformat()}, {"risk": r.risk, "hazard_ratios": r.hazard_ratios})
+
+    def from_parts(values: dict, frames: dict) -> RiskResult:
+        return RiskResult(frames["risk"], frames["hazard_ratios"], values["concordance"], values["ph_warning"],
+                          values["horizon_days"], date.fromisoformat(values["as_of"]))
+
+    return _stored(con, warehouse_path, f"churn-risk-h{int(horizon_days)}-i{int(inactivity_days)}",
+                   lambda: churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days),
+                   to_parts, from_parts)
+
+
+def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *,
+                               horizon_days: int = 30) -> PropensityResult:
+    """:func:`purchase_propensity`, computed once per warehouse version and kept beside the warehouse."""
+    def to_parts(r: PropensityResult):
+        return ({"auc": r.auc, "horizon_days": r.horizon_days},
+                {"scores": r.scores, "calibration": r.calibration, "coefficients": r.coefficients})
+
+    def from_parts(values: dict, frames: dict) -> PropensityResult:
+        return PropensityResult(frames["scores"], values["auc"], frames["calibration"], frames["coefficients"],
+                                values["horizon_days"])
+
+    return _stored(con, warehouse_path, f"propensity-h{int(horizon_days)}",
+                   lambda: purchase_propensity(con, horizon_days=horizon_days), to_parts, from_parts)
+
+
+def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *,
+                            horizon_days: int = 30) -> dict:
+    """:func:`evaluate_churn` at the latest cut-off with a full horizon after it, kept per version."""
+    def compute() -> dict:
+        cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
+        return evaluate_churn(con, cutoff, horizon_days=horizon_days)
+
+    return _stored(con, warehouse_path, f"churn-evaluation-h{int(horizon_days)}", compute,
+                   lambda r: (r, {}), lambda values, frames: values)

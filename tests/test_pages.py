@@ -704,6 +704,12 @@ def test_churn_page_counts_survival_risk_and_propensity(demo):
     no_errors(at)
     assert {"High risk", "Medium risk", "Low risk"} <= {m.label for m in at.metric}
     assert len(at.get("plotly_chart")) == 1  # the hazard-ratio forest plot, no survival curves
+    # fitted once for this warehouse version and kept beside it, for other processes and restarts
+    from engine.results import results_folder
+
+    with warehouse.connect(demo) as con:
+        version = warehouse.data_version(con)
+    assert (results_folder(demo) / f"churn-risk-h30-i30-v{version}.json").exists()
     at.session_state["churn-tab"] = "Purchase propensity"
     at.run()
     no_errors(at)

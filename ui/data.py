@@ -387,29 +387,26 @@ def churn_survival(path: str, version: int, inactivity_days: int, basis: str, gr
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int):
-    from engine.churn import churn_risk as compute
+    from engine.churn import stored_churn_risk
 
     with connect(path) as con:
-        return compute(con, horizon_days=horizon_days, inactivity_days=inactivity_days)
+        return stored_churn_risk(con, path, horizon_days=horizon_days, inactivity_days=inactivity_days)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def purchase_propensity(path: str, version: int, horizon_days: int):
-    from engine.churn import purchase_propensity as compute
+    from engine.churn import stored_purchase_propensity
 
     with connect(path) as con:
-        return compute(con, horizon_days=horizon_days)
+        return stored_purchase_propensity(con, path, horizon_days=horizon_days)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
-    from datetime import timedelta
-
-    from engine.churn import evaluate_churn, last_day
+    from engine.churn import stored_churn_evaluation
 
     with connect(path) as con:
-        cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
-        return evaluate_churn(con, cutoff, horizon_days=horizon_days)
+        return stored_churn_evaluation(con, path, horizon_days=horizon_days)
 
 
 def audit_entries(actor: str | None, action: str | None, since) -> pd.DataFrame:

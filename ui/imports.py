@@ -2,8 +2,10 @@
 
 After an upload the interest tags (segments, portraits) are derived again by a thread of the
 server rather than in the request: about 3 s at 10M events however small the file, so a weekly
-upload returns in about half the time. A page that needs the tags meanwhile waits for that
-thread (``engine.portraits`` lets one derivation run at a time) and finds them current.
+upload returns in about half the time. The same thread then computes the churn models' results
+for the new version (about 2 s each at 10M events, kept beside the warehouse), so that the Churn
+page's tabs load them instead of fitting. A page that needs either meanwhile waits for that
+thread (the engine runs one derivation of each at a time) and finds them current.
 """
 
 from __future__ import annotations
@@ -108,17 +110,29 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
     return result
 
 
+#: What the Churn page shows first on its model tabs (engine.churn functions, default horizons).
+CHURN_RESULTS = ("stored_churn_risk", "stored_purchase_propensity", "stored_churn_evaluation")
 _derivations: dict[str, threading.Thread] = {}
 _derivations_lock = threading.Lock()
 
 
 def derive_in_background(path: str) -> threading.Thread:
-    """Derive the interest tags of the warehouse's current version in a thread of the server."""
+    """Derive the interest tags of the warehouse's current version in a thread of the server, then
+    the churn models' results with the Churn page's defaults (each kept per version)."""
 
     def run() -> None:
+        from engine import churn  # scikit-learn and lifelines load here, not with the Upload page
+
         try:
             with warehouse.connect(path, timeout=WRITE_LOCK_TIMEOUT) as con:
                 refresh_after_write(con)  # logs its own failures: the tags are then derived on use
+                for name in CHURN_RESULTS:
+                    try:
+                        getattr(churn, name)(con, path)
+                    except PondError as exc:  # too little data, say: the page says so when opened
+                        log.info("churn %s not computed in the background: %s", name, exc)
+                    except Exception:  # noqa: BLE001 - the page computes it again when opened, and shows why
+                        log.exception("churn %s failed in the background", name)
         except PondError:
             log.exception("could not open the warehouse to derive interest tags; they will be derived on use")
 
