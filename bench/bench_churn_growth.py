@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import time
 from datetime import timedelta
@@ -26,8 +27,18 @@ from bench_import import write_section  # noqa: E402
 from bench_queries import warehouse_for  # noqa: E402
 
 from engine import warehouse  # noqa: E402
-from engine.churn import churn_risk, evaluate_churn, last_day, purchase_propensity, survival  # noqa: E402
+from engine.churn import (  # noqa: E402
+    churn_risk,
+    evaluate_churn,
+    last_day,
+    purchase_propensity,
+    stored_churn_evaluation,
+    stored_churn_risk,
+    stored_purchase_propensity,
+    survival,
+)
 from engine.growth import growth_fits  # noqa: E402
+from engine.results import results_folder  # noqa: E402
 
 
 def run(users: int, days: int) -> dict:
@@ -44,7 +55,16 @@ def run(users: int, days: int) -> dict:
         "at-risk list (Cox)": lambda con: len(churn_risk(con).risk),
         "purchase propensity": lambda con: purchase_propensity(con).auc,
         "evaluate churn": lambda con: evaluate_churn(con, cutoff),
+        # kept per warehouse version beside it: the first reader of a version fits and stores ...
+        "at-risk list, first view of a version (fit, store)": lambda con: len(stored_churn_risk(con, path).risk),
+        "propensity, first view of a version (fit, store)": lambda con: stored_purchase_propensity(con, path).auc,
+        "model check, first view of a version (fit, store)": lambda con: stored_churn_evaluation(con, path)["users"],
+        # ... and every later one, in any process, loads
+        "at-risk list, stored": lambda con: len(stored_churn_risk(con, path).risk),
+        "propensity, stored": lambda con: stored_purchase_propensity(con, path).auc,
+        "model check, stored": lambda con: stored_churn_evaluation(con, path)["users"],
     }
+    shutil.rmtree(results_folder(path), ignore_errors=True)  # the first view must fit, not load a past run
     out = {"events": events, "seconds": {}, "results": {}}
     for name, call in calls.items():
         with warehouse.connect(path) as con:
@@ -71,12 +91,16 @@ def markdown(r: dict, users: int, days: int) -> str:
     for name, figures in evaluation["models"].items():
         c_index = f"{figures['c_index']:.4f}" if "c_index" in figures else "—"
         lines.append(f"| {name} | {figures['auc']:.4f} | {figures['brier']:.4f} | {c_index} |")
-    lines += ["", "Cold, the at-risk list, propensity and the model check sit at about 2 s (1.9-2.2 s over repeated "
-              "runs of this script; each call opens the warehouse afresh, as a page does, so DuckDB reads "
-              "`user_day` from disk first). Each reads features at two or three cut-offs (one pass over "
-              "`user_day` each, 0.4-0.55 s) and fits its models; the risk list also runs the "
-              "proportional-hazards check (0.1 s). The Churn page runs only its open tab, caches each "
-              "result per warehouse version, and the segment builder reads stored bands (`user_scores`)."]
+    lines += ["", "Cold, fitting the at-risk list, propensity or the model check takes about 2 s (1.9-2.2 s over "
+              "repeated runs; each call opens the warehouse afresh, as a page does, so DuckDB reads `user_day` "
+              "from disk first): features at two or three cut-offs (one pass over `user_day` each, 0.4-0.55 s) "
+              "and the fits; the risk list also runs the proportional-hazards check (0.1 s). Each result is "
+              "kept per warehouse version beside the warehouse (`engine.results`: Parquet and JSON), so the "
+              "\"stored\" rows are what every later view costs, in any dashboard process and after a restart. "
+              "After an upload on the Upload page a thread of the server fits all three with the page's "
+              "default horizons (after the interest tags), so the first look at the Churn page loads too; "
+              "after a command-line import the first view fits. The segment builder reads stored bands "
+              "(`user_scores`)."]
     return "\n".join(lines) + "\n"
 
 
