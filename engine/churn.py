@@ -489,16 +489,16 @@ _COMPUTING = threading.Lock()
 
 
 def _stored(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, name: str, compute, to_parts, from_parts):
-    from engine.results import load_result, save_result
+    from engine.results import data_stamp, load_result, save_result
 
     with _COMPUTING:
-        version = data_version(con)
-        loaded = load_result(warehouse_path, name, version)
+        version, stamp = data_version(con), data_stamp(con)
+        loaded = load_result(warehouse_path, name, version, stamp)
         if loaded is not None:
             return from_parts(*loaded)
         result = compute()
         try:
-            save_result(warehouse_path, name, version, *to_parts(result))
+            save_result(warehouse_path, name, version, *to_parts(result), stamp=stamp)
         except OSError:  # a folder we cannot write to costs the next reader the computation, nothing else
             logging.getLogger("pond.engine").exception("could not store %s beside %s", name, warehouse_path)
         return result

@@ -28,12 +28,19 @@ def _paths(warehouse_path: str | Path, name: str, version: int) -> tuple[Path, s
     return results_folder(warehouse_path) / f"{stem}.json", stem
 
 
-def load_result(warehouse_path: str | Path, name: str, version: int
+def load_result(warehouse_path: str | Path, name: str, version: int, stamp: str
                 ) -> tuple[dict, dict[str, pd.DataFrame]] | None:
-    """The values and tables stored for ``name`` at ``version``, or None when there are none."""
+    """The values and tables stored for ``name`` at ``version``, or None when there are none.
+
+    ``stamp`` describes the data the result was computed from (see :func:`data_stamp`): a warehouse
+    rebuilt or restored in the same place starts its versions again, and its results must not be
+    taken for the old ones.
+    """
     described, stem = _paths(warehouse_path, name, version)
     try:
         payload = json.loads(described.read_text(encoding="utf-8"))
+        if payload.get("stamp") != stamp:
+            return None
         frames = {table: pd.read_parquet(described.with_name(f"{stem}.{table}.parquet"))
                   for table in payload["tables"]}
     except (OSError, ValueError, KeyError):  # absent, half-removed or unreadable: compute again
@@ -41,15 +48,21 @@ def load_result(warehouse_path: str | Path, name: str, version: int
     return payload["values"], frames
 
 
+def data_stamp(con) -> str:
+    """What the events look like, cheaply: their number and time span (read from table statistics)."""
+    count, first, last = con.execute("select count(*), min(event_time), max(event_time) from events").fetchone()
+    return f"{count}|{first}|{last}"
+
+
 def save_result(warehouse_path: str | Path, name: str, version: int, values: dict,
-                frames: dict[str, pd.DataFrame]) -> None:
+                frames: dict[str, pd.DataFrame], stamp: str) -> None:
     """Store a result; the JSON file is written last, so a reader never sees half of one."""
     described, stem = _paths(warehouse_path, name, version)
     folder = described.parent
     folder.mkdir(parents=True, exist_ok=True)
     for table, frame in frames.items():
         _replace(folder / f"{stem}.{table}.parquet", lambda path, f=frame: f.to_parquet(path, index=False))
-    text = json.dumps({"values": values, "tables": list(frames)}, ensure_ascii=False)
+    text = json.dumps({"stamp": stamp, "values": values, "tables": list(frames)}, ensure_ascii=False)
     _replace(described, lambda path: Path(path).write_text(text, encoding="utf-8"))
     for old in folder.glob(f"{name}-v*"):
         if not old.name.startswith(f"{stem}.") and old.name.split(".")[0].rsplit("-v", 1)[0] == name:
