@@ -56,13 +56,13 @@ def run(users: int, days: int) -> dict:
         "purchase propensity": lambda con: purchase_propensity(con).auc,
         "evaluate churn": lambda con: evaluate_churn(con, cutoff),
         # kept per warehouse version beside it: the first reader of a version fits and stores ...
-        "at-risk list, first view of a version (fit, store)": lambda con: len(stored_churn_risk(con, path).risk),
-        "propensity, first view of a version (fit, store)": lambda con: stored_purchase_propensity(con, path).auc,
-        "model check, first view of a version (fit, store)": lambda con: stored_churn_evaluation(con, path)["users"],
+        "at-risk list, first view of a version (fit, store)": lambda con: len(stored_churn_risk(con).risk),
+        "propensity, first view of a version (fit, store)": lambda con: stored_purchase_propensity(con).auc,
+        "model check, first view of a version (fit, store)": lambda con: stored_churn_evaluation(con)["users"],
         # ... and every later one, in any process, loads
-        "at-risk list, stored": lambda con: len(stored_churn_risk(con, path).risk),
-        "propensity, stored": lambda con: stored_purchase_propensity(con, path).auc,
-        "model check, stored": lambda con: stored_churn_evaluation(con, path)["users"],
+        "at-risk list, stored": lambda con: len(stored_churn_risk(con).risk),
+        "propensity, stored": lambda con: stored_purchase_propensity(con).auc,
+        "model check, stored": lambda con: stored_churn_evaluation(con)["users"],
     }
     shutil.rmtree(results_folder(path), ignore_errors=True)  # the first view must fit, not load a past run
     out = {"events": events, "seconds": {}, "results": {}}

@@ -417,10 +417,11 @@ def cmd_growth_churn(args, con) -> int:
                                 segment=args.name)
         _emit(result.groups.assign(logrank_p=result.logrank_p), args.format)
     elif args.analysis == "churn-risk":
-        result = churn.churn_risk(con, horizon_days=args.horizon_days, inactivity_days=args.inactivity_days)
+        result = churn.stored_churn_risk(con, horizon_days=args.horizon_days,
+                                         inactivity_days=args.inactivity_days)
         _emit(result.risk[["user_id", "risk", "band", "drivers"]], args.format)
     else:
-        _emit(churn.purchase_propensity(con, horizon_days=args.horizon_days).scores, args.format)
+        _emit(churn.stored_purchase_propensity(con, horizon_days=args.horizon_days).scores, args.format)
     return 0
 
 

@@ -22,7 +22,6 @@ import threading
 import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -464,8 +463,9 @@ def ensure_scores(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> 
     stored = con.execute("select value from meta where key = 'scores_version'").fetchall()
     if stored and stored[0][0] == current:
         return
-    risk = churn_risk(con, horizon_days=horizon_days).risk[["user_id", "risk", "band"]]
-    propensity = purchase_propensity(con, horizon_days=horizon_days).scores
+    # the same fits as the Churn page's, kept per version: whichever asks first pays for them
+    risk = stored_churn_risk(con, horizon_days=horizon_days).risk[["user_id", "risk", "band"]]
+    propensity = stored_purchase_propensity(con, horizon_days=horizon_days).scores
     scores = risk.rename(columns={"band": "churn_band"}).merge(
         propensity.rename(columns={"band": "propensity_band"}), on="user_id", how="outer")
     con.execute("begin transaction")
@@ -488,9 +488,12 @@ def ensure_scores(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> 
 _COMPUTING = threading.Lock()
 
 
-def _stored(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, name: str, compute, to_parts, from_parts):
-    from engine.results import data_stamp, load_result, save_result
+def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_parts):
+    from engine.results import data_stamp, load_result, save_result, warehouse_file
 
+    warehouse_path = warehouse_file(con)
+    if warehouse_path is None:  # an in-memory database has nowhere to keep it
+        return compute()
     with _COMPUTING:
         version, stamp = data_version(con), data_stamp(con)
         loaded = load_result(warehouse_path, name, version, stamp)
@@ -504,7 +507,7 @@ def _stored(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, name: st
         return result
 
 
-def stored_churn_risk(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *, horizon_days: int = 30,
+def stored_churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
                       inactivity_days: int = 30) -> RiskResult:
     """:func:`churn_risk`, computed once per warehouse version and kept beside the warehouse."""
     def to_parts(r: RiskResult):
@@ -515,13 +518,12 @@ def stored_churn_risk(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path
         return RiskResult(frames["risk"], frames["hazard_ratios"], values["concordance"], values["ph_warning"],
                           values["horizon_days"], date.fromisoformat(values["as_of"]))
 
-    return _stored(con, warehouse_path, f"churn-risk-h{int(horizon_days)}-i{int(inactivity_days)}",
+    return _stored(con, f"churn-risk-h{int(horizon_days)}-i{int(inactivity_days)}",
                    lambda: churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days),
                    to_parts, from_parts)
 
 
-def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *,
-                               horizon_days: int = 30) -> PropensityResult:
+def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> PropensityResult:
     """:func:`purchase_propensity`, computed once per warehouse version and kept beside the warehouse."""
     def to_parts(r: PropensityResult):
         return ({"auc": r.auc, "horizon_days": r.horizon_days},
@@ -531,16 +533,15 @@ def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, warehouse_path: s
         return PropensityResult(frames["scores"], values["auc"], frames["calibration"], frames["coefficients"],
                                 values["horizon_days"])
 
-    return _stored(con, warehouse_path, f"propensity-h{int(horizon_days)}",
+    return _stored(con, f"propensity-h{int(horizon_days)}",
                    lambda: purchase_propensity(con, horizon_days=horizon_days), to_parts, from_parts)
 
 
-def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, *,
-                            horizon_days: int = 30) -> dict:
+def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> dict:
     """:func:`evaluate_churn` at the latest cut-off with a full horizon after it, kept per version."""
     def compute() -> dict:
         cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
         return evaluate_churn(con, cutoff, horizon_days=horizon_days)
 
-    return _stored(con, warehouse_path, f"churn-evaluation-h{int(horizon_days)}", compute,
+    return _stored(con, f"churn-evaluation-h{int(horizon_days)}", compute,
                    lambda r: (r, {}), lambda values, frames: values)

@@ -17,6 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 
+def warehouse_file(con) -> Path | None:
+    """The file a connection's database lives in (None for an in-memory one: nothing is stored)."""
+    row = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    return Path(row[0]) if row and row[0] else None
+
+
 def results_folder(warehouse_path: str | Path) -> Path:
     path = Path(warehouse_path)
     return path.with_name(path.name + ".results")

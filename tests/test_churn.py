@@ -253,33 +253,33 @@ def test_churn_results_are_computed_once_per_version_and_kept_beside_the_warehou
     path = tmp_path / "copy.duckdb"
     shutil.copy(demo, path)
     with warehouse.connect(path) as con:
-        risk = stored_churn_risk(con, path, horizon_days=30)
-        propensity = stored_purchase_propensity(con, path, horizon_days=30)
-        evaluation = stored_churn_evaluation(con, path, horizon_days=30)
+        risk = stored_churn_risk(con, horizon_days=30)
+        propensity = stored_purchase_propensity(con, horizon_days=30)
+        evaluation = stored_churn_evaluation(con, horizon_days=30)
         version = warehouse.data_version(con)
     stored = sorted(p.name for p in results_folder(path).iterdir())
     assert f"churn-risk-h30-i30-v{version}.json" in stored and f"propensity-h30-v{version}.scores.parquet" in stored
     with warehouse.connect(path) as con:  # loaded, not fitted again: equal in every part
-        again = stored_churn_risk(con, path, horizon_days=30)
+        again = stored_churn_risk(con, horizon_days=30)
         pd.testing.assert_frame_equal(again.risk, risk.risk)
         pd.testing.assert_frame_equal(again.hazard_ratios, risk.hazard_ratios)
         assert (again.concordance, again.ph_warning, again.as_of) == (risk.concordance, risk.ph_warning, risk.as_of)
-        loaded = stored_purchase_propensity(con, path, horizon_days=30)
+        loaded = stored_purchase_propensity(con, horizon_days=30)
         pd.testing.assert_frame_equal(loaded.scores, propensity.scores)
         pd.testing.assert_frame_equal(loaded.calibration, propensity.calibration)
         pd.testing.assert_frame_equal(loaded.coefficients, propensity.coefficients)
-        assert loaded.auc == propensity.auc and stored_churn_evaluation(con, path, horizon_days=30) == evaluation
+        assert loaded.auc == propensity.auc and stored_churn_evaluation(con, horizon_days=30) == evaluation
     # a stored answer is what a reader gets for that version (marked here to tell it apart) ...
     stored_file = results_folder(path) / f"churn-evaluation-h30-v{version}.json"
     payload = json.loads(stored_file.read_text("utf-8"))
     payload["values"]["users"] = -1
     stored_file.write_text(json.dumps(payload), "utf-8")
     with warehouse.connect(path) as con:
-        assert stored_churn_evaluation(con, path, horizon_days=30)["users"] == -1
+        assert stored_churn_evaluation(con, horizon_days=30)["users"] == -1
         # ... until an import moves the version on: computed again (a new visitor who never bought leaves
         # the buyers' evaluation as it was), and the old version's files are removed
         import_file(con, write("late.csv", "user_id,event_type,event_time\nnew,view,2026-05-31 10:00:00\n"))
-        assert stored_churn_evaluation(con, path, horizon_days=30) == evaluation
+        assert stored_churn_evaluation(con, horizon_days=30) == evaluation
         newer = warehouse.data_version(con)
     names = {p.name for p in results_folder(path).iterdir()}
     assert f"churn-evaluation-h30-v{newer}.json" in names and f"churn-evaluation-h30-v{version}.json" not in names

@@ -390,7 +390,7 @@ def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int)
     from engine.churn import stored_churn_risk
 
     with connect(path) as con:
-        return stored_churn_risk(con, path, horizon_days=horizon_days, inactivity_days=inactivity_days)
+        return stored_churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -398,7 +398,7 @@ def purchase_propensity(path: str, version: int, horizon_days: int):
     from engine.churn import stored_purchase_propensity
 
     with connect(path) as con:
-        return stored_purchase_propensity(con, path, horizon_days=horizon_days)
+        return stored_purchase_propensity(con, horizon_days=horizon_days)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -406,7 +406,7 @@ def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
     from engine.churn import stored_churn_evaluation
 
     with connect(path) as con:
-        return stored_churn_evaluation(con, path, horizon_days=horizon_days)
+        return stored_churn_evaluation(con, horizon_days=horizon_days)
 
 
 def audit_entries(actor: str | None, action: str | None, since) -> pd.DataFrame:

@@ -128,7 +128,7 @@ def derive_in_background(path: str) -> threading.Thread:
                 refresh_after_write(con)  # logs its own failures: the tags are then derived on use
                 for name in CHURN_RESULTS:
                     try:
-                        getattr(churn, name)(con, path)
+                        getattr(churn, name)(con)
                     except PondError as exc:  # too little data, say: the page says so when opened
                         log.info("churn %s not computed in the background: %s", name, exc)
                     except Exception:  # noqa: BLE001 - the page computes it again when opened, and shows why
@@ -136,7 +136,7 @@ def derive_in_background(path: str) -> threading.Thread:
         except PondError:
             log.exception("could not open the warehouse to derive interest tags; they will be derived on use")
 
-    thread = threading.Thread(target=run, name="pond-derive-tags", daemon=True)
+    thread = threading.Thread(target=run, name="pond-derive", daemon=True)
     with _derivations_lock:
         _derivations[path] = thread
     thread.start()

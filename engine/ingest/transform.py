@@ -103,10 +103,12 @@ def _row_number(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"rowid - {int(first or 0)} + 1"
 
 
-def _source_columns(plan: ImportPlan, source: Source) -> str:
-    """The text cells (kept for the reject file) and, when the source has it, the row number."""
+def _source_slots(plan: ImportPlan, source: Source) -> dict[str, str]:
+    """The template slots every check fills the same way: the relation read, its text cells (kept for
+    the reject file) and row number when it has one, the cells packed as JSON, and ``_row`` passed on."""
     cells = [f"c{i}" for i in range(len(plan.columns))]
-    return ", ".join(cells + (["_row"] if source.numbered else []))
+    return {"relation": source.relation, "source": ", ".join(cells + (["_row"] if source.numbered else [])),
+            "raw": raw_cells_json(len(plan.columns)), "row": ", _row" if source.numbered else ""}
 
 
 def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: Source, *,
@@ -125,10 +127,11 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
     text_fields = ("user_id", "event_type", "item_id", "category", "content_id", "campaign_id",
                    "channel", "community_id", "referrer_id", "session_id", "order_id", "event_id",
                    "item_name", "brand", "gender", "age_band", "city")
+    slots = _source_slots(plan, source)
     columns = ",\n".join(
         [f"{_text(plan, f)} as s_{f}" for f in text_fields]
         + [f"{_text(plan, f)} as s_{f}" for f in ("event_time", "quantity", "amount", "price")]
-        + [_source_columns(plan, source)]
+        + [slots.pop("source")]
     )
     event_type, vocabulary_join = _event_type(plan, p)
     person = {}
@@ -147,9 +150,7 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
                 else "pond_number(s_quantity)")
     sql = load_query("ingest_canonical").format(
         source=columns,
-        relation=source.relation,
-        raw=raw_cells_json(len(plan.columns)),
-        row=", _row" if source.numbered else "",
+        **slots,
         user_id=person["user_id"],
         referrer_id=person["referrer_id"],
         event_time=_time(plan, "s_event_time", p),
@@ -174,7 +175,6 @@ def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: 
         user_id=_text(plan, "user_id"), experiment=_text(plan, "experiment"), variant=_text(plan, "variant"),
         time_text=_text(plan, "event_time"),
         assigned_at=_time(plan, "s_time", p) if has_time else "cast(null as timestamp)",
-        source=_source_columns(plan, source), relation=source.relation, raw=raw_cells_json(len(plan.columns)),
-        row=", _row" if source.numbered else "",
+        **_source_slots(plan, source),
     )
     _materialise(con, "canon_assignments", sql, p.values, source)
