@@ -52,6 +52,27 @@ def test_each_reject_reason_with_the_offending_value(con, write):
         ("u1", None, None), ("u11", None, None), ("u6", -2.0, 10.0)]
 
 
+def test_null_tokens_are_missing_values_and_lookalike_ids_are_kept(con, write):
+    # every null token, in any case and padded, is a missing value; ids that only start like one
+    # ("n1", "-5", "None7", "nan_a") or are longer than a token stay as they are, trimmed
+    path = write("tokens.csv", "user_id,event_type,event_time,item_id,quantity\n"
+                 "u1,view,2024-01-01 10:00:00, NULL ,\n"
+                 "u2,view,2024-01-01 10:00:01,n/a, -\n"
+                 "u3,view,2024-01-01 10:00:02,None, nan\n"
+                 "u4,view,2024-01-01 10:00:03,\\n,\n"
+                 "u5,view,2024-01-01 10:00:04, n1 , 2 \n"
+                 "u6,view,2024-01-01 10:00:05,-5,1\n"
+                 "u7,view,2024-01-01 10:00:06,None7,\n"
+                 "u8,view,2024-01-01 10:00:07,nan_a,\n"
+                 " - ,view,2024-01-01 10:00:08,x,\n")
+    result = import_file(con, path)
+    assert (result.rows_imported, result.rows_rejected) == (8, 1)
+    assert rejected_rows(con, result.upload_id)[["row", "reason"]].values.tolist() == [[9, "missing user id"]]
+    assert con.execute("select user_id, item_id, quantity from events order by user_id").fetchall() == [
+        ("u1", None, None), ("u2", None, None), ("u3", None, None), ("u4", None, None),
+        ("u5", "n1", 2.0), ("u6", "-5", 1.0), ("u7", "None7", None), ("u8", "nan_a", None)]
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("empty.csv", "", "the file is empty"),
     ("blank.csv", "\n\n  \n", "the file is empty"),

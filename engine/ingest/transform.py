@@ -16,15 +16,18 @@ from engine.warehouse import load_query
 EARLIEST_EVENT = "2000-01-01"
 
 _MACROS = (
-    # only short values can be a null token, so most values skip lower()
+    # only short values can be a null token, so most values skip lower(); a null token, trimmed or
+    # not, starts with a space, 'n', 'N', '-' or a backslash (or is empty), which most ids do not
     r"""create or replace temp macro pond_text(x) as
-        case when length(x) <= 6 and lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-')
+        case when length(x) <= 6 and strpos(' nN-\', left(x, 1)) > 0
+                  and lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-')
              then null else trim(x) end""",
-    # the currency-stripping regex runs only when a plain cast fails
-    # (infinite values pass here and are rejected with a reason by the validation step)
+    # a number from text pond_text has already cleaned (every caller passes an s_ column): cleaning
+    # it again cost a third of the checking pass. The currency-stripping regex runs only when a
+    # plain cast fails (infinite values pass here and are rejected with a reason by the validation step)
     r"""create or replace temp macro pond_number(x) as
-        coalesce(try_cast(pond_text(x) as double),
-                 try_cast(regexp_replace(pond_text(x), '[¥$€£,\s]|元|RMB', '', 'g') as double))""",
+        coalesce(try_cast(x as double),
+                 try_cast(regexp_replace(x, '[¥$€£,\s]|元|RMB', '', 'g') as double))""",
 )
 
 
