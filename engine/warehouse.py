@@ -386,17 +386,19 @@ def _backfill_rollup(con: duckdb.DuckDBPyConnection, rollup: str) -> None:
 def _touch(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
     con.execute("create or replace temp table touched_days (day date)")
     con.execute("insert into touched_days select distinct unnest(?)", [sorted(set(days))])
-    # one scan of the events of those days, converted to business days once, feeds every rollup
-    execute_query(con, "rollup_touched_events", {"tz": business_timezone(con)})
+    execute_query(con, "rollup_touched_events")
+    execute_query(con, "rollup_touched_user_day_type", {"tz": business_timezone(con)})
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, rollups: Sequence[str]) -> None:
     """Replace the touched days' rows of the given rollups (temp tables are set up by the caller)."""
+    tz = business_timezone(con)
     for rollup in rollups:
         execute_query(con, f"rollup_{rollup}_delete")
-        execute_query(con, f"rollup_{rollup}_insert")
+        execute_query(con, f"rollup_{rollup}_insert", {"tz": tz})
     con.execute("drop table touched_days")
-    con.execute("drop table touched_events")
+    con.execute("drop table touched_user_day_type")
+    con.execute("drop macro table touched_events")
 
 
 def refresh_user_activity(con: duckdb.DuckDBPyConnection) -> None:

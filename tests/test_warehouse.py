@@ -64,3 +64,28 @@ def test_user_day_counts_orders_by_distinct_id_per_channel(con, write):
                                     "u1,view,2024-01-01 13:00,dy,,\n"))
     rows = con.execute("select channel, purchases, orders, gmv from user_day order by channel nulls first").fetchall()
     assert rows == [(None, 3, 2, 22.0), ("dy", 0, 0, 0.0), ("wx", 1, 1, 3.0)]
+
+
+def test_rollups_from_hand_counted_events(con, write):
+    # u1 views twice and is shown an impression on one day in one channel; u2 buys and gets a refund;
+    # the rollups are sums over one count per day, user, channel and event type, checked here by hand
+    import_file(con, write("r.csv", "user_id,event_type,event_time,channel,order_id,amount\n"
+                                    "u1,view,2024-01-01 10:00,wx,,\nu1,view,2024-01-01 10:05,wx,,\n"
+                                    "u1,impression,2024-01-01 10:06,wx,,\n"
+                                    "u2,purchase,2024-01-01 11:00,wx,o9,30\nu2,refund,2024-01-01 12:00,wx,o9,-12\n"
+                                    "u2,view,2024-01-02 09:00,,,\n"))
+    assert con.execute("select day::varchar, channel, event_type, events, users, amount from daily_events "
+                       "order by all").fetchall() == [
+        ("2024-01-01", "wx", "impression", 1, 1, 0.0), ("2024-01-01", "wx", "purchase", 1, 1, 30.0),
+        ("2024-01-01", "wx", "refund", 1, 1, 12.0), ("2024-01-01", "wx", "view", 2, 1, 0.0),
+        ("2024-01-02", None, "view", 1, 1, 0.0)]
+    assert con.execute("select day::varchar, user_id, channel, events, actions, impressions, views, purchases, "
+                       "refunds, orders, gmv, refund_amount from user_day order by all").fetchall() == [
+        ("2024-01-01", "u1", "wx", 3, 2, 1, 2, 0, 0, 0, 0.0, 0.0),
+        ("2024-01-01", "u2", "wx", 2, 2, 0, 0, 1, 1, 1, 30.0, 12.0),
+        ("2024-01-02", "u2", None, 1, 1, 0, 1, 0, 0, 0, 0.0, 0.0)]
+    assert con.execute("select day::varchar, user_id, channel, event_type, events from user_day_type "
+                       "order by all").fetchall() == [
+        ("2024-01-01", "u1", "wx", "impression", 1), ("2024-01-01", "u1", "wx", "view", 2),
+        ("2024-01-01", "u2", "wx", "purchase", 1), ("2024-01-01", "u2", "wx", "refund", 1),
+        ("2024-01-02", "u2", None, "view", 1)]

@@ -3,10 +3,11 @@ insert into daily_events
 with final as (
     select
         day, channel, event_type,
-        count(*) as events,
-        count(distinct user_id) as users,
+        sum(events) as events,
+        -- one row per user within a day, channel and event type
+        count(*) as users,
         coalesce(sum(amount), 0) as amount
-    from touched_events
+    from touched_user_day_type
     group by day, channel, event_type
 )
 

@@ -1,25 +1,24 @@
--- One row per business day, user and channel, from the touched events.
+-- One row per business day, user and channel, from the touched events counted by event type.
 insert into user_day
 with per_day as (
     select
         day, user_id, channel,
-        count(*) as events,
+        sum(events) as events,
         -- what the user did themselves; being shown content or pushed a coupon is not activity
-        count(*) filter (where event_type not in ('impression', 'coupon_issue')) as actions,
-        count(*) filter (where event_type = 'impression') as impressions,
-        count(*) filter (where event_type = 'view') as views,
-        count(*) filter (where event_type = 'click') as clicks,
-        count(*) filter (where event_type = 'cart') as carts,
-        count(*) filter (where event_type = 'fav') as favs,
-        count(*) filter (where event_type = 'purchase') as purchases,
-        count(*) filter (where event_type = 'refund') as refunds,
-        count(*) filter (where event_type = 'share') as shares,
-        count(*) filter (where event_type = 'comment') as comments,
-        -- a purchase without an order id is an order of its own
-        count(*) filter (where event_type = 'purchase' and order_id is null) as unnumbered_orders,
+        coalesce(sum(events) filter (where event_type not in ('impression', 'coupon_issue')), 0) as actions,
+        coalesce(sum(events) filter (where event_type = 'impression'), 0) as impressions,
+        coalesce(sum(events) filter (where event_type = 'view'), 0) as views,
+        coalesce(sum(events) filter (where event_type = 'click'), 0) as clicks,
+        coalesce(sum(events) filter (where event_type = 'cart'), 0) as carts,
+        coalesce(sum(events) filter (where event_type = 'fav'), 0) as favs,
+        coalesce(sum(events) filter (where event_type = 'purchase'), 0) as purchases,
+        coalesce(sum(events) filter (where event_type = 'refund'), 0) as refunds,
+        coalesce(sum(events) filter (where event_type = 'share'), 0) as shares,
+        coalesce(sum(events) filter (where event_type = 'comment'), 0) as comments,
+        coalesce(sum(unnumbered_orders) filter (where event_type = 'purchase'), 0) as unnumbered_orders,
         coalesce(sum(amount) filter (where event_type = 'purchase'), 0) as gmv,
         coalesce(sum(amount) filter (where event_type = 'refund'), 0) as refund_amount
-    from touched_events
+    from touched_user_day_type
     group by day, user_id, channel
 ),
 
@@ -27,7 +26,7 @@ numbered_orders as (
     -- distinct order ids over the purchases alone: a distinct count inside the pass above made
     -- every group keep a set (7.7 s instead of 4.3 s for the days of 10M events)
     select day, user_id, channel, count(distinct order_id) as orders
-    from touched_events
+    from touched_events($tz)
     where event_type = 'purchase' and order_id is not null
     group by day, user_id, channel
 ),
