@@ -182,6 +182,13 @@ def test_upload_preview_import_and_undo(demo):
     with warehouse.connect(demo) as con:
         assert con.execute("select count(*) from events where upload_id = 2").fetchone() == (0,)
         assert con.execute("select status from uploads where upload_id = 2").fetchone() == ("undone",)
+    # the undo, too, leaves the tags to the server's thread, which makes them current again
+    deadline = time.monotonic() + 60
+    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with warehouse.connect(demo) as con:
+        assert tags_are_current(con)
+        assert con.execute("select count(*) from user_tags where user_id = 'm1'").fetchone() == (0,)
 
 
 def test_mapping_can_be_edited_before_import(demo):

@@ -1,6 +1,6 @@
 """Upload-page helpers: keep uploaded files on disk, inspect them, import and undo with progress.
 
-After an upload the interest tags (segments, portraits) are derived again by a thread of the
+After an upload or an undo the interest tags (segments, portraits) are derived again by a thread of the
 server rather than in the request: about 3 s at 10M events however small the file, so a weekly
 upload returns in about half the time. The same thread then computes the churn models' results
 for the new version (about 2 s each at 10M events, kept beside the warehouse), so that the Churn
@@ -153,8 +153,9 @@ def deriving(path: str) -> bool:
 def run_undo(upload_id: int):
     auth.require("undo")
     with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
-        done = undo_upload(con, upload_id)
+        done = undo_upload(con, upload_id, derive=False)
     auth.record("undo", f"upload {upload_id} ({done.file_name})", rows=done.rows_removed)
+    derive_in_background(str(warehouse.default_warehouse_path()))
     return done
 
 

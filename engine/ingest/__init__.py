@@ -336,10 +336,11 @@ def _record_upload(con: duckdb.DuckDBPyConnection, result: ImportResult, plan: I
     )
 
 
-def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
+def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool = True) -> UndoResult:
     """Remove the events an upload added and mark it undone (one transaction).
 
-    Events that a later upload skipped as duplicates of this one's are removed with it.
+    Events that a later upload skipped as duplicates of this one's are removed with it. ``derive``
+    as for :func:`import_file`: the dashboard passes false and derives the tags in the background.
     """
     row = con.execute("select file_name, status, undone_at from uploads where upload_id = ?",
                       [upload_id]).fetchone()
@@ -353,7 +354,8 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UndoResult:
             removed = _undo_in_transaction(con, upload_id)
     finally:
         con.execute("drop table if exists touched_users")
-    refresh_after_write(con)
+    if derive:
+        refresh_after_write(con)
     return UndoResult(upload_id, file_name, removed)
 
 
