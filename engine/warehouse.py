@@ -391,7 +391,7 @@ def _touch(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, rollups: Sequence[str]) -> None:
-    """Replace the touched days' rows of the given rollups (temp tables are set up by the caller)."""
+    """Replace the touched days' rows of the given rollups (the caller's _touch set up what they read)."""
     tz = business_timezone(con)
     for rollup in rollups:
         execute_query(con, f"rollup_{rollup}_delete")

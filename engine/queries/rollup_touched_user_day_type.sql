@@ -1,6 +1,6 @@
 -- The touched events counted once per business day, user, channel and event type. user_day_type is
 -- these rows; user_day and daily_events are sums over them, which is cheaper than grouping the
--- events three times (4.7 s instead of 7.1 s for the days of 10M events).
+-- events three times (5.2 s instead of 7.3 s for all days of 10M Taobao-shaped events).
 create or replace temp table touched_user_day_type as
 with final as (
     select
