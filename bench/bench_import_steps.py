@@ -1,11 +1,17 @@
 """Where an import's time goes: each engine step of ``import_file``, timed in-process.
 
 Usage: python bench/bench_import_steps.py [--rows 5000000]
+       python bench/bench_import_steps.py --weekly bench/out/demo-125000-120.duckdb [--rows 500000]
 
 Writes the same Taobao-shaped CSVs as bench_import.py (two exports over overlapping days), imports
 the first into an empty warehouse and then the second into the same one, and prints the seconds of
 each step of each import (the functions ``engine.ingest`` calls, wrapped with a timer; the rest of
 the total is the transaction's commit and the small bookkeeping queries).
+
+With ``--weekly WAREHOUSE`` it times the weekly case instead, on scratch copies of that warehouse: a
+file of ``--rows`` rows dated in the warehouse's last week, imported and then undone, each once as
+the command line runs it (the interest tags derived before it returns) and once as the Upload page
+does (``derive=False``; a thread of the server derives them afterwards).
 """
 
 from __future__ import annotations
@@ -68,12 +74,46 @@ def timed_import(db: Path, csv: Path) -> dict[str, float]:
     return steps
 
 
+def weekly(source: Path, rows: int) -> None:
+    import shutil
+
+    import duckdb
+    from bench_import import write_csv
+
+    from engine import warehouse
+    from engine.ingest import import_file, undo_upload
+
+    with duckdb.connect(str(source), read_only=True) as con:
+        last = con.execute("select epoch(max(event_time))::bigint from events").fetchone()[0]
+    print("| as run by | import, s | undo, s |")
+    print("|---|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="pond-weekly-") as work:
+        csv, db = Path(work) / "weekly.csv", Path(work) / "weekly.duckdb"
+        write_csv(csv, rows, seed=7, start=last - 7 * 86400)
+        for derive, label in ((True, "the command line (tags before it returns)"),
+                              (False, "the Upload page (tags in a server thread)")):
+            shutil.copy(source, db)
+            with warehouse.connect(db) as con:
+                started = time.perf_counter()
+                upload = import_file(con, csv, derive=derive).upload_id
+                imported = time.perf_counter() - started
+                started = time.perf_counter()
+                undo_upload(con, upload, derive=derive)
+                undone = time.perf_counter() - started
+            print(f"| {label} | {imported:.2f} | {undone:.2f} |")
+
+
 def main() -> None:
     from bench_import import write_csv
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rows", type=int, default=None, help="rows per file (5,000,000; 500,000 with --weekly)")
+    parser.add_argument("--weekly", type=Path, help="time a weekly import and undo on copies of this warehouse")
     args = parser.parse_args()
+    if args.weekly:
+        weekly(args.weekly, args.rows or 500_000)
+        return
+    args.rows = args.rows or 5_000_000
     with tempfile.TemporaryDirectory(prefix="pond-steps-") as work:
         first, second, db = Path(work) / "week1.csv", Path(work) / "week2.csv", Path(work) / "steps.duckdb"
         write_csv(first, args.rows, seed=1, start=1_700_000_000)
