@@ -10,7 +10,7 @@ import logging
 import streamlit as st
 
 from engine.errors import PondError
-from ui import auth, data, filters, menu
+from ui import auth, data, filters, imports, menu
 
 log = logging.getLogger("pond")
 
@@ -26,6 +26,9 @@ try:
     navigation = st.navigation(menu.navigation_for(user), expanded=True)  # every page listed, none behind "View more"
     path = data.warehouse_path()
     version = data.current_version(path)
+    # tags and churn results of a version made outside this server (a command-line import, a demo
+    # build) are derived in a server thread from the first view that sees it, as after an upload
+    imports.derive_when_new(str(path), version)
     summary = data.summary(path, version)
     with st.sidebar:
         st.markdown("### :material/water: Pond")

@@ -12,9 +12,12 @@ from engine import warehouse
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path, monkeypatch):
-    """Keep every test away from the developer's own warehouse and pseudonym key."""
+    """Keep every test away from the developer's own warehouse and pseudonym key, and page tests'
+    timing their own: the dashboard derives a new version's tags and churn results in a thread on
+    the first view (the test of that turns it back on)."""
     monkeypatch.setenv("POND_WAREHOUSE", str(tmp_path / "default.duckdb"))
     monkeypatch.delenv("POND_KEY_FILE", raising=False)
+    monkeypatch.setenv("POND_BACKGROUND_DERIVE", "0")
 
 
 @pytest.fixture

@@ -191,6 +191,35 @@ def test_upload_preview_import_and_undo(demo):
         assert con.execute("select count(*) from user_tags where user_id = 'm1'").fetchone() == (0,)
 
 
+def test_a_version_made_outside_the_dashboard_is_derived_on_the_first_view(demo, monkeypatch):
+    # a command-line import made a version this server never wrote: the first page view starts the
+    # thread that derives its tags and churn results, and later reruns of that version do not
+    import ui.imports
+    from engine.ingest import import_file
+    from engine.portraits import tags_are_current
+    from engine.results import data_stamp, load_result
+
+    monkeypatch.setenv("POND_BACKGROUND_DERIVE", "1")
+    csv = demo.parent / "cli.csv"
+    csv.write_text("user_id,event_type,event_time,category\nz9,view,2026-02-28 10:00:00,c1\n")
+    with warehouse.connect(demo) as con:
+        import_file(con, csv, derive=False)
+        version, stamp = warehouse.data_version(con), data_stamp(con)
+        assert not tags_are_current(con)
+    assert load_result(demo, "churn-risk-h30-i30", version, stamp) is None
+    no_errors(app().run())
+    deadline = time.monotonic() + 60
+    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with warehouse.connect(demo) as con:
+        assert tags_are_current(con)
+    # (this 40-day demo is too short for the propensity model's cut-offs: the page says so when opened)
+    assert load_result(demo, "churn-risk-h30-i30", version, stamp) is not None
+    assert ui.imports.derive_when_new(str(demo), version) is None  # seen: no second thread
+    monkeypatch.setenv("POND_BACKGROUND_DERIVE", "0")
+    assert ui.imports.derive_when_new(str(demo), version + 1) is None  # switched off
+
+
 def test_mapping_can_be_edited_before_import(demo):
     at = upload_page(demo)
     at.get("file_uploader")[0].upload("odd.csv", b"who,what,moment\nz1,view,2026-02-27 10:00:00\n").run()

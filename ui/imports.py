@@ -6,6 +6,10 @@ upload returns in about half the time. The same thread then computes the churn m
 for the new version (about 2 s each at 10M events, kept beside the warehouse), so that the Churn
 page's tabs load them instead of fitting. A page that needs either meanwhile waits for that
 thread (the engine runs one derivation of each at a time) and finds them current.
+
+A version made elsewhere (a command-line import or undo, a demo build) starts the same thread on
+the first page view that sees it (``derive_when_new``), so that the first look at the Churn page
+after a command-line import loads its results too. ``$POND_BACKGROUND_DERIVE=0`` turns that off.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -99,6 +104,7 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
         with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
             result = import_file(con, item.path, plan=plan, name=item.name, imported_by=user.name,
                                  progress=progress, derive=False)
+            version = warehouse.data_version(con)
     except PondError as exc:
         auth.record("import", f"{item.name}: refused: {exc}", ok=False)
         raise
@@ -106,19 +112,33 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
         bar.empty()
     auth.record("import", f"{item.name}: upload {result.upload_id}", rows=result.rows_imported)
     if result.status == "imported":
-        derive_in_background(str(warehouse.default_warehouse_path()))
+        derive_in_background(str(warehouse.default_warehouse_path()), version)
     return result
 
 
 #: What the Churn page shows first on its model tabs (engine.churn functions, default horizons).
 CHURN_RESULTS = ("stored_churn_risk", "stored_purchase_propensity", "stored_churn_evaluation")
 _derivations: dict[str, threading.Thread] = {}
+#: the newest warehouse version of each path this server has started a derivation for
+_derived_versions: dict[str, int] = {}
 _derivations_lock = threading.Lock()
 
 
-def derive_in_background(path: str) -> threading.Thread:
+def derive_when_new(path: str, version: int) -> threading.Thread | None:
+    """Start :func:`derive_in_background` once for each warehouse version this server sees, whatever
+    made it; the app calls this on every rerun (a dictionary look-up when nothing changed)."""
+    if os.environ.get("POND_BACKGROUND_DERIVE", "").strip() == "0":
+        return None
+    with _derivations_lock:
+        if _derived_versions.get(path) == version:
+            return None
+    return derive_in_background(path, version)
+
+
+def derive_in_background(path: str, version: int | None = None) -> threading.Thread:
     """Derive the interest tags of the warehouse's current version in a thread of the server, then
-    the churn models' results with the Churn page's defaults (each kept per version)."""
+    the churn models' results with the Churn page's defaults (each kept per version). ``version`` is
+    the version the caller just wrote, so that the next rerun does not start the thread again."""
 
     def run() -> None:
         from engine import churn  # scikit-learn and lifelines load here, not with the Upload page
@@ -139,6 +159,8 @@ def derive_in_background(path: str) -> threading.Thread:
     thread = threading.Thread(target=run, name="pond-derive", daemon=True)
     with _derivations_lock:
         _derivations[path] = thread
+        if version is not None:
+            _derived_versions[path] = version
     thread.start()
     return thread
 
@@ -154,10 +176,11 @@ def run_undo(upload_id: int):
     auth.require("undo")
     with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
         done = undo_upload(con, upload_id, derive=False)
+        version = warehouse.data_version(con)
     auth.record("undo", f"upload {upload_id} ({done.file_name})", rows=done.rows_removed)
-    derive_in_background(str(warehouse.default_warehouse_path()))
+    derive_in_background(str(warehouse.default_warehouse_path()), version)
     return done
 
 
-__all__ = ["COMMON_ZONES", "Inspected", "PondError", "derive_in_background", "deriving", "inspect_upload",
-           "run_import", "run_undo"]
+__all__ = ["COMMON_ZONES", "Inspected", "PondError", "derive_in_background", "derive_when_new", "deriving",
+           "inspect_upload", "run_import", "run_undo"]
