@@ -15,6 +15,9 @@ system's Chromium (never a downloaded browser), opens each page in a new tab and
 - new tab: the median of ``--runs`` visits in a new browser tab (a new session), which adds
   loading Streamlit's web app and opening its connection to the warm page.
 
+The warehouse copy has no derived results yet, as after a command-line import: the first view starts
+the server's thread that derives them, and the visits start once it has stored the last of them.
+
 Peak memory is the dashboard server's own peak resident set (``VmHWM``) after every page was
 visited; the background training process is measured separately by ``bench_recs.py``.
 """
@@ -107,6 +110,23 @@ def click_seconds(tab, title: str, marker: str, timeout_ms: int = 60_000) -> flo
     return time.perf_counter() - started
 
 
+def wait_for_derivation(db: Path, version: int, started: float, timeout: float = 300) -> float | None:
+    """Seconds from the first view until the server's thread has derived this version's tags and
+    churn results (it stores the churn model check last), so that the cold visits below measure the
+    pages, not that thread; None when it did not finish within ``timeout``."""
+    from engine.results import results_folder
+
+    last = results_folder(db) / f"churn-evaluation-h30-v{version}.json"
+    while not last.exists():
+        if time.perf_counter() - started > timeout:
+            print(f"the server's derivation did not finish within {timeout:.0f} s", flush=True)
+            return None
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    print(f"the server derived tags and churn results {seconds:.1f} s after the first view", flush=True)
+    return seconds
+
+
 def prepare(users: int, days: int, folder: Path) -> Path:
     source = warehouse_for(users, days)
     db = folder / "pond.duckdb"
@@ -134,6 +154,7 @@ def main() -> None:
         db = prepare(args.users, args.days, folder)
         with warehouse.connect(db) as con:
             events = con.execute("select count(*) from events").fetchone()[0]
+            version = warehouse.data_version(con)
         server, url = start_dashboard({"POND_WAREHOUSE": str(db)}, folder / "streamlit.log", timeout=120)
         rows = []
         try:
@@ -141,8 +162,10 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 tab = browser.new_page(viewport={"width": 1400, "height": 1000})
                 home = PAGES[-1]  # Admin: cheap, and none of the other markers is on it
+                started = time.perf_counter()
                 tab.goto(f"{url}/{home[1]}")
                 _wait_rendered(tab, home[2], 120_000)
+                derived = wait_for_derivation(db, version, started)
                 for title, path, marker in PAGES[:-1]:
                     cold = click_seconds(tab, title, marker)
                     warm = []
@@ -168,7 +191,11 @@ def main() -> None:
             f"driven by Playwright; {events:,} events. Seconds from a click on the page's link in the sidebar "
             "until the page's own content is shown and its script has finished. Cold = the first visit after "
             f"the server started (empty caches); warm = median of {args.runs} later visits; new tab = median "
-            f"of {args.runs} visits in a new browser tab, which adds loading the web app and its connection.",
+            f"of {args.runs} visits in a new browser tab, which adds loading the web app and its connection. "
+            "The warehouse is a fresh copy, as after a command-line import: the first view starts a thread of "
+            "the server that derives the interest tags and the churn models' results for this version"
+            + (f", which took {derived:.1f} s; the visits start after it." if derived is not None
+               else "; it had not finished when the visits started."),
             "",
             "| page | cold s | warm s | new tab s |",
             "|---|---:|---:|---:|",
