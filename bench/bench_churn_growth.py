@@ -97,9 +97,11 @@ def markdown(r: dict, users: int, days: int) -> str:
               "and the fits; the risk list also runs the proportional-hazards check (0.1 s). Each result is "
               "kept per warehouse version beside the warehouse (`engine.results`: Parquet and JSON), so the "
               "\"stored\" rows are what every later view costs, in any dashboard process and after a restart. "
-              "After an upload on the Upload page a thread of the server fits all three with the page's "
+              "After an upload or undo on the Upload page, and from the first page view after a "
+              "command-line import or demo build, a thread of the server fits all three with the page's "
               "default horizons (after the interest tags), so the first look at the Churn page loads too; "
-              "after a command-line import the first view fits. The segment builder reads stored bands "
+              "only a Churn page that is itself the first view of a new version fits. The segment builder "
+              "reads stored bands "
               "(`user_scores`)."]
     return "\n".join(lines) + "\n"
 
