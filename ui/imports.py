@@ -129,10 +129,11 @@ def derive_when_new(path: str, version: int) -> threading.Thread | None:
     made it; the app calls this on every rerun (a dictionary look-up when nothing changed)."""
     if os.environ.get("POND_BACKGROUND_DERIVE", "").strip() == "0":
         return None
-    with _derivations_lock:
+    with _derivations_lock:  # two sessions seeing the version at once start one thread
         if _derived_versions.get(path) == version:
             return None
-    return derive_in_background(path, version)
+        _derived_versions[path] = version
+    return derive_in_background(path)
 
 
 def derive_in_background(path: str, version: int | None = None) -> threading.Thread:
