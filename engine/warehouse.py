@@ -369,35 +369,36 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence
 
 def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
     """Recompute the rollups for the given business days (call inside the writer's transaction)."""
-    if not days:
-        return
-    _touch(con, days)
-    _refresh(con, ROLLUPS)
+    _refresh_days(con, days, ROLLUPS)
 
 
 def _backfill_rollup(con: duckdb.DuckDBPyConnection, rollup: str) -> None:
     """Fill one rollup from all events (used by the migration that adds it)."""
     days = execute_query(con, "event_days", {"tz": business_timezone(con)}).fetchall()
-    if days:
-        _touch(con, [d for (d,) in days])
-        _refresh(con, (rollup,))
+    _refresh_days(con, [d for (d,) in days], (rollup,))
 
 
-def _touch(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> None:
+#: the rollups summed from the touched events counted per day, user, channel and event type
+_FROM_USER_DAY_TYPE = {"user_day", "daily_events", "user_day_type"}
+
+
+def _refresh_days(con: duckdb.DuckDBPyConnection, days: Sequence[date], rollups: Sequence[str]) -> None:
+    """Replace the given days' rows of the given rollups."""
+    if not days:
+        return
+    tz = business_timezone(con)
     con.execute("create or replace temp table touched_days (day date)")
     con.execute("insert into touched_days select distinct unnest(?)", [sorted(set(days))])
     execute_query(con, "rollup_touched_events")
-    execute_query(con, "rollup_touched_user_day_type", {"tz": business_timezone(con)})
-
-
-def _refresh(con: duckdb.DuckDBPyConnection, rollups: Sequence[str]) -> None:
-    """Replace the touched days' rows of the given rollups (the caller's _touch set up what they read)."""
-    tz = business_timezone(con)
+    counted = bool(_FROM_USER_DAY_TYPE.intersection(rollups))
+    if counted:
+        execute_query(con, "rollup_touched_user_day_type", {"tz": tz})
     for rollup in rollups:
         execute_query(con, f"rollup_{rollup}_delete")
         execute_query(con, f"rollup_{rollup}_insert", {"tz": tz})
     con.execute("drop table touched_days")
-    con.execute("drop table touched_user_day_type")
+    if counted:
+        con.execute("drop table touched_user_day_type")
     con.execute("drop macro table touched_events")
 
 
