@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="json", choices=("json", "csv"))
 
     p = sub.add_parser("query", help="print an analysis as CSV or JSON")
-    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "channels", "retention",
-                                        "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
+    p.add_argument("analysis", choices=("kpis", "daily-events", "daily-activity", "active-users", "channels",
+                                        "retention", "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
                                         "segment", "segments", "experiment", "experiments", "campaigns",
                                         "influencers", "recs", "similar-items", "growth", "churn",
                                         "churn-risk", "propensity"))
@@ -334,6 +334,8 @@ def cmd_query(args, con) -> int:
         frame = metrics.kpi_comparison(con, period, channel=args.channel)
     elif args.analysis == "daily-events":
         frame = metrics.daily_events(con, period, channel=args.channel)
+    elif args.analysis == "active-users":
+        frame = metrics.active_users_by_day(con, period, channel=args.channel)
     else:
         frame = metrics.daily_activity(con, period, channel=args.channel)
     _emit(frame, args.format)

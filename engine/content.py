@@ -101,11 +101,18 @@ def top_and_bottom(performance: pd.DataFrame, *, metric: str = "ctr", min_impres
     return top.reset_index(drop=True), bottom.reset_index(drop=True)
 
 
-def engagement_summary(performance: pd.DataFrame) -> dict:
-    """Totals over all groups, overall rates, and average comments per post (content with impressions)."""
+def engagement_summary(con: duckdb.DuckDBPyConnection, performance: pd.DataFrame, *, start: date | None = None,
+                       end: date | None = None, channel: str | None = None) -> dict:
+    """Totals over all groups of ``performance``, overall rates, and comments per post.
+
+    A *post* is a content item with at least one impression in the period; comments per post is the
+    comments on those items divided by their number, the same whether ``performance`` is grouped by
+    content, campaign or channel (``posts`` and ``post_comments`` in the result).
+    """
     totals = performance[["impressions", "clicks", "shares", "comments", "clickers", "conversions"]].sum()
     summary = add_rates(totals.to_frame().T).iloc[0].to_dict()
-    posts = int((performance["impressions"] > 0).sum())
-    summary["posts"] = posts
-    summary["comments_per_post"] = float(totals["comments"]) / posts if posts else 0.0
+    params = _params(con, "content", start, end, channel)
+    posts, comments = run_query(con, "content_posts", params).iloc[0][["posts", "comments"]].astype(int)
+    summary["posts"], summary["post_comments"] = int(posts), int(comments)
+    summary["comments_per_post"] = comments / posts if posts else 0.0
     return summary

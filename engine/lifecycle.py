@@ -53,6 +53,8 @@ def lifecycle(con: duckdb.DuckDBPyConnection, *, period: str = "week", start: da
 def stickiness(con: duckdb.DuckDBPyConnection, *, start: date | None = None, end: date | None = None,
                channel: str | None = None) -> pd.DataFrame:
     """``day, dau, mau, stickiness`` for every business day of the period."""
-    frame = run_query(con, "stickiness", period_params(con, start, end, channel))
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    from engine.metrics import rolling_active_users
+
+    frame = rolling_active_users(con, period_params(con, start, end, channel), 30).rename(columns={"active": "mau"})
+    frame["stickiness"] = frame["dau"] / frame["mau"].where(frame["mau"] > 0)
     return frame

@@ -71,20 +71,64 @@ def kpis(con: duckdb.DuckDBPyConnection, period: Period, *, channel: str | None 
     }
 
 
+def first_data_day(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The first business day with any event, or None for an empty warehouse."""
+    return con.execute("select min(day) from daily_events").fetchone()[0]
+
+
+def comparison_note(period: Period, first_day: date | None) -> str | None:
+    """Why a period cannot be compared with the one before it, or None when it can.
+
+    The previous period must lie wholly inside the data: against days before the first event, every
+    KPI would look like growth from nothing.
+    """
+    before = period.previous()
+    if first_day is None or before.start < first_day:
+        since = "no data" if first_day is None else f"data starts on {first_day:%Y-%m-%d}"
+        return (f"no comparison: {since}, so the {period.days} days before "
+                f"({before.start:%Y-%m-%d} – {before.end:%Y-%m-%d}) are not fully covered")
+    return None
+
+
 def kpi_comparison(con: duckdb.DuckDBPyConnection, period: Period, *,
                    channel: str | None = None) -> pd.DataFrame:
     """KPIs of a period next to the previous period of equal length, with the relative change.
 
-    Columns: ``kpi, label, value, previous, change`` (change is a fraction, NaN when the previous
-    value is 0).
+    Columns: ``kpi, label, value, previous, change, compared_with``. ``change`` is a fraction, NaN
+    when the previous value is 0. When the previous period reaches before the first day of data,
+    ``previous`` and ``change`` are NaN and ``compared_with`` says so (see :func:`comparison_note`);
+    otherwise it names the previous period's days.
     """
-    now, before = kpis(con, period, channel=channel), kpis(con, period.previous(), channel=channel)
+    now = kpis(con, period, channel=channel)
+    before = period.previous()
+    note = comparison_note(period, first_data_day(con))
+    earlier = None if note else kpis(con, before, channel=channel)
     rows = []
     for key, label in KPI_LABELS.items():
-        prev = before[key]
-        change = (now[key] - prev) / prev if prev else float("nan")
-        rows.append({"kpi": key, "label": label, "value": now[key], "previous": prev, "change": change})
+        prev = float("nan") if earlier is None else earlier[key]
+        change = (now[key] - prev) / prev if earlier is not None and prev else float("nan")
+        rows.append({"kpi": key, "label": label, "value": now[key], "previous": prev, "change": change,
+                     "compared_with": note or f"{before.start:%Y-%m-%d} – {before.end:%Y-%m-%d}"})
     return pd.DataFrame(rows)
+
+
+def rolling_active_users(con: duckdb.DuckDBPyConnection, params: dict, window: int) -> pd.DataFrame:
+    """``day, dau, active`` for every business day of ``params``' [start, end]: ``active`` counts
+    the distinct users active in the ``window`` days that end on that day."""
+    frame = run_query(con, "rolling_active_users", {**params, "window": window})
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
+def active_users_by_day(con: duckdb.DuckDBPyConnection, period: Period, *, channel: str | None = None
+                        ) -> pd.DataFrame:
+    """``day, dau, wau, mau`` for every business day of the period, each as the KPI cards define it
+    for a period that ends on that day (WAU: the 7 days ending that day, MAU: the 30)."""
+    params = _params(con, period, channel)
+    week = rolling_active_users(con, params, 7)
+    month = rolling_active_users(con, params, 30)
+    return pd.DataFrame({"day": week["day"], "dau": week["dau"].astype("int64"),
+                         "wau": week["active"].astype("int64"), "mau": month["active"].astype("int64")})
 
 
 def daily_events(con: duckdb.DuckDBPyConnection, period: Period, *, channel: str | None = None

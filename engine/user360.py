@@ -26,6 +26,8 @@ def user_profile(con: duckdb.DuckDBPyConnection, user_id: str, *, tags: pd.DataF
         raise PondError(f"there is no user {user_id!r}; search by the start of the id")
     profile = {k: (None if pd.isna(v) else v) for k, v in row.iloc[0].to_dict().items()}
     totals = run_query(con, "user_summary", {"user_id": user_id}).iloc[0].to_dict()
+    # a user without events (kept by an import of user attributes) has no last active day
+    totals = {k: (None if pd.isna(v) else v) for k, v in totals.items()}
     if rfm is None:
         from engine.rfm import rfm_scores
 

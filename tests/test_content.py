@@ -70,9 +70,22 @@ def test_period_limits_engagement(shop):
 
 
 def test_summary_and_comments_per_post(shop):
-    summary = engagement_summary(content_performance(shop, **WEEK))
+    summary = engagement_summary(shop, content_performance(shop, **WEEK), **WEEK)
     assert (summary["impressions"], summary["clicks"], summary["comments"], summary["posts"]) == (6, 3, 3, 2)
     assert summary["ctr"] == 0.5 and summary["comments_per_post"] == 1.5
+
+
+def test_comments_per_post_do_not_depend_on_the_grouping(con, write):
+    # three posts of one campaign with 1, 2 and 3 comments, and a comment that is on no post
+    rows = ["user_id,event_type,event_time,content_id,campaign_id,channel"]
+    for k, post in enumerate(("p1", "p2", "p3"), start=1):
+        rows.append(f"u0,impression,2024-01-01 09:00:00,{post},k1,douyin")
+        rows += [f"u{j},comment,2024-01-01 1{j}:00:00,{post},k1,douyin" for j in range(1, k + 1)]
+    rows.append("u9,comment,2024-01-02 10:00:00,,k1,douyin")
+    import_file(con, write("posts.csv", "\n".join(rows) + "\n"))
+    for by in ("content", "campaign", "channel"):
+        summary = engagement_summary(con, content_performance(con, by=by, **WEEK), **WEEK)
+        assert (summary["posts"], summary["post_comments"], summary["comments_per_post"]) == (3, 6, 2.0), by
 
 
 def test_top_and_bottom_respect_the_impression_threshold(shop):

@@ -47,12 +47,45 @@ def test_kpis_for_one_channel(week):
 
 
 def test_comparison_with_the_previous_week(week):
-    table = metrics.kpi_comparison(week, WEEK).set_index("kpi")
-    assert table.loc["dau", "previous"] == 2 / 7
-    assert table.loc["dau", "change"] == pytest.approx((5 / 7 - 2 / 7) / (2 / 7))
-    assert table.loc["new_users", "change"] == 0.0  # 2 new users in both weeks
-    assert math.isnan(table.loc["gmv", "change"])  # nothing to compare with
+    # Jan 9-15 against Jan 2-8, the first day of data and after
+    table = metrics.kpi_comparison(week, metrics.Period(date(2024, 1, 9), date(2024, 1, 15))).set_index("kpi")
+    assert table.loc["dau", "previous"] == 3 / 7  # u1 on the 2nd and 8th, u3 on the 3rd
+    assert table.loc["dau", "change"] == pytest.approx((5 / 7 - 3 / 7) / (3 / 7))
+    assert table.loc["new_users", ["value", "previous", "change"]].tolist() == [3, 2, 0.5]
+    assert table.loc["gmv", ["value", "previous"]].tolist() == [80.0, 100.0]
+    assert table.loc["gmv", "change"] == pytest.approx(-0.2)
+    assert (table["compared_with"] == "2024-01-02 – 2024-01-08").all()
     assert table.index.tolist() == list(metrics.KPI_LABELS)
+
+
+def test_no_comparison_against_days_before_the_data(week):
+    # the week before Jan 8-14 starts on Jan 1, the day before the first event: no change is shown
+    table = metrics.kpi_comparison(week, WEEK).set_index("kpi")
+    assert table["previous"].isna().all() and table["change"].isna().all()
+    assert table.loc["dau", "value"] == 5 / 7
+    assert table.loc["dau", "compared_with"].startswith("no comparison: data starts on 2024-01-02")
+    whole = metrics.kpi_comparison(week, metrics.Period(date(2024, 1, 2), date(2024, 1, 15)))
+    assert whole["change"].isna().all()
+
+
+def test_comparison_when_the_previous_value_is_zero(week):
+    table = metrics.kpi_comparison(week, metrics.Period(date(2024, 1, 14), date(2024, 1, 15))).set_index("kpi")
+    assert table.loc["gmv", ["value", "previous"]].tolist() == [30.0, 0.0]
+    assert math.isnan(table.loc["gmv", "change"])  # nothing to compare with
+
+
+def test_wau_and_mau_end_on_the_last_day_whatever_the_range(week):
+    # the 30 days ending Feb 10 (Jan 12 - Feb 10) hold u4 and u5 only; u3 was merely shown a post on
+    # the 12th. A range of 30 days must not reach back another 29 (that would count all 5).
+    k = metrics.kpis(week, metrics.Period(date(2024, 1, 12), date(2024, 2, 10)))
+    assert (k["wau"], k["mau"]) == (0, 2)
+    k = metrics.kpis(week, metrics.Period(date(2024, 1, 9), date(2024, 1, 15)))
+    assert (k["wau"], k["mau"]) == (4, 5)  # u1, u2, u4, u5 in Jan 9-15; everyone in the 30 days
+    by_day = metrics.active_users_by_day(week, metrics.Period(date(2024, 1, 7), date(2024, 1, 15)))
+    assert by_day.columns.tolist() == ["day", "dau", "wau", "mau"]
+    assert by_day.set_index("day").loc[date(2024, 1, 10)].tolist() == [1, 2, 3]  # u2; u1, u2; u1, u2, u3 (3rd)
+    last = by_day.iloc[-1]
+    assert (last["wau"], last["mau"]) == (k["wau"], k["mau"])
 
 
 def test_empty_period_and_unknown_channel_give_zeros(week):

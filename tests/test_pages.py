@@ -352,7 +352,8 @@ def test_content_page_with_every_control(demo):
     at.switch_page("views/content.py").run()
     no_errors(at)
     with warehouse.connect(demo) as con:
-        summary = engagement_summary(content_performance(con, start=date(2026, 1, 30), end=date(2026, 2, 28)))
+        days = {"start": date(2026, 1, 30), "end": date(2026, 2, 28)}
+        summary = engagement_summary(con, content_performance(con, **days), **days)
     assert {m.label: m.value for m in at.metric}["CTR"] == f"{summary['ctr']:.2%}"
     for by in ("campaign", "channel", "content"):
         at.get("segmented_control")[0].set_value(by).run()

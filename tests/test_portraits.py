@@ -79,6 +79,31 @@ def test_user_360(shop):
         user_profile(shop, "zz")
 
 
+def test_user_360_counts_days_not_day_and_channel_rows(con, write):
+    from engine.user360 import user_profile
+
+    import_file(con, write("days.csv", "user_id,event_type,event_time,channel\n"
+                                       "a,view,2024-03-01 10:00:00,douyin\n"
+                                       "a,view,2024-03-01 11:00:00,wechat\n"
+                                       "a,view,2024-03-01 12:00:00,\n"
+                                       "a,impression,2024-03-03 10:00:00,douyin\n"
+                                       "a,share,2024-03-04 10:00:00,wechat\n"))
+    totals = user_profile(con, "a")["totals"]
+    # three channels on the 1st are one day; being shown a post on the 3rd is not activity
+    assert (totals["active_days"], totals["events"]) == (2, 5)
+    assert str(totals["last_active_day"])[:10] == "2024-03-04"
+
+
+def test_user_360_of_a_user_without_events(shop):
+    from engine.user360 import user_profile, user_timeline
+
+    shop.execute("insert into users (user_id, gender) values ('quiet', 'F')")
+    view = user_profile(shop, "quiet")
+    assert view["totals"] == {"active_days": 0, "events": 0, "orders": 0, "gmv": 0.0, "refunds": 0.0,
+                              "last_active_day": None}
+    assert view["rfm"] is None and view["tags"].empty and user_timeline(shop, "quiet").empty
+
+
 def test_tags_are_derived_once_per_data_version(shop, write):
     from engine import warehouse
 

@@ -37,6 +37,16 @@ def activity_by_day(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, y_title="Users per day")
 
 
+def active_windows_by_day(frame: pd.DataFrame) -> go.Figure:
+    """DAU, WAU and MAU per day, each counted over the 1, 7 or 30 days that end on that day."""
+    names = {"dau": "DAU (that day)", "wau": "WAU (7 days to that day)", "mau": "MAU (30 days to that day)"}
+    long = frame.melt(id_vars="day", value_vars=list(names), var_name="series", value_name="users")
+    long["series"] = long["series"].map(names)
+    fig = px.line(long, x="day", y="users", color="series", markers=len(frame) < 40,
+                  labels={"users": "Active users", "day": "Day"})
+    return _layout(fig, y_title="Distinct active users")
+
+
 def gmv_by_day(frame: pd.DataFrame) -> go.Figure:
     fig = px.bar(frame, x="day", y="gmv", labels={"gmv": "GMV (¥)", "day": "Day"},
                  color_discrete_sequence=["#16a34a"])

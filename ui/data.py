@@ -87,6 +87,12 @@ def daily_activity(path: str, version: int, start: date, end: date, channel: str
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def active_users_by_day(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+    with connect(path) as con:
+        return metrics.active_users_by_day(con, metrics.Period(start, end), channel=channel)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def uploads(path: str, version: int) -> pd.DataFrame:
     from engine.ingest import list_uploads
@@ -154,6 +160,15 @@ def content_performance(path: str, version: int, by: str, start: date, end: date
 
     with connect(path) as con:
         return compute(con, by=by, start=start, end=end, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def content_summary(path: str, version: int, by: str, start: date, end: date, channel: str | None) -> dict:
+    from engine.content import engagement_summary
+
+    performance = content_performance(path, version, by, start, end, channel)
+    with connect(path) as con:
+        return engagement_summary(con, performance, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

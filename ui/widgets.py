@@ -54,9 +54,12 @@ def format_kpi(kpi: str, value: float) -> str:
 
 
 KPI_HELP = {
-    "dau": "Average number of distinct active users per day in the period.",
-    "wau": "Distinct active users in the 7 days ending on the period's last day.",
-    "mau": "Distinct active users in the 30 days ending on the period's last day.",
+    "dau": "Average over the period's days of each day's distinct active users (a user is active on a day "
+           "when they did something themselves; impressions and coupon pushes do not count).",
+    "wau": "Distinct active users in the 7 business days ending on the period's last day, whatever the "
+           "period's length.",
+    "mau": "Distinct active users in the 30 business days ending on the period's last day, whatever the "
+           "period's length.",
     "new_users": "Users first seen in the period (by acquisition channel when a channel is chosen).",
     "orders": "Distinct orders (a purchase without an order id counts as one order).",
     "gmv": "Sum of purchase amounts, before refunds.",
@@ -64,13 +67,25 @@ KPI_HELP = {
 }
 
 
+#: KPI cards per row: four fit a laptop screen with the sidebar open, values such as ¥1,769,037 included
+KPI_CARDS_PER_ROW = 4
+
+
 def kpi_cards(table: pd.DataFrame) -> None:
-    """One st.metric per KPI, with the change against the previous period as its delta."""
-    columns = st.columns(len(table))
-    for column, row in zip(columns, table.itertuples(), strict=True):
-        delta = None if math.isnan(row.change) else f"{row.change:+.1%}"
-        column.metric(row.label, format_kpi(row.kpi, row.value), delta=delta,
-                      help=f"{KPI_HELP[row.kpi]} Previous period: {format_kpi(row.kpi, row.previous)}.")
+    """One st.metric per KPI, with the change against the previous period as its delta (none when the
+    previous period is not covered by data: ``compared_with`` then says why)."""
+    rows = [table.iloc[i:i + KPI_CARDS_PER_ROW] for i in range(0, len(table), KPI_CARDS_PER_ROW)]
+    for part in rows:
+        columns = st.columns(KPI_CARDS_PER_ROW)
+        for column, row in zip(columns, part.itertuples(), strict=False):
+            compared = row.compared_with
+            if math.isnan(row.previous):
+                delta, before = None, compared[0].upper() + compared[1:] + "."
+            else:
+                delta = None if math.isnan(row.change) else f"{row.change:+.1%}"
+                before = f"Previous period ({compared}): {format_kpi(row.kpi, row.previous)}."
+            column.metric(row.label, format_kpi(row.kpi, row.value), delta=delta,
+                          help=f"{KPI_HELP[row.kpi]} {before}", border=True)
 
 
 def empty_state(message: str, *, hint: str | None = None) -> None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine.content import ATTRIBUTION_DAYS, engagement_summary, top_and_bottom
+from engine.content import ATTRIBUTION_DAYS, top_and_bottom
 from engine.errors import PondError
 from ui import charts, data, widgets
 from ui.page import page_context
@@ -35,7 +35,7 @@ if performance.empty or performance["impressions"].sum() == 0:
                              "widen the date range or choose All channels.")
     st.stop()
 
-summary = engagement_summary(performance)
+summary = data.content_summary(path, version, by, start, end, channel)
 cards = st.columns(5)
 cards[0].metric("Impressions", f"{summary['impressions']:,.0f}")
 cards[1].metric("CTR", f"{summary['ctr']:.2%}",
@@ -43,7 +43,8 @@ cards[1].metric("CTR", f"{summary['ctr']:.2%}",
 cards[2].metric("Share rate", f"{summary['share_rate']:.2%}",
                 help=f"95% interval {summary['share_rate_low']:.2%} – {summary['share_rate_high']:.2%}")
 cards[3].metric("Comments per post", f"{summary['comments_per_post']:.2f}",
-                help=f"{summary['comments']:,.0f} comments on {summary['posts']:,} items with impressions")
+                help=f"{summary['post_comments']:,} comments on the {summary['posts']:,} content items "
+                     "(posts, articles, lives) shown at least once in the period, whatever the grouping.")
 converted = f"{summary['conversion_rate']:.1%}" if summary["clickers"] else "—"
 cards[4].metric("Click-through conversion", converted,
                 help="Users who bought within the attribution window ÷ users who clicked.")

@@ -23,8 +23,12 @@ if summary["last_upload_at"] is not None:
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 st.subheader("Key figures")
-st.caption(f"{chosen.label}; change against the {chosen.period.days} days before.")
 kpis = data.kpi_table(path, version, start, end, channel)
+compared = kpis["compared_with"].iloc[0]
+if kpis["previous"].isna().all():
+    st.caption(f"{chosen.label}; {compared}. Choose a later or shorter range to see the change.")
+else:
+    st.caption(f"{chosen.label}; change against the {chosen.period.days} days before ({compared}).")
 widgets.kpi_cards(kpis)
 
 activity = data.daily_activity(path, version, start, end, channel)
@@ -41,8 +45,16 @@ with left:
 with right:
     st.markdown("**Active users and buyers per day**")
     st.plotly_chart(charts.activity_by_day(activity), width="stretch")
-st.markdown("**GMV per day**")
-st.plotly_chart(charts.gmv_by_day(activity), width="stretch")
+left, right = st.columns(2)
+with left:
+    st.markdown("**GMV per day**")
+    st.plotly_chart(charts.gmv_by_day(activity), width="stretch")
+with right:
+    st.markdown("**DAU, WAU and MAU per day**",
+                help="Each day's distinct active users over that day, the 7 days and the 30 days that end on "
+                     "it: the WAU and MAU cards are this chart's last point.")
+    windows = data.active_users_by_day(path, version, start, end, channel)
+    st.plotly_chart(charts.active_windows_by_day(windows), width="stretch")
 
 with st.expander("Tables"):
     st.markdown("KPIs")
@@ -52,6 +64,9 @@ with st.expander("Tables"):
     st.markdown("Daily activity")
     st.dataframe(activity, hide_index=True)
     widgets.csv_download(activity, f"pond-daily-activity-{start}-{end}.csv", label="Daily activity as CSV")
+    st.markdown("DAU, WAU and MAU per day")
+    st.dataframe(windows, hide_index=True)
+    widgets.csv_download(windows, f"pond-active-users-{start}-{end}.csv", label="DAU/WAU/MAU as CSV")
     st.markdown("Events by type and day")
     st.dataframe(events, hide_index=True)
     widgets.csv_download(events, f"pond-daily-events-{start}-{end}.csv", label="Daily events as CSV")

@@ -1,9 +1,10 @@
 -- Headline KPIs for business days [$start, $end], optionally one channel, from the rollups.
--- WAU and MAU are the distinct users of the 7 and 30 days that end on $end. A user is active on
--- a day when they did something themselves (user_day.actions > 0).
+-- WAU and MAU are the distinct users of the 7 and 30 days that end on $end, whatever the range's
+-- length; DAU is the average over the range's days of each day's distinct active users. A user is
+-- active on a day when they did something themselves (user_day.actions > 0).
 with scoped as (
     select * from user_day
-    where day between $start - interval 29 day and $end
+    where day between least($start, $end - interval 29 day) and $end
         and ($channel is null or channel = $channel)
         and actions > 0
 ),
@@ -27,7 +28,7 @@ final as (
     select
         (select coalesce(sum(dau), 0) from daily) / (datediff('day', $start, $end) + 1) as dau,
         (select count(distinct user_id) from scoped where day > $end - interval 7 day) as wau,
-        (select count(distinct user_id) from scoped) as mau,
+        (select count(distinct user_id) from scoped where day > $end - interval 30 day) as mau,
         (select n from new_users) as new_users,
         (select count(distinct user_id) from in_range) as active_users,
         (select count(distinct user_id) from in_range where purchases > 0) as buyers,

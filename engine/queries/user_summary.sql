@@ -1,7 +1,7 @@
--- One user's totals from the rollups.
+-- One user's totals from the rollups (one user_day row per day and channel: days are counted once).
 with final as (
     select
-        count(*) filter (where actions > 0) as active_days,
+        count(distinct day) filter (where actions > 0) as active_days,
         coalesce(sum(events), 0) as events,
         coalesce(sum(orders), 0) as orders,
         coalesce(sum(gmv), 0) as gmv,

@@ -1,16 +1,17 @@
--- DAU, MAU (distinct users active in the 30 days ending that day) and DAU/MAU per business day.
--- Each active day keeps a user in MAU for 30 days; per user these spans are merged into islands,
--- and MAU is a running sum of island starts (+1) and ends (-1): no 30-day self-join.
+-- Per business day of [$start, $end]: DAU and the distinct users active in the $window days that
+-- end on that day (7 for WAU, 30 for MAU). Each active day keeps a user counted for $window days;
+-- per user these spans are merged into islands, and the count is a running sum of island starts
+-- (+1) and ends (-1): no self-join over the window.
 with active_days as (
     select distinct user_id, day
     from user_day
     where actions > 0 and ($channel is null or channel = $channel)
-        and day <= $end and day >= $start - interval 29 day
+        and day <= $end and day > $start - cast($window as integer)
 ),
 
 gaps as (
     select user_id, day,
-        case when lag(day) over (partition by user_id order by day) >= day - interval 30 day
+        case when lag(day) over (partition by user_id order by day) >= day - cast($window as integer)
              then 0 else 1 end as starts_island
     from active_days
 ),
@@ -21,7 +22,7 @@ numbered as (
 ),
 
 islands as (
-    select user_id, min(day) as first_day, max(day) + interval 30 day as ends_after
+    select user_id, min(day) as first_day, max(day) + cast($window as integer) as ends_after
     from numbered
     group by user_id, island
 ),
@@ -38,11 +39,11 @@ days as (
 ),
 
 running as (
-    select day, sum(sum(delta)) over (order by day) as mau from edges group by day
+    select day, sum(sum(delta)) over (order by day) as active from edges group by day
 ),
 
-mau as (
-    select d.day, coalesce(r.mau, 0) as mau
+windowed as (
+    select d.day, coalesce(r.active, 0) as active
     from days as d
     asof left join running as r on d.day >= r.day
 ),
@@ -52,10 +53,9 @@ dau as (
 ),
 
 final as (
-    select m.day, coalesce(a.dau, 0) as dau, cast(m.mau as bigint) as mau,
-        case when m.mau > 0 then coalesce(a.dau, 0) / m.mau end as stickiness
-    from mau as m
-    left join dau as a on a.day = m.day
+    select w.day, coalesce(a.dau, 0) as dau, cast(w.active as bigint) as active
+    from windowed as w
+    left join dau as a on a.day = w.day
 )
 
 select * from final order by day
