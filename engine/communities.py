@@ -17,7 +17,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from engine.lifecycle import period_params
+from engine.lifecycle import mark_complete, period_params
 from engine.warehouse import run_composed
 
 
@@ -34,6 +34,8 @@ def community_leaderboard(con: duckdb.DuckDBPyConnection, *, start: date | None 
 
 def community_trend(con: duckdb.DuckDBPyConnection, *, period: str = "week", start: date | None = None,
                     end: date | None = None, channel: str | None = None) -> pd.DataFrame:
-    """Active members per community and period (``community_id, period, active_members``)."""
+    """Active members per community and period (``community_id, period, active_members, complete``;
+    a period that reaches outside the chosen days is not complete, see :func:`engine.lifecycle.mark_complete`)."""
     params = {**period_params(con, start, end, channel), "period": period}
-    return run_composed(con, "community_trend", params, joins="community_members")
+    frame = run_composed(con, "community_trend", params, joins="community_members")
+    return mark_complete(frame, period, params["start"], params["end"])

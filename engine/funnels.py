@@ -6,7 +6,9 @@ Semantics:
   one is chosen); later steps must happen after the previous step and within ``window_days`` of
   the entry. Each user counts once, at the furthest step any of their entries reached.
 - ``order="sequential"``: other events may happen between steps. ``order="strict"``: the next
-  step must be the user's very next action (impressions and coupon pushes do not interrupt).
+  step must be the user's very next action. Impressions and coupon pushes happen *to* a user and
+  do not interrupt, unless the funnel names them as a step: then they are part of the stream (a
+  funnel from "impression" starts at each impression).
 - ``same_item=True``: every step concerns the same item (view, cart and buy of one SKU).
 - Breakdown ``channel`` groups users by the channel of their entry event.
 
@@ -102,6 +104,7 @@ def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
         lo=datetime.combine(start, time()) - timedelta(days=1),
         hi=datetime.combine(end, time()) + timedelta(days=query.window_days + 2),
         passive=list(PASSIVE_EVENT_TYPES),
+        steps=list(query.steps),
     )
     return params
 
@@ -169,7 +172,8 @@ def _strict_sql(query: FunnelQuery) -> str:
     return f"""with actions as (
         select user_id, item_id, channel, event_type, event_time
         from events
-        where event_time >= $lo and event_time < $hi and not list_contains($passive, event_type)
+        where event_time >= $lo and event_time < $hi
+            and (not list_contains($passive, event_type) or list_contains($steps, event_type))
     ),
 
     streams as (

@@ -6,6 +6,10 @@ Lifecycle (as in PostHog) per day, week or month, over users with actions of the
 this one, reported as a negative number so that stacked bars show gains above and losses below).
 
 Stickiness per day: DAU / MAU, where MAU counts users active in the 30 days ending that day.
+
+A period is *complete* when it lies wholly inside the chosen days: the first and last week or month
+of a range usually do not, and would look like a collapse. They are kept, marked ``complete=False``,
+and left out of averages (:func:`average_per_period`).
 """
 
 from __future__ import annotations
@@ -35,19 +39,38 @@ def period_params(con: duckdb.DuckDBPyConnection, start: date | None, end: date 
             "passive": list(PASSIVE_EVENT_TYPES)}
 
 
+def mark_complete(frame: pd.DataFrame, period: str, start: date, end: date) -> pd.DataFrame:
+    """Add ``complete``: whether the day, week or month starting on ``frame["period"]`` lies wholly
+    inside [start, end]."""
+    from engine.retention import period_last_day
+
+    firsts = pd.Series(pd.to_datetime(frame["period"]).dt.date, index=frame.index)
+    complete = firsts.map(lambda first: first >= start and period_last_day(first, period) <= end)
+    return frame.assign(complete=complete.astype(bool))
+
+
+def average_per_period(frame: pd.DataFrame, value: str, by: str) -> pd.DataFrame:
+    """Mean of ``value`` per ``by`` over the complete periods only (``by, average, periods``)."""
+    done = frame[frame["complete"]]
+    out = done.groupby(by, as_index=False)[value].agg(average="mean", periods="count")
+    return out
+
+
 def lifecycle(con: duckdb.DuckDBPyConnection, *, period: str = "week", start: date | None = None,
               end: date | None = None, channel: str | None = None) -> pd.DataFrame:
-    """Users per period and status: ``period, status, users`` (dormant negative), every status present."""
+    """Users per period and status: ``period, status, users, complete`` (dormant negative), every
+    status present; see :func:`mark_complete`."""
     if period not in PERIODS:
         raise PondError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
-    frame = run_query(con, "lifecycle", {**period_params(con, start, end, channel), "period": period})
+    params = {**period_params(con, start, end, channel), "period": period}
+    frame = run_query(con, "lifecycle", params)
     if frame.empty:
-        return frame
+        return frame.assign(complete=pd.Series(dtype=bool))
     frame["period"] = pd.to_datetime(frame["period"]).dt.date
     periods = sorted(frame["period"].unique())
     grid = pd.MultiIndex.from_product([periods, STATUSES], names=["period", "status"])
     frame = frame.set_index(["period", "status"]).reindex(grid, fill_value=0).reset_index()
-    return frame.astype({"users": "int64"})
+    return mark_complete(frame.astype({"users": "int64"}), period, params["start"], params["end"])
 
 
 def stickiness(con: duckdb.DuckDBPyConnection, *, start: date | None = None, end: date | None = None,

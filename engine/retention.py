@@ -7,6 +7,10 @@ Semantics (as in Amplitude and Mixpanel):
 - Period 0 is the cohort itself (100%). A user counts in period n >= 1 if they did the return event
   in the n-th period after the cohort's (``mode="on"``), or in that period or any later one
   (``mode="on_or_after"``, unbounded retention).
+- Cohorts are whole periods (as in PostHog): a weekly cohort of a range that starts on a Sunday
+  holds the users whose start event fell anywhere in that Monday-to-Sunday week. With ``clip=True``
+  only start events on the range's days count, so a cohort never reaches past the range. Either
+  way ``cohort_from`` and ``cohort_to`` give the days a cohort's start events may lie on.
 - A cell is *complete* when its period has ended by the last day of data; incomplete cells are
   shown but left out of averages. ``any`` as an event means any action of the user's own
   (impressions and coupon pushes are not actions).
@@ -17,7 +21,7 @@ Everything is computed in DuckDB from the ``user_day_type`` rollup.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
@@ -45,6 +49,7 @@ class RetentionQuery:
     channel: str | None = None  # only users acquired through this channel
     breakdown: str = "none"
     segment: str | None = None  # saved segment for breakdown="segment"
+    clip: bool = False  # only start events on the days [start, end] make a user a cohort member
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("period", self.period, PERIODS), ("mode", self.mode, MODES),
@@ -80,13 +85,55 @@ def retention_matrix(con: duckdb.DuckDBPyConnection, query: RetentionQuery | Non
     Returns
     -------
     DataFrame
-        ``segment, cohort, period, users, cohort_size, rate, complete``; ``cohort`` is the first day
-        of the cohort's period, ``period`` counts periods after it (0 = the cohort itself).
+        ``segment, cohort, period, users, cohort_size, rate, complete, cohort_from, cohort_to``;
+        ``cohort`` is the first day of the cohort's period, ``period`` counts periods after it (0 = the
+        cohort itself), ``cohort_from``/``cohort_to`` the first and last day its members' start events
+        may fall on (see :func:`cohort_span`).
     """
     query = query or RetentionQuery()
-    frame = _run(con, "retention_matrix", query.params(con))
+    params = query.params(con)
+    frame = _run(con, "retention_matrix", params)
     frame["cohort"] = pd.to_datetime(frame["cohort"]).dt.date
+    spans = {c: cohort_span(c, query.period, params["from"], params["to"], clip=query.clip)
+             for c in frame["cohort"].unique()}
+    frame["cohort_from"] = frame["cohort"].map(lambda c: spans[c][0])
+    frame["cohort_to"] = frame["cohort"].map(lambda c: spans[c][1])
     return frame.astype({"period": "int64", "users": "int64", "cohort_size": "int64", "complete": "bool"})
+
+
+def period_last_day(first: date, period: str) -> date:
+    """The last day of the day, week (Monday to Sunday) or month that starts on ``first``."""
+    if period == "day":
+        return first
+    if period == "week":
+        return first + timedelta(days=6)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def cohort_span(cohort: date, period: str, start: date, end: date, *, clip: bool) -> tuple[date, date]:
+    """The first and last day on which a cohort's start events may lie: its whole period, or with
+    ``clip`` the part of it inside the range [start, end]."""
+    last = period_last_day(cohort, period)
+    return (max(cohort, start), min(last, end)) if clip else (cohort, last)
+
+
+def cohort_label(cohort_from: date, cohort_to: date) -> str:
+    """``Jul 5`` for one day, ``Jul 5–6`` or ``Jun 30–Jul 6`` for a span, with the year when it changes."""
+    if cohort_from == cohort_to:
+        return f"{cohort_from:%b} {cohort_from.day}, {cohort_from.year}"
+    if (cohort_from.year, cohort_from.month) == (cohort_to.year, cohort_to.month):
+        return f"{cohort_from:%b} {cohort_from.day}–{cohort_to.day}, {cohort_to.year}"
+    if cohort_from.year == cohort_to.year:
+        return f"{cohort_from:%b} {cohort_from.day}–{cohort_to:%b} {cohort_to.day}, {cohort_to.year}"
+    return f"{cohort_from:%b} {cohort_from.day}, {cohort_from.year}–{cohort_to:%b} {cohort_to.day}, {cohort_to.year}"
+
+
+def cohorts_beyond_range(matrix: pd.DataFrame, start: date, end: date) -> list[tuple[date, date]]:
+    """Spans of the cohorts whose start events may lie outside the range [start, end]."""
+    spans = matrix[["cohort_from", "cohort_to"]].drop_duplicates()
+    outside = spans[(spans["cohort_from"] < start) | (spans["cohort_to"] > end)]
+    return list(outside.itertuples(index=False, name=None))
 
 
 def retention_average(matrix: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 from engine.communities import community_leaderboard, community_trend
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.lifecycle import lifecycle, stickiness
+from engine.lifecycle import average_per_period, lifecycle, stickiness
 
 GROUPS = """user_id,event_type,event_time,community_id,amount
 u1,join_group,2024-01-01 10:00:00,g1,
@@ -46,7 +46,11 @@ def test_community_leaderboard_second_week(groups):
 def test_community_trend(groups):
     trend = community_trend(groups, period="week", start=date(2024, 1, 1), end=date(2024, 1, 14))
     trend["period"] = trend["period"].astype(str)
-    assert trend.values.tolist() == [["g1", "2024-01-01", 2], ["g2", "2024-01-01", 1], ["g2", "2024-01-08", 1]]
+    assert trend.values.tolist() == [["g1", "2024-01-01", 2, True], ["g2", "2024-01-01", 1, True],
+                                     ["g2", "2024-01-08", 1, True]]
+    # ending on Wednesday Jan 10, the week of Jan 8 is not over: marked partial, not a collapse
+    short = community_trend(groups, period="week", start=date(2024, 1, 1), end=date(2024, 1, 10))
+    assert short["complete"].tolist() == [True, True, False]
 
 
 ACTIVITY = """user_id,event_type,event_time
@@ -77,6 +81,13 @@ def test_daily_lifecycle(days):
 def test_weekly_lifecycle_and_bad_period(days):
     frame = lifecycle(days, period="week")
     assert frame[frame.users != 0][["status", "users"]].values.tolist() == [["new", 3]]
+    # the data ends on Thursday Jan 4: the week of Monday Jan 1 is not over, so there is no average yet
+    assert not frame["complete"].any()
+    assert average_per_period(frame, "users", "status").empty
+    daily = lifecycle(days, period="day", end=date(2024, 1, 3))
+    assert daily["complete"].all()
+    averages = average_per_period(daily, "users", "status").set_index("status")
+    assert averages.loc["new", "average"] == pytest.approx(2 / 3) and averages.loc["dormant", "average"] == -2 / 3
     with pytest.raises(PondError, match="period must be one of day, week, month"):
         lifecycle(days, period="year")
 

@@ -83,6 +83,16 @@ def test_strict_order_needs_the_next_action(shop):
     assert counts(funnel(shop, FunnelQuery(order="strict", same_item=True, **RANGE))) == [4, 2, 0]
 
 
+def test_strict_funnel_from_a_passive_step(shop):
+    # an impression is skipped between steps, but a funnel that names it starts there: u4's impression
+    # 10:01 is followed by cart 10:02 and then the share, which breaks cart -> purchase
+    steps = ("impression", "cart", "purchase")
+    assert counts(funnel(shop, FunnelQuery(steps=steps, order="strict", **RANGE))) == [1, 1, 0]
+    assert counts(funnel(shop, FunnelQuery(steps=steps, **RANGE))) == [1, 1, 1]
+    # and as a later step: view A 10:00 -> impression 10:01 is u4's very next event
+    assert counts(funnel(shop, FunnelQuery(steps=("view", "impression"), order="strict", **RANGE))) == [4, 1]
+
+
 def test_breakdown_and_channel_filter(shop):
     result = funnel(shop, FunnelQuery(breakdown="channel", **RANGE))
     assert counts(result, "douyin") == [2, 2, 2]

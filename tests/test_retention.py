@@ -130,3 +130,38 @@ def test_bad_parameters_are_refused():
 
 def test_empty_warehouse_gives_an_empty_matrix(con):
     assert retention_matrix(con).empty
+
+
+def test_whole_period_cohorts_say_their_span_and_clipped_ones_stay_in_the_range(shop):
+    from engine.retention import cohort_label, cohorts_beyond_range
+
+    # Jan 2-3 by week: the cohort is the week of Monday Jan 1, so u1 and u2 (first purchase Jan 1) join u3
+    whole = retention_matrix(shop, RetentionQuery(period="week", start=D2, end=D3))
+    assert cells(whole) == [(D1, 0, 3, 3)]
+    assert cohorts_beyond_range(whole, D2, D3) == [(D1, date(2024, 1, 7))]
+    assert cohort_label(D1, date(2024, 1, 7)) == "Jan 1–7, 2024"
+    clipped = retention_matrix(shop, RetentionQuery(period="week", start=D2, end=D3, clip=True))
+    assert cells(clipped) == [(D1, 0, 1, 1)]  # only u3's first purchase lies on Jan 2-3
+    assert (clipped["cohort_from"].iloc[0], clipped["cohort_to"].iloc[0]) == (D2, D3)
+    assert cohorts_beyond_range(clipped, D2, D3) == []
+    assert cohort_label(D2, D3) == "Jan 2–3, 2024"
+    # recurring cohorts: everyone with a purchase on Jan 2-3 (u1 on the 2nd, u2 on the 3rd, u3)
+    recurring = retention_matrix(shop, RetentionQuery(period="week", start=D2, end=D3, clip=True,
+                                                      first_time=False))
+    assert cells(recurring) == [(D1, 0, 3, 3)]
+    users = retention_cell_users(shop, RetentionQuery(period="day", start=D2, end=D2, clip=True),
+                                 segment="All users", cohort=D2, period=1)
+    assert users["user_id"].tolist() == ["u3"]
+
+
+def test_cohort_labels_across_months_and_years():
+    from engine.retention import cohort_label, cohort_span
+
+    assert cohort_label(date(2026, 6, 29), date(2026, 7, 5)) == "Jun 29–Jul 5, 2026"
+    assert cohort_label(date(2025, 12, 29), date(2026, 1, 4)) == "Dec 29, 2025–Jan 4, 2026"
+    assert cohort_label(D4, D4) == "Jan 4, 2024"
+    assert cohort_span(date(2024, 2, 1), "month", D1, date(2024, 2, 10), clip=False) == (
+        date(2024, 2, 1), date(2024, 2, 29))
+    assert cohort_span(date(2024, 12, 1), "month", D1, date(2025, 2, 10), clip=False)[1] == date(2024, 12, 31)
+    assert cohort_span(date(2024, 2, 1), "month", D1, date(2024, 2, 10), clip=True) == (
+        date(2024, 2, 1), date(2024, 2, 10))

@@ -58,10 +58,15 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
 
     ``show`` is ``rate`` or ``users``; cells of periods not over yet carry a ``*``.
     """
+    from engine.retention import cohort_label
+
     unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
     cohorts = sorted(matrix["cohort"].unique())
     periods = sorted(matrix["period"].unique())
-    rows = ["Average"] + [str(c) for c in cohorts]
+    firsts = matrix.drop_duplicates("cohort").set_index("cohort")
+    # each row says the days its start events lie on and how many users it holds
+    rows = ["Average"] + [f"{cohort_label(firsts.at[c, 'cohort_from'], firsts.at[c, 'cohort_to'])} · "
+                          f"{int(firsts.at[c, 'cohort_size']):,} users" for c in cohorts]
     z, text, hover = [], [], []
     avg = average.set_index("period")
     z.append([avg["rate"].get(p) for p in periods])
@@ -69,7 +74,7 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
     hover.append([f"Average, {unit} {p}: {avg['rate'][p]:.1%} of {avg['cohort_size'][p]:,} users "
                   f"({avg['cohorts'][p]} cohorts)" if p in avg.index else "" for p in periods])
     cells = matrix.set_index(["cohort", "period"])
-    for cohort in cohorts:
+    for row_label, cohort in zip(rows[1:], cohorts, strict=True):
         line_z, line_text, line_hover = [], [], []
         for p in periods:
             if (cohort, p) not in cells.index:
@@ -82,7 +87,7 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
             line_z.append(cell["rate"])
             label = f"{cell['rate']:.0%}" if show == "rate" else f"{int(cell['users']):,}"
             line_text.append(label + star)
-            line_hover.append(f"Cohort {cohort}, {unit} {p}: {int(cell['users']):,} of "
+            line_hover.append(f"Cohort {row_label}, {unit} {p}: {int(cell['users']):,} of "
                               f"{int(cell['cohort_size']):,} ({cell['rate']:.1%})"
                               + ("; period not over yet" if star else ""))
         z.append(line_z)
@@ -157,13 +162,30 @@ LIFECYCLE_COLOURS = {"new": "#16a34a", "returning": "#0ea5e9", "resurrecting": "
                      "dormant": "#dc2626"}
 
 
+PERIOD_HALF_WIDTH = {"day": pd.Timedelta(hours=12), "week": pd.Timedelta(days=3.5), "month": pd.Timedelta(days=15)}
+
+
+def shade_partial_periods(fig: go.Figure, frame: pd.DataFrame, *, period: str) -> go.Figure:
+    """Grey out the periods that reach outside the chosen days (``complete`` false), labelled
+    "partial", so that a short last week is not read as a collapse."""
+    partial = sorted(pd.to_datetime(frame.loc[~frame["complete"].astype(bool), "period"]).unique())
+    for first in partial:
+        fig.add_vrect(x0=first - PERIOD_HALF_WIDTH[period], x1=first + PERIOD_HALF_WIDTH[period],
+                      fillcolor="#94a3b8", opacity=0.18, line_width=0, annotation_text="partial",
+                      annotation_position="top left", annotation_font_color="#475569")
+    return fig
+
+
 def lifecycle_bars(frame: pd.DataFrame, *, period: str) -> go.Figure:
-    """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below."""
+    """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below; periods
+    that are not over (or began before the chosen days) are shaded and their bars faded."""
     fig = px.bar(frame, x="period", y="users", color="status", color_discrete_map=LIFECYCLE_COLOURS,
                  category_orders={"status": list(LIFECYCLE_COLOURS)},
-                 labels={"period": period.title(), "users": "Users", "status": ""})
+                 labels={"period": period.title(), "users": "Users", "status": ""}, custom_data=["complete"])
+    for trace in fig.data:
+        trace.marker.opacity = [1.0 if done else 0.45 for (done,) in trace.customdata]
     fig.update_layout(barmode="relative")
-    return _layout(fig, y_title=f"Users per {period}")
+    return _layout(shade_partial_periods(fig, frame, period=period), y_title=f"Users per {period}")
 
 
 def stickiness_line(frame: pd.DataFrame) -> go.Figure:
@@ -173,11 +195,12 @@ def stickiness_line(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, y_title="DAU / MAU")
 
 
-def community_lines(frame: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+def community_lines(frame: pd.DataFrame, names: dict[str, str], *, period: str = "week") -> go.Figure:
+    """Active members per group and period; partial periods shaded (see :func:`shade_partial_periods`)."""
     frame = frame.assign(community=frame["community_id"].map(lambda c: names.get(c, c)))
     fig = px.line(frame, x="period", y="active_members", color="community", markers=True,
                   labels={"period": "Period", "active_members": "Active members", "community": ""})
-    return _layout(fig, y_title="Active members")
+    return _layout(shade_partial_periods(fig, frame, period=period), y_title="Active members")
 
 
 def segment_treemap(sizes: pd.DataFrame) -> go.Figure:

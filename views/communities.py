@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from engine.lifecycle import average_per_period
 from ui import charts, data, widgets
 from ui.page import page_context
 
@@ -47,9 +48,10 @@ with tab_groups:
             if trend.empty:
                 st.caption("No member was active in the chosen days.")
             else:
-                st.plotly_chart(charts.community_lines(trend[trend["community_id"].isin(top)], names),
-                                width="stretch")
-                st.caption("The eight groups with the most active members.")
+                st.plotly_chart(charts.community_lines(trend[trend["community_id"].isin(top)], names,
+                                                       period=grain), width="stretch")
+                st.caption(f"The eight groups with the most active members. A shaded {grain} is partial: it "
+                           "reaches outside the chosen days, so it holds fewer days than the others.")
                 widgets.csv_download(trend, f"pond-community-trend-{grain}-{start}-{end}.csv",
                                      label="Trend of every group as CSV", key="com-trend-csv")
 
@@ -65,7 +67,17 @@ with tab_lifecycle:
             st.markdown("**Lifecycle of active users**")
             st.plotly_chart(charts.lifecycle_bars(frame, period=grain), width="stretch")
             st.caption("New: first active period ever. Returning: active the period before too. Resurrecting: "
-                       "back after a gap. Dormant (below zero): active the period before, not in this one.")
+                       "back after a gap. Dormant (below zero): active the period before, not in this one. "
+                       f"A shaded {grain} is partial (it reaches outside the chosen days) and is left out "
+                       "of the averages.")
+            averages = average_per_period(frame, "users", "status").set_index("status")
+            if averages.empty:
+                st.caption(f"No complete {grain} in the chosen days: choose a longer range for averages.")
+            else:
+                cells = st.columns(len(averages))
+                for cell, (status, row) in zip(cells, averages.iterrows(), strict=True):
+                    cell.metric(f"{status.title()} per {grain}", f"{abs(row['average']):,.0f}",
+                                help=f"Average over the {int(row['periods'])} complete {grain}s.")
             widgets.csv_download(frame, f"pond-lifecycle-{grain}-{start}-{end}.csv", label="Lifecycle as CSV",
                                  key="life-csv")
         sticky = data.stickiness(path, version, start, end, channel)

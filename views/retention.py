@@ -3,7 +3,14 @@
 import streamlit as st
 
 from engine.errors import PondError
-from engine.retention import ANY_EVENT, RetentionQuery, period_n_over_time, retention_average
+from engine.retention import (
+    ANY_EVENT,
+    RetentionQuery,
+    cohort_label,
+    cohorts_beyond_range,
+    period_n_over_time,
+    retention_average,
+)
 from ui import charts, data, widgets
 from ui.page import page_context
 
@@ -20,31 +27,36 @@ options = [ANY_EVENT, *types]
 labels = {ANY_EVENT: "any action"}
 default = "purchase" if "purchase" in types else ANY_EVENT
 
-top = st.columns([1.2, 1.3, 1.3, 1.2, 1.3, 1.2])
+top = st.columns([1.6, 1.3, 1.3, 1.3])
 period = top[0].segmented_control("Period", ["day", "week", "month"], default="week", key="ret-period",
                                   format_func=str.title) or "week"
 start_event = top[1].selectbox("Start event", options, index=options.index(default), key="ret-start",
                                format_func=lambda v: labels.get(v, v))
 return_event = top[2].selectbox("Return event", options, index=options.index(default), key="ret-return",
                                 format_func=lambda v: labels.get(v, v))
-cohort_type = top[3].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts",
-                           help="First time: a user's cohort is the period of their first start event. "
-                                "Recurring: every period with a start event is a cohort.")
-mode = top[4].radio("Counted when they return", ["on", "on or after"], key="ret-mode",
-                    help="On: did the return event in that exact period. On or after: in that period or "
-                         "any later one (unbounded retention).")
 saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = top[5].selectbox("Breakdown", ["none", "channel", "community"] + (["segment"] if saved else []),
+breakdown = top[3].selectbox("Breakdown", ["none", "channel", "community"] + (["segment"] if saved else []),
                              key="ret-breakdown",
                              format_func=lambda b: "saved segment" if b == "segment" else b,
                              help="Channel: the user's acquisition channel. Community: the first group "
                                   "they joined. Saved segment: its users against everyone else.")
+second = st.columns([1.6, 1.3, 2.6])
+cohort_type = second[0].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts", horizontal=True,
+                              help="First time: a user's cohort is the period of their first start event. "
+                                   "Recurring: every period with a start event is a cohort.")
+mode = second[1].radio("Counted when they return", ["on", "on or after"], key="ret-mode", horizontal=True,
+                       help="On: did the return event in that exact period. On or after: in that period or "
+                            "any later one (unbounded retention).")
+clip = second[2].toggle("Only start events on the chosen days", key="ret-clip",
+                        help="Off (as in PostHog): cohorts are whole periods, so a weekly cohort of a range "
+                             "that starts on a Sunday holds the whole Monday-to-Sunday week. On: only start "
+                             "events on the sidebar's days put a user in a cohort.")
 segment = st.selectbox("Saved segment", saved, key="ret-segment-name") if breakdown == "segment" else None
 
 query = RetentionQuery(period=period, start_event=start_event, return_event=return_event,
                        first_time=cohort_type == "first time", mode=mode.replace(" ", "_"),
                        start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
-                       breakdown=breakdown, segment=segment)
+                       breakdown=breakdown, segment=segment, clip=clip)
 try:
     matrix = data.retention_matrix(path, version, query)
 except PondError as exc:
@@ -55,6 +67,14 @@ if matrix.empty:
                         f"({chosen.label}).",
                         hint="Pick another start event, widen the date range or choose All channels.")
     st.stop()
+
+beyond = cohorts_beyond_range(matrix, chosen.period.start, chosen.period.end)
+if beyond:
+    spans = "; ".join(cohort_label(a, b) for a, b in beyond)
+    st.warning(f"Cohorts are whole {period}s, so some reach past the chosen days "
+               f"({chosen.period.start:%b} {chosen.period.start.day} – {chosen.period.end:%b} "
+               f"{chosen.period.end.day}): {spans}. Turn on *Only start events on the chosen days* to "
+               "clip them.", icon=":material/date_range:")
 
 average = retention_average(matrix)
 segments = list(dict.fromkeys(matrix["segment"]))
@@ -68,8 +88,9 @@ head[0].subheader(f"Cohorts by {period}")
 show = head[1].segmented_control("Cells show", ["rate", "users"], default="rate", key="ret-show") or "rate"
 st.plotly_chart(charts.retention_heatmap(shown, average[average["segment"] == segment], show=show,
                                          period=period), width="stretch")
-st.caption("Average = users retained ÷ cohort users over the cohorts whose period is over (bigger cohorts "
-           "weigh more). * = period not over yet: it may still grow.")
+st.caption("Rows: the days each cohort's start events lie on, and its users. Average = users retained ÷ "
+           "cohort users over the cohorts whose period is over (bigger cohorts weigh more). * = period not "
+           "over yet: it may still grow.")
 
 left, right = st.columns(2)
 with left:
@@ -91,8 +112,10 @@ with right:
 st.subheader("Who is behind a cell")
 pick = st.columns(3)
 cohorts = sorted(shown["cohort"].unique())
+spans = shown.drop_duplicates("cohort").set_index("cohort")
 cohort = pick[0].selectbox("Cohort", cohorts, index=len(cohorts) - 1 if len(cohorts) < 2 else 0,
-                           key="ret-cell-cohort")
+                           key="ret-cell-cohort",
+                           format_func=lambda c: cohort_label(spans.at[c, "cohort_from"], spans.at[c, "cohort_to"]))
 periods = sorted(shown.loc[shown["cohort"] == cohort, "period"].unique())
 cell_period = pick[1].selectbox(f"{period.title()}", periods, index=min(1, len(periods) - 1),
                                 key="ret-cell-period")

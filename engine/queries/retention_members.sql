@@ -3,7 +3,9 @@
 -- user), $first_time (true: cohort = period of the first start event; false: every period with a
 -- start event), $from, $to (cohorts starting in that range), $channel (acquisition channel or
 -- null), $breakdown (none|channel|community|segment), $segment (saved segment name, whose users
--- are in temp table segment_members), $passive (event types that are not actions).
+-- are in temp table segment_members), $passive (event types that are not actions), $clip (true:
+-- only start events on the days [$from, $to] put a user in a cohort; false: whole periods, so the
+-- first and last cohorts may hold start events from outside those days).
 with activity as (
     select user_id, day, event_type from user_day_type
 ),
@@ -13,20 +15,24 @@ data_end as (
 ),
 
 starts as (
-    select distinct user_id, cast(date_trunc($period, day) as date) as cohort
+    select
+        user_id, cast(date_trunc($period, day) as date) as cohort,
+        min(day) as first_day,
+        bool_or(day between $from and $to) as in_range
     from activity
     where event_type = $start_event
         or ($start_event = 'any' and not list_contains($passive, event_type))
+    group by all
 ),
 
 first_starts as (
-    select user_id, min(cohort) as cohort from starts group by user_id
+    select user_id, min(cohort) as cohort, min(first_day) as first_day from starts group by user_id
 ),
 
 cohorts as (
-    select user_id, cohort from first_starts where $first_time
+    select user_id, cohort, first_day between $from and $to as in_range from first_starts where $first_time
     union all
-    select user_id, cohort from starts where not $first_time
+    select user_id, cohort, in_range from starts where not $first_time
 ),
 
 first_community as (
@@ -56,6 +62,7 @@ members as (
     from cohorts as c
     join attributes as a on a.user_id = c.user_id
     where c.cohort between cast(date_trunc($period, cast($from as date)) as date) and $to
+        and (not $clip or c.in_range)
 ),
 
 returns as (
