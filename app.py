@@ -23,7 +23,9 @@ try:
     if user is None:
         st.navigation([st.Page(auth.sign_in_form, title="Sign in", icon=":material/lock:")]).run()
         st.stop()
-    navigation = st.navigation(menu.navigation_for(user), expanded=True)  # every page listed, none behind "View more"
+    # the menu sits in the top bar, one drop-down per section, so that the sidebar's filters are in view
+    # on a laptop screen without scrolling past twelve page links
+    navigation = st.navigation(menu.navigation_for(user), position="top")
     path = data.warehouse_path()
     version = data.current_version(path)
     # tags and churn results of a version made outside this server (a command-line import, a demo

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine import warehouse
@@ -198,6 +199,10 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
     if fmt == "json":
         print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
     elif fmt == "csv":
+        for column in frame.columns:  # a list cell reads "A; B" in a spreadsheet, not as Python's repr
+            if frame[column].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+                frame[column] = frame[column].map(
+                    lambda v: "; ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else v)
         frame.to_csv(sys.stdout, index=False)
     else:
         print(frame.to_string(index=False) if len(frame) else "(none)")

@@ -51,7 +51,10 @@ class ExperimentResult:
 
 
 def list_experiments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return run_composed(con, "experiment_list", {}, assignments="experiment_assignments")
+    """``experiment, variants, users, first_assigned, last_assigned``; ``variants`` is a list of names."""
+    frame = run_composed(con, "experiment_list", {}, assignments="experiment_assignments")
+    frame["variants"] = frame["variants"].map(lambda names: [str(n) for n in names])
+    return frame
 
 
 def _control(variants: list[str], control: str | None) -> str:

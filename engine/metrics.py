@@ -85,8 +85,10 @@ def comparison_note(period: Period, first_day: date | None) -> str | None:
     before = period.previous()
     if first_day is None or before.start < first_day:
         since = "no data" if first_day is None else f"data starts on {first_day:%Y-%m-%d}"
-        return (f"no comparison: {since}, so the {period.days} days before "
-                f"({before.start:%Y-%m-%d} – {before.end:%Y-%m-%d}) are not fully covered")
+        if period.days == 1:
+            return f"no comparison: {since}, so the day before ({before.start:%Y-%m-%d}) has none"
+        return (f"no comparison: {since}, so the previous {period.days} days "
+                f"({before.start:%Y-%m-%d} – {before.end:%Y-%m-%d}) are not all covered")
     return None
 
 

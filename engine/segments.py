@@ -229,14 +229,15 @@ def compare_with_everyone(con: duckdb.DuckDBPyConnection, definition: SegmentDef
     finally:
         con.execute("drop table if exists segment_members")
     everyone = frame[frame["who"] == "everyone"].iloc[0]
+    members = frame[frame["who"] == "segment"]  # no row when nobody matches: every figure is then NaN
     rows = []
     labels = (("buyers", "Bought (last 30 days)"), ("order_value", "GMV per order"),
               ("active", "Active (last 30 days)"), ("retained", "Retained from the 30 days before"))
     for metric, label in labels:
-        seg = frame[frame["who"] == "segment"].iloc[0][metric]
+        seg = float(members.iloc[0][metric]) if len(members) else float("nan")
         base = everyone[metric]
         rows.append({"metric": metric, "label": label, "segment": seg, "everyone": base,
-                     "lift": seg / base if base else float("nan")})
+                     "lift": seg / base if base and not pd.isna(seg) else float("nan")})
     return pd.DataFrame(rows)
 
 

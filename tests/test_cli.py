@@ -45,7 +45,8 @@ def test_ingest_uploads_undo_round_trip(tmp_path, write, capsys):
     assert [(u["upload_id"], u["status"], u["rows_imported"]) for u in uploads] == [(1, "imported", 2)]
     assert main(["--warehouse", str(db), "query", "kpis", "--from", "2024-01-08", "--to", "2024-01-08"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "kpi,label,value,previous,change" and lines[1].startswith("dau,DAU (average),1.0,")
+    assert lines[0] == "kpi,label,value,previous,change,compared_with" and lines[1].startswith("dau,DAU (average),1.0,")
+    assert lines[1].endswith("no comparison: data starts on 2024-01-08, so the day before (2024-01-07) has none\"")
     assert main(["--warehouse", str(db), "undo", "1"]) == 0
     assert "removed 2 events" in capsys.readouterr().out
     assert main(["--warehouse", str(db), "undo", "1"]) == 1
@@ -146,7 +147,7 @@ def test_lifecycle_stickiness_and_communities_queries(tmp_path, capsys):
         assert main(["--warehouse", db, "query", analysis, "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out)
     assert main(["--warehouse", db, "query", "lifecycle", "--period", "day"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "period,status,users"
+    assert capsys.readouterr().out.splitlines()[0] == "period,status,users,complete"
 
 
 def test_rfm_query_columns(tmp_path, write, capsys):

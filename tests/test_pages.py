@@ -67,6 +67,13 @@ def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
 
+def chart_traces(at: AppTest, index: int = 0) -> list[str]:
+    """Names of the traces of the page's ``index``-th plotly chart."""
+    import json
+
+    return [t.get("name") for t in json.loads(at.get("plotly_chart")[index].proto.spec)["data"]]
+
+
 def no_errors(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -83,9 +90,14 @@ def test_overview_shows_the_kpis_the_engine_computes(demo):
     assert shown["Events"] == f"{events:,}"
     assert shown["WAU"] == f"{int(expected.set_index('kpi').loc['wau', 'value']):,}"
     assert shown["Conversion rate"] == f"{expected.set_index('kpi').loc['conversion_rate', 'value']:.1%}"
+    assert shown["MAU"] == f"{int(expected.set_index('kpi').loc['mau', 'value']):,}"
     assert [m.label for m in at.metric][5:] == list(metrics.KPI_LABELS.values())
-    assert len(at.get("plotly_chart")) == 3
-    assert len(at.get("download_button")) == 3
+    # 40 days of data: the 30 days before the default range are not all covered, so no change is shown
+    assert expected["previous"].isna().all()
+    assert any("no comparison: data starts on 2026-01-" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert all(not m.delta for m in at.metric[5:]), [m.delta for m in at.metric]
+    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("download_button")) == 4
 
 
 def test_channel_filter_changes_the_figures(demo):
@@ -455,6 +467,56 @@ def test_segment_builder_counts_saves_and_loads(demo):
     assert any(m.value.startswith(f"**{count:,} users**") for m in at.markdown)
 
 
+def test_segment_of_four_conditions_saved_reloaded_edited_and_saved_again(demo):
+    from engine.segments import Condition, SegmentDefinition, load_segment, segment_count
+
+    at = app().run()
+    at.switch_page("views/segments.py").run()
+    for _ in range(3):  # add, add, add: the third used to crash on a repeated widget key
+        at.button(key="seg-add").click().run()
+        no_errors(at)
+    ids = [c["id"] for c in at.session_state["pond_segment_conditions"]]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    at.number_input(key=f"seg-{ids[0]}-count").set_value(2).run()
+    at.selectbox(key=f"seg-{ids[1]}-event").select("view").run()
+    at.number_input(key=f"seg-{ids[1]}-days").set_value(60).run()
+    at.selectbox(key=f"seg-{ids[2]}-kind").select("property").run()
+    at.multiselect(key=f"seg-{ids[2]}-values-acquisition_channel").select("douyin").run()
+    at.selectbox(key=f"seg-{ids[3]}-op").select("<=").run()
+    at.number_input(key=f"seg-{ids[3]}-count").set_value(3).run()
+    at.selectbox(key=f"seg-{ids[3]}-event").select("cart").run()
+    no_errors(at)
+    expected = SegmentDefinition((Condition("event", event="purchase", count=2),
+                                  Condition("event", event="view", days=60),
+                                  Condition("property", field="acquisition_channel", values=("douyin",)),
+                                  Condition("event", event="cart", op="<=", count=3)))
+    at.text_input(key="seg-name").input("Four rules").run()
+    at.button(key="seg-save").click().run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        assert load_segment(con, "Four rules") == expected
+        count = segment_count(con, expected)
+
+    again = app().run()  # a new session: load the saved segment, it must be the same segment
+    again.switch_page("views/segments.py").run()
+    again.selectbox(key="seg-saved").select("Four rules").run()
+    again.button(key="seg-load").click().run()
+    no_errors(again)
+    loaded = again.session_state["pond_segment_conditions"]
+    assert [(c["kind"], c["event"], c["op"], c["count"], c["days"]) for c in loaded] == [
+        ("event", "purchase", ">=", 2, 30), ("event", "view", ">=", 1, 60), ("property", None, ">=", 1, 30),
+        ("event", "cart", "<=", 3, 30)]
+    assert again.number_input(key=f"seg-{loaded[0]['id']}-count").value == 2
+    assert any(m.value.startswith(f"**{count:,} users**") for m in again.markdown)
+    again.number_input(key=f"seg-{loaded[3]['id']}-count").set_value(5).run()  # edit, save again
+    again.text_input(key="seg-name").input("Four rules").run()
+    again.button(key="seg-save").click().run()
+    no_errors(again)
+    with warehouse.connect(demo) as con:
+        stored = load_segment(con, "Four rules")
+    assert stored.conditions[3].count == 5 and stored.conditions[:3] == expected.conditions[:3]
+
+
 def test_segments_page_without_buyers(tmp_path, monkeypatch):
     warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time\na,view,2024-01-01 10:00\n")
     at = app().run()
@@ -709,8 +771,14 @@ def test_growth_page_fits_backtests_and_says_which_model_to_believe(demo):
     table = at.dataframe[0].value
     assert len(table) == 6 and table["model"].str.endswith("(best)").sum() == 1
     assert len(at.get("plotly_chart")) == 1
+    assert f"{expected.best} fit" in chart_traces(at)
+    at.multiselect(key="growth-shown-users-day").set_value(["carry_forward"]).run()  # the user narrows the chart
     at.radio(key="growth-metric").set_value("gmv").run()
     no_errors(at)
+    with warehouse.connect(demo) as con:
+        gmv = growth_fits(con, metric="gmv", holdout_days=30, horizon_days=60)
+    assert gmv.verdict in [m.value for m in (*at.success, *at.warning)]
+    assert f"{gmv.best} fit" in chart_traces(at)  # the model the verdict names is drawn
     at.radio(key="growth-period").set_value("week").run()
     no_errors(at)
     assert any("too few to fit growth curves" in i.value for i in at.info)

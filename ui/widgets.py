@@ -43,6 +43,23 @@ def csv_download(frame: pd.DataFrame, file_name: str, *, label: str = "Download 
                        on_click=auth.record, args=("export", file_name), kwargs={"rows": len(frame)})
 
 
+def format_value(value: float, kind: str) -> str:
+    """A figure as people read it: ``share`` as a percentage, ``yuan`` as ¥ with thousands separators,
+    ``count`` as a whole number; a missing value as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if kind == "share":
+        return f"{value:.1%}"
+    if kind == "yuan":
+        return f"¥{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+def plural(count: int, unit: str) -> str:
+    """``1 day``, ``2 days``."""
+    return f"{count:,} {unit}" + ("" if count == 1 else "s")
+
+
 def format_kpi(kpi: str, value: float) -> str:
     if kpi == "conversion_rate":
         return f"{value:.1%}"

@@ -8,6 +8,8 @@ from ui import charts, data, widgets
 from ui.page import page_context
 
 st.title("Experiments and campaigns")
+st.caption("Each experiment is read over all its assignments and the events after them, and each coupon campaign "
+           "over its whole run: the sidebar's dates and channel do not apply here.")
 page = page_context()
 path, version = page.path, page.version
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's queries
@@ -45,7 +47,10 @@ with tab_tests:
             st.markdown("**Variants**")
             st.dataframe(table, hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="percent")
-                for c in ("conversion", "conversion_low", "conversion_high", "ctr", "ctr_low", "ctr_high")})
+                for c in ("conversion", "conversion_low", "conversion_high", "ctr", "ctr_low", "ctr_high")} | {
+                c: st.column_config.NumberColumn(c.replace("_", " ") + " (¥)", format="¥%.2f")
+                for c in ("gmv_per_user", "gmv_per_user_low", "gmv_per_user_high", "gmv_sd")} | {
+                "gmv": st.column_config.NumberColumn("GMV (¥)", format="yen")})
             widgets.csv_download(table, f"pond-experiment-{name}-variants.csv", label="Variants as CSV",
                                  key="exp-variants-csv")
             st.markdown(f"**Against {control}** (lift = relative change; significant at 5%, Bonferroni-corrected "
@@ -89,7 +94,9 @@ with tab_coupons:
                        "coupon measures that.")
             st.dataframe(campaigns, hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="percent")
-                for c in ("redemption_rate", "repurchase_redeemers", "repurchase_non_redeemers", "gmv_lift")})
+                for c in ("redemption_rate", "repurchase_redeemers", "repurchase_non_redeemers", "gmv_lift")} | {
+                c: st.column_config.NumberColumn(c.replace("_", " ") + " (¥)", format="¥%.2f")
+                for c in ("gmv_per_redeemer", "gmv_per_non_redeemer")})
             widgets.csv_download(campaigns, "pond-coupon-campaigns.csv", label="Campaigns as CSV", key="coupon-csv")
             daily = data.campaign_daily(path, version)
             st.markdown("**Redemptions per day**")

@@ -35,7 +35,10 @@ else:
 
 fitted = [name for name, fit in result.fits.items() if fit.ok]
 default = [n for n in dict.fromkeys([best, "linear", "logistic"]) if n in fitted]
-shown = st.multiselect("Models on the chart", fitted, default=default, key="growth-shown")
+# one selection per metric and period: the best model of one series says nothing about another's
+shown = st.multiselect("Models on the chart", fitted, default=default, key=f"growth-shown-{metric}-{period}")
+if best in fitted and best not in shown:
+    st.caption(f"The best model, {best}, is not on the chart: add it above to see the curve the verdict names.")
 st.plotly_chart(charts.growth_curves(result, shown, label=METRIC_LABELS[metric]), width="stretch")
 
 rows = []

@@ -17,9 +17,10 @@ span = (summary["last_day"] - summary["first_day"]).days + 1
 glance[3].metric("Days of data", f"{span:,}", help=f"Business days in {summary['timezone']}.")
 glance[3].caption(f"{summary['first_day']:%Y-%m-%d} → {summary['last_day']:%Y-%m-%d}")
 if summary["last_upload_at"] is not None:
-    glance[4].metric("Last import", f"{summary['last_upload_at']:%m-%d %H:%M}",
-                     help=f"{summary['last_upload_rows'] or 0:,} events added")
-    glance[4].caption(summary["last_upload_file"])
+    at = summary["last_upload_at"]
+    glance[4].metric("Last import", f"{at:%b} {at.day}",
+                     help=f"{at:%Y-%m-%d %H:%M} (server time); {summary['last_upload_rows'] or 0:,} events added")
+    glance[4].caption(f"{at:%H:%M} · {summary['last_upload_file']}")
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 st.subheader("Key figures")
@@ -28,7 +29,7 @@ compared = kpis["compared_with"].iloc[0]
 if kpis["previous"].isna().all():
     st.caption(f"{chosen.label}; {compared}. Choose a later or shorter range to see the change.")
 else:
-    st.caption(f"{chosen.label}; change against the {chosen.period.days} days before ({compared}).")
+    st.caption(f"{chosen.label}; change against the {widgets.plural(chosen.period.days, 'day')} before ({compared}).")
 widgets.kpi_cards(kpis)
 
 activity = data.daily_activity(path, version, start, end, channel)

@@ -1,7 +1,5 @@
 """Segments: a live segment builder (save, compare, export) and RFM with editable segment rules."""
 
-import itertools
-
 import pandas as pd
 import streamlit as st
 
@@ -24,7 +22,9 @@ CONDITIONS_KEY = "pond_segment_conditions"
 MATCH_KEY = "seg-match"
 KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment",
                "tag": "is interested in", "churn": "has a churn risk", "propensity": "has a purchase propensity"}
-_ids = itertools.count(1)
+#: the next condition id; kept in the session, so that ids (and the widget keys made from them) never
+#: repeat across reruns: a reused key would hand a new or loaded condition an old widget's value
+NEXT_ID_KEY = "pond_segment_next_id"
 
 st.title("Segments")
 page = page_context(action="segments")
@@ -36,7 +36,9 @@ tab_builder, tab_rfm, tab_portraits = st.tabs(["Segment builder", "RFM", "Portra
 
 
 def new_condition(**values) -> dict:
-    return {"id": next(_ids), "kind": "event", "event": "purchase" if "purchase" in types else types[0],
+    ident = st.session_state.get(NEXT_ID_KEY, 1)
+    st.session_state[NEXT_ID_KEY] = ident + 1
+    return {"id": ident, "kind": "event", "event": "purchase" if "purchase" in types else types[0],
             "op": ">=", "count": 1, "days": 30, "category": None, "field": "acquisition_channel",
             "values": [], **values}
 
@@ -95,8 +97,9 @@ def definition_of(items: list[dict], match: str) -> SegmentDefinition:
 
 with tab_builder:
     if tab_builder.open:
-        st.caption("Conditions count over the last days of data (ending on the last day with events). The "
-                   "count updates as you change them.")
+        st.caption("Conditions count over the last days of data (ending on the last day with events), over "
+                   "every channel: the sidebar's dates and channel do not apply to segments. The count updates "
+                   "as you change them.")
         saved = data.saved_segments(path, version)
         load_cols = st.columns([3, 1, 1])
         if not saved.empty:
@@ -135,6 +138,10 @@ with tab_builder:
             st.stop()
 
         st.markdown(f"**{len(users):,} users** · {definition.describe()}")
+        if users.empty:
+            widgets.empty_state("No user matches these conditions.",
+                                hint="Loosen a condition (fewer times, more days) or match *any condition*; the "
+                                     "segment can still be saved, and fills up as new data arrives.")
         left, right = st.columns([3, 2])
         with left:
             st.dataframe(users.head(200), hide_index=True, height=280)
@@ -143,10 +150,13 @@ with tab_builder:
                                  key="seg-users-csv")
         with right:
             st.markdown("**Compared with everyone** (last 30 days)")
-            st.dataframe(comparison.drop(columns=["metric"]), hide_index=True, column_config={
-                "segment": st.column_config.NumberColumn(format="%.3f"),
-                "everyone": st.column_config.NumberColumn(format="%.3f"),
-                "lift": st.column_config.NumberColumn("lift (×)", format="%.2f"),
+            shown_values = comparison.assign(**{
+                who: [widgets.format_value(v, "yuan" if m == "order_value" else "share")
+                      for m, v in zip(comparison["metric"], comparison[who], strict=True)]
+                for who in ("segment", "everyone")})
+            st.dataframe(shown_values.drop(columns=["metric"]), hide_index=True, column_config={
+                "label": st.column_config.TextColumn(""),
+                "lift": st.column_config.NumberColumn("lift (×)", format="%.2f×"),
             })
             widgets.csv_download(comparison, "pond-segment-comparison.csv", label="Comparison as CSV",
                                  key="seg-compare-csv")
@@ -227,11 +237,11 @@ with tab_rfm:
             widgets.csv_download(shown, f"pond-rfm-customers-{as_of}.csv", label="These customers as CSV",
                                  key="rfm-customers-csv")
             days = chosen.period.days
-            st.subheader(f"How customers moved in the last {days} days")
+            st.subheader(f"How customers moved in the last {widgets.plural(days, 'day')}")
             moved = data.rfm_transitions(path, version, as_of, days, int(lookback), channel, rules)
             st.plotly_chart(charts.transition_heatmap(moved), width="stretch")
-            st.caption(f"Rows: segment {days} days before {as_of:%Y-%m-%d}; columns: segment now. The period is "
-                       "the length of the sidebar's date range.")
+            st.caption(f"Rows: segment {widgets.plural(days, 'day')} before {as_of:%Y-%m-%d}; columns: segment "
+                       "now. The period is the length of the sidebar's date range.")
             widgets.csv_download(moved, f"pond-rfm-transitions-{as_of}.csv", label="Transitions as CSV",
                                  key="rfm-moved-csv")
 

@@ -29,8 +29,9 @@ cards[1].metric("GMV", f"¥{totals['gmv']:,.0f}", help=f"Refunds ¥{totals['refu
 cards[2].metric("Active days", f"{int(totals['active_days']):,}")
 cards[3].metric("Last active", "—" if totals["last_active_day"] is None else f"{totals['last_active_day']:%Y-%m-%d}")
 cards[4].metric("RFM segment", rfm["segment"] if rfm else "not a customer",
-                help=(f"R {rfm['r']} · F {rfm['f']} · M {rfm['m']}; last order {rfm['recency_days']} days ago"
-                      if rfm else "No purchase in the last 365 days."))
+                help=(f"R {rfm['r']} · F {rfm['f']} · M {rfm['m']}; last order "
+                      f"{widgets.plural(int(rfm['recency_days']), 'day')} ago" if rfm
+                      else "No purchase in the last 365 days."))
 
 left, right = st.columns(2)
 with left:
