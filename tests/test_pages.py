@@ -866,3 +866,81 @@ def test_model_pages_work_on_the_taobao_sample(real_data, tmp_path, monkeypatch)
     at.run()
     no_errors(at)
     assert len(at.dataframe[0].value) == 10  # a Taobao user's top 10
+
+
+def every_page() -> list[str]:
+    from ui.menu import PAGES
+
+    return [file for entries in PAGES.values() for file, *_ in entries]
+
+
+def open_every_page(at: AppTest) -> None:
+    for file in every_page():
+        at.switch_page(file).run()
+        no_errors(at)
+
+
+def test_every_page_on_days_without_events(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, "user_id,event_type,event_time,channel,amount\n"
+                 "a,view,2024-01-01 10:00,douyin,\na,purchase,2024-01-01 10:05,douyin,20\n"
+                 "b,view,2024-01-10 10:00,wechat,\n")
+    at = app().run()
+    for file in every_page():
+        at.switch_page(file).run()
+        at.sidebar.date_input[0].set_value((date(2024, 1, 3), date(2024, 1, 5))).run()
+        no_errors(at)
+        at.sidebar.selectbox[0].select("wechat").run()  # a channel with no event in those days either
+        no_errors(at)
+        assert at.sidebar.date_input[0].value == (date(2024, 1, 3), date(2024, 1, 5))
+
+
+def test_every_page_after_undoing_the_demo(demo):
+    from engine.ingest import undo_upload
+
+    with warehouse.connect(demo) as con:
+        undo_upload(con, 1)
+    at = app().run()
+    no_errors(at)
+    assert any("holds no events yet" in i.value for i in at.info)
+    open_every_page(at)
+
+
+def test_every_page_after_the_first_import_into_an_empty_warehouse(tmp_path, monkeypatch):
+    rows = ["user_id,event_type,event_time,item_id,category,channel,order_id,amount"]
+    for day in range(1, 29):
+        for user in range(1, 8):
+            if (day + user) % 3:
+                rows.append(f"u{user},view,2024-02-{day:02d} 10:00,i{user % 4},c{user % 2},douyin,,")
+            if (day * user) % 5 == 0:
+                rows.append(f"u{user},purchase,2024-02-{day:02d} 11:00,i{user % 4},c{user % 2},wechat,o{day}-{user},"
+                            f"{10 * user}")
+    warehouse_of(tmp_path, monkeypatch, "\n".join(rows) + "\n")
+    at = app().run()
+    no_errors(at)
+    open_every_page(at)
+
+
+def test_user_360_of_a_user_without_events(demo):
+    with warehouse.connect(demo) as con:
+        con.execute("insert into users (user_id, first_seen, gender) values ('zz-quiet', null, 'F')")
+    at = app().run()
+    at.switch_page("views/user360.py").run()
+    at.text_input(key="u360-prefix").input("zz-quiet").run()
+    no_errors(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Active days"], shown["Orders"], shown["Last active"]) == ("0", "0", "—")
+    assert any(c.value == "No events." for c in at.caption)
+
+
+def test_retention_says_when_whole_weeks_reach_past_the_range_and_can_clip(demo):
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    # Wednesday Feb 18 to Sunday Feb 22: the weekly cohort is the week of Monday Feb 16
+    at.sidebar.date_input[0].set_value((date(2026, 2, 18), date(2026, 2, 22))).run()
+    no_errors(at)
+    assert any("reach past the chosen days" in w.value and "Feb 16–22" in w.value for w in at.warning), [
+        w.value for w in at.warning]
+    at.toggle(key="ret-clip").set_value(True).run()
+    no_errors(at)
+    assert not any("reach past the chosen days" in w.value for w in at.warning)
+    assert at.selectbox(key="ret-cell-cohort").options == ["Feb 18–22, 2026"]
