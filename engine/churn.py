@@ -190,7 +190,11 @@ class Standardiser:
         codes = pd.Categorical(frame["channel"], categories=self.channels).codes
         dummies = {f"channel={channel}": (codes == i).astype(float)
                    for i, channel in enumerate(self.channels) if i > 0}  # the first is the reference level
-        return x.assign(**dummies) if dummies else x.copy()
+        if not dummies:
+            return x.copy()
+        # all at once: inserting them one by one (assign) fragments the frame, and pandas warns
+        # once per column beyond a hundred, on every transform
+        return pd.concat([x, pd.DataFrame(dummies, index=x.index)], axis=1)
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         return (self._raw(frame) - self.mean_) / self.scale_
