@@ -68,14 +68,16 @@ def purchase_history_csv(path: Path, *, customers: int, days: int = 542, acquisi
 
 
 def evaluate(con, cutoff: date | None, horizon: int) -> dict:
+    import inspect
+
     try:
-        if cutoff is None:
-            cutoff = churn.last_day(con) + timedelta(days=1) - timedelta(days=horizon)
+        if cutoff is None and inspect.signature(churn.evaluate_churn).parameters["cutoff"].default is not None:
+            cutoff = churn.last_day(con) + timedelta(days=1) - timedelta(days=horizon)  # before it had a default
         result = churn.evaluate_churn(con, cutoff, horizon_days=horizon)
     except PondError as exc:
         return {"refused": str(exc)}
     row = {"cutoff": result["cutoff"], "training_cuts": result.get("training_cuts", [
-        (cutoff - timedelta(days=horizon)).isoformat()])}
+        (date.fromisoformat(result["cutoff"]) - timedelta(days=horizon)).isoformat()])}
     row.update({name: figures["auc"] for name, figures in result["models"].items()})
     return row
 
