@@ -110,3 +110,5 @@ def test_the_model_check_names_its_cuts(demo):
     assert f"as of {expected['training_cuts'][0]}" in caption
     assert f"from {expected['label_window'][0]} to {expected['label_window'][1]}" in caption
     assert set(at.dataframe[0].value["model"]) == {"recency", "logistic", "cox"}
+    losing = [c.value for c in at.caption if "does not beat ranking by days since the last purchase" in c.value]
+    assert len(losing) == len(expected["warnings"])

@@ -135,4 +135,6 @@ with tab_check:
                 st.warning(f"Neither model beats ranking by recency on this data (AUC {models['recency']['auc']:.3f}).")
             table = pd.DataFrame.from_dict(models, orient="index").rename_axis("model").reset_index()
             st.dataframe(table, hide_index=True)
+            for warning in check.get("warnings", []):  # a model that loses is never shown without a word
+                st.caption(f":material/warning: {warning[0].upper()}{warning[1:]}.")
             widgets.csv_download(table, "pond-churn-evaluation.csv", label="Evaluation as CSV", key="churn-eval-csv")
