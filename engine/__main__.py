@@ -477,14 +477,21 @@ def cmd_evaluate(args) -> int:
     from engine.recommend import evaluate_models, load_interactions, load_items
 
     if args.model == "churn":
-        from datetime import timedelta
-
-        from engine.churn import evaluate_churn, last_day
+        from engine.churn import evaluate_churn
 
         with warehouse.connect(args.warehouse, create=False) as con:
-            cutoff = args.cutoff or last_day(con) + timedelta(days=1) - timedelta(days=args.horizon_days)
-            result = evaluate_churn(con, cutoff, horizon_days=args.horizon_days)
-        return _emit_evaluation(result, args.format)
+            result = evaluate_churn(con, args.cutoff, horizon_days=args.horizon_days)
+        if args.format == "csv":  # every row names the cuts it was measured on
+            table = pd.DataFrame.from_dict(result["models"], orient="index").rename_axis("model").reset_index()
+            table["cutoff"] = result["cutoff"]
+            table["training_cuts"] = " ".join(result["training_cuts"])
+            table["beats_recency"] = table["model"].map(result["beats_recency"])
+            _emit(table, "csv")
+        else:
+            print(json.dumps(result, ensure_ascii=False))
+        for warning in result["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+        return 0
     with warehouse.connect(args.warehouse, create=False) as con:
         X = load_interactions(con)
         items = load_items(con, X.items)

@@ -13,6 +13,16 @@ Definitions
 
 Every model is trained on features from before ``cutoff - H`` with labels in ``[cutoff - H,
 cutoff)`` and applied at ``cutoff``, so nothing it scores has leaked into its training.
+
+How far to trust them
+---------------------
+- A training cut must leave at least a horizon of history before it, users of both outcomes and
+  days away that vary; when one cut cannot teach, earlier cuts are pooled (a rolling origin), and
+  when even that fails the model refuses, naming the longest horizon the data supports.
+- Recency baselines are not fitted: they rank by days away as they stand (a monotone calibration
+  gives them probabilities), so they can never come out inverted.
+- The at-risk list and propensity are backtested at the last cut whose outcome is known, against
+  their recency baseline, and rank by recency instead when their model does not beat it.
 """
 
 from __future__ import annotations
@@ -190,7 +200,11 @@ class Standardiser:
         codes = pd.Categorical(frame["channel"], categories=self.channels).codes
         dummies = {f"channel={channel}": (codes == i).astype(float)
                    for i, channel in enumerate(self.channels) if i > 0}  # the first is the reference level
-        return x.assign(**dummies) if dummies else x.copy()
+        if not dummies:
+            return x.copy()
+        # all at once: inserting them one by one (assign) fragments the frame, and pandas warns
+        # once per column beyond a hundred, on every transform
+        return pd.concat([x, pd.DataFrame(dummies, index=x.index)], axis=1)
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         return (self._raw(frame) - self.mean_) / self.scale_
@@ -303,52 +317,235 @@ def _cox_churn(model, scaler, columns, frame: pd.DataFrame, horizon_days: int, b
     return np.clip(survival.to_numpy().ravel(), 0.0, 1.0)
 
 
+# --- training cuts that can learn, and recency baselines -------------------------------------------
+
+#: Fewest users of each outcome (churned or not, bought or not) a training set needs.
+MIN_OUTCOME_USERS = 10
+#: Cuts a rolling origin pools at most (the latest one included).
+MAX_TRAINING_CUTS = 4
+#: Days since the last purchase given to users who never bought: they rank after every buyer.
+NEVER_BOUGHT_DAYS = 100_000
+#: The propensity list scores users active in this many days up to the cut.
+RECENT_DAYS = 90
+
+
+def history_start(con: duckdb.DuckDBPyConnection) -> date:
+    """The first day of the dense history (stray early stamps do not count; see the query)."""
+    start = run_query(con, "churn_history_start")["start_day"].iloc[0]
+    if pd.isna(start):
+        raise InsufficientDataError("the warehouse holds no activity yet; import events or build the demo")
+    return pd.Timestamp(start).date()
+
+
+def _longest_horizon(start: date, end: date, cutoff: date | None = None) -> int:
+    """The longest horizon whose training cut keeps at least a horizon of history before it.
+
+    With a test ``cutoff`` the training cut is ``cutoff - H`` and the label window must end by the
+    last day; without one the test cut is itself the latest with a full window (``end + 1 - H``),
+    so the data must hold three horizons.
+    """
+    if cutoff is None:
+        return ((end + timedelta(days=1)) - start).days // 3
+    return max(0, min((cutoff - start).days // 2, (end + timedelta(days=1) - cutoff).days))
+
+
+def _require_history(start: date, training_cut: date, horizon_days: int, longest: int, where: str) -> None:
+    history = (training_cut - start).days
+    if history >= horizon_days:
+        return
+    advice = (f"the longest horizon the data supports {where} is {longest} days: shorten the horizon"
+              if longest >= 1 else f"no horizon fits {where}: choose a later cutoff or import more history")
+    raise InsufficientDataError(
+        f"too little activity before the cutoff: a {horizon_days}-day horizon is learnt at {training_cut}, which "
+        f"leaves {max(history, 0)} days of history (from {start}), fewer than the horizon; {advice}")
+
+
+def _recency_days(frame: pd.DataFrame, basis: str) -> np.ndarray:
+    """Days since the last visit (``activity``) or purchase (``purchase``; never bought: after every buyer)."""
+    if basis == "activity":
+        return frame["recency"].to_numpy(dtype=float)
+    days = frame["purchase_recency"].to_numpy(dtype=float)
+    return np.where(np.isnan(days), NEVER_BOUGHT_DAYS + frame["recency"].to_numpy(dtype=float), days)
+
+
+def _unlearnable(frame: pd.DataFrame, label: str, basis: str) -> str | None:
+    """Why a training set cannot teach a model (None when it can)."""
+    positive = int(frame[label].sum()) if len(frame) else 0
+    negative = len(frame) - positive
+    if min(positive, negative) < MIN_OUTCOME_USERS:
+        return (f"{positive:,} users {label.replace('_', ' ')} and {negative:,} did not (at least "
+                f"{MIN_OUTCOME_USERS} of each are needed)")
+    if np.unique(_recency_days(frame, basis)).size < 3:
+        return "every user was last seen on one of two days (days away do not vary)"
+    return None
+
+
+def _training_set(con: duckdb.DuckDBPyConnection, start: date, latest: date, horizon_days: int, *, label: str,
+                  basis: str, keep, cache: dict, longest: int) -> tuple[pd.DataFrame, list[date]]:
+    """Training rows at the latest cut ``latest`` (its label window ends by ``latest + horizon``).
+
+    When that cut has too few users of an outcome, or days away that hardly vary, earlier cuts are
+    pooled with it (a rolling origin, half a horizon apart, each with a horizon of history before
+    it and its label window fully observed) until the pool can teach; then it refuses.
+    """
+    step = max(1, -(-horizon_days // 2))
+    cuts, parts, problem = [], [], "no user was active before it"
+    for k in range(MAX_TRAINING_CUTS):
+        cut = latest - timedelta(days=k * step)
+        if (cut - start).days < horizon_days:
+            break
+        if cut not in cache:
+            cache[cut] = features(con, cut, horizon_days)
+        part = keep(cache[cut]) if len(cache[cut]) else cache[cut]
+        if part.empty:
+            break
+        cuts.append(cut)
+        parts.append(part)
+        pooled = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        problem = _unlearnable(pooled, label, basis)
+        if problem is None:
+            return pooled, cuts
+    pooled_over = f" pooled over {len(cuts)} cuts ({', '.join(c.isoformat() for c in cuts)})" if len(cuts) > 1 else ""
+    raise InsufficientDataError(
+        f"too little to learn from before {latest}: {problem}{pooled_over}; try another horizon (the history "
+        f"supports at most {longest} days) or import more history")
+
+
+def _recency_calibration(days: np.ndarray, outcome: np.ndarray, *, increasing: bool):
+    """A monotone map from days away to a probability, fitted on training rows: the baseline's
+    Brier score and the list's probabilities when it serves. It cannot reverse the ranking."""
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(increasing=increasing, out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+        days, outcome.astype(float))
+
+
+def _reliability(predicted: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
+    """Mean predicted and observed rate per tenth of the predicted probability."""
+    bins = np.minimum((predicted * 10).astype(int), 9)
+    return (pd.DataFrame({"bin": bins, "predicted": predicted, "observed": observed.astype(float)})
+            .groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
+                                users=("observed", "size")).reset_index())
+
+
+@dataclass
+class Backtest:
+    """How a list's model ranked users at the last cut whose outcome is known, against recency.
+
+    The model was fitted at ``training_cuts`` (each with its label window before ``test_cut``) and
+    scored the users at ``test_cut``; their outcome is what they did in the horizon from it. The
+    recency baseline ranks by days away as they stand, unfitted.
+    """
+    model: str                    # cox or logistic
+    auc: float
+    baseline_auc: float
+    brier: float
+    baseline_brier: float         # of recency through a monotone calibration fitted at the training cuts
+    calibration: pd.DataFrame     # bin, predicted, observed, users: the model's reliability
+    test_cut: date
+    horizon_days: int
+    training_cuts: list[date]
+    serving_cuts: list[date]      # where the served list's model was fitted
+    users: int
+    outcome_rate: float
+    served: str                   # what ranks the list: the model, or "recency" when it did not beat it
+
+    @property
+    def beats_baseline(self) -> bool:
+        return self.auc > self.baseline_auc
+
+    @property
+    def label_window(self) -> tuple[date, date]:
+        return self.test_cut, self.test_cut + timedelta(days=self.horizon_days - 1)
+
+    def values(self) -> dict:
+        return {"model": self.model, "auc": self.auc, "baseline_auc": self.baseline_auc, "brier": self.brier,
+                "baseline_brier": self.baseline_brier, "test_cut": self.test_cut.isoformat(),
+                "horizon_days": self.horizon_days, "training_cuts": [c.isoformat() for c in self.training_cuts],
+                "serving_cuts": [c.isoformat() for c in self.serving_cuts], "users": self.users,
+                "outcome_rate": self.outcome_rate, "served": self.served}
+
+    @classmethod
+    def from_values(cls, values: dict, calibration: pd.DataFrame) -> Backtest:
+        return cls(values["model"], values["auc"], values["baseline_auc"], values["brier"], values["baseline_brier"],
+                   calibration, date.fromisoformat(values["test_cut"]), values["horizon_days"],
+                   [date.fromisoformat(c) for c in values["training_cuts"]],
+                   [date.fromisoformat(c) for c in values["serving_cuts"]], values["users"], values["outcome_rate"],
+                   values["served"])
+
+
+def _backtest(model: str, outcome: np.ndarray, predicted: np.ndarray, baseline_score: np.ndarray,
+              baseline_probability: np.ndarray, test_cut: date, horizon_days: int, training_cuts: list[date],
+              serving_cuts: list[date]) -> Backtest:
+    auc = round(float(roc_auc_score(outcome, predicted)), 4)
+    baseline_auc = round(float(roc_auc_score(outcome, baseline_score)), 4)
+    return Backtest(model, auc, baseline_auc, round(float(brier_score_loss(outcome, predicted)), 4),
+                    round(float(brier_score_loss(outcome, baseline_probability)), 4),
+                    _reliability(predicted, outcome), test_cut, horizon_days, training_cuts, serving_cuts,
+                    int(len(outcome)), round(float(outcome.mean()), 4), model if auc > baseline_auc else "recency")
+
+
 # --- evaluation ---------------------------------------------------------------------------------
 
-def _split(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    end = last_day(con)
-    if cutoff + timedelta(days=horizon_days) > end + timedelta(days=1):
-        latest = end + timedelta(days=1) - timedelta(days=horizon_days)
-        raise PondError(f"the {horizon_days} days after {cutoff} go past the data (last day {end}); "
-                        f"use --cutoff {latest} or earlier")
-    train = features(con, cutoff - timedelta(days=horizon_days), horizon_days)
-    test = features(con, cutoff, horizon_days)
-    if train.empty or test.empty:
-        raise InsufficientDataError("too little activity before the cutoff; choose a later cutoff")
-    return train, test
+def _buyers(frame: pd.DataFrame) -> pd.DataFrame:
+    buyers = frame[frame["last_purchase"].notna()]
+    return buyers.assign(churned=~buyers["bought_after"])
 
 
-def evaluate_churn(con: duckdb.DuckDBPyConnection, cutoff: date, *, horizon_days: int = 30) -> dict:
+def evaluate_churn(con: duckdb.DuckDBPyConnection, cutoff: date | None = None, *, horizon_days: int = 30) -> dict:
     """Churn = no purchase in ``horizon_days`` after ``cutoff``, among users who bought before it.
 
-    Models are trained at ``cutoff - horizon_days`` and scored at ``cutoff``. ``recency`` ranks by
-    days since the last purchase (a one-feature logistic regression, so it has a Brier score too).
+    ``cutoff`` defaults to the latest day with a full horizon after it. Models are trained at
+    ``cutoff - horizon_days`` (pooled with earlier cuts when that one alone cannot teach, see
+    :func:`_training_set`) and scored at ``cutoff``. ``recency`` ranks by days since the last
+    purchase as they stand (its Brier score through a monotone calibration fitted on the training
+    rows), so it can never come out inverted. The result names every cut it used, and says which
+    fitted model does not beat recency (``beats_recency``, ``warnings``).
     """
-    train, test = _split(con, cutoff, horizon_days)
-    train, test = train[train["last_purchase"].notna()].copy(), test[test["last_purchase"].notna()].copy()
-    if len(test) < 20 or len(train) < 20:
+    end, start = last_day(con), history_start(con)
+    if cutoff is None:
+        cutoff = end + timedelta(days=1) - timedelta(days=horizon_days)
+        longest, where = _longest_horizon(start, end), "with the latest cutoff"
+    else:
+        if cutoff + timedelta(days=horizon_days) > end + timedelta(days=1):
+            latest = end + timedelta(days=1) - timedelta(days=horizon_days)
+            raise PondError(f"the {horizon_days} days after {cutoff} go past the data (last day {end}); "
+                            f"use --cutoff {latest} or earlier")
+        longest, where = _longest_horizon(start, end, cutoff), f"at cutoff {cutoff}"
+    _require_history(start, cutoff - timedelta(days=horizon_days), horizon_days, longest, where)
+    train, cuts = _training_set(con, start, cutoff - timedelta(days=horizon_days), horizon_days, label="churned",
+                                basis="purchase", keep=_buyers, cache={}, longest=longest)
+    test = features(con, cutoff, horizon_days)
+    test = _buyers(test) if len(test) else test
+    if len(test) < 20:
         raise InsufficientDataError(f"only {len(test)} buyers before {cutoff}; choose a later cutoff")
-    for frame in (train, test):
-        frame["churned"] = ~frame["bought_after"]
     y = test["churned"].to_numpy()
     if len(np.unique(y)) < 2:
         raise InsufficientDataError("every buyer had the same outcome after the cutoff; try another horizon")
-    scores = {}
-    base, base_scaler = _fit_logistic(train, "churned", ("log_purchase_recency",))
-    scores["recency"] = base.predict_proba(base_scaler.transform(test))[:, 1]
+    days_train, days_test = _recency_days(train, "purchase"), _recency_days(test, "purchase")
+    calibration = _recency_calibration(days_train, train["churned"].to_numpy(), increasing=True)
+    scores = {"recency": days_test}
+    probabilities = {"recency": calibration.predict(days_test)}
     model, scaler = _fit_logistic(train, "churned", LOGISTIC)
-    scores["logistic"] = model.predict_proba(scaler.transform(test))[:, 1]
+    scores["logistic"] = probabilities["logistic"] = model.predict_proba(scaler.transform(test))[:, 1]
     cox, cox_scaler, columns, _ = _fit_cox(train, horizon_days, "purchase")
-    scores["cox"] = _cox_churn(cox, cox_scaler, columns, test, horizon_days, "purchase")
-    result = {"cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "users": int(len(test)),
-              "churn_rate": round(float(y.mean()), 4), "models": {}}
+    scores["cox"] = probabilities["cox"] = _cox_churn(cox, cox_scaler, columns, test, horizon_days, "purchase")
+    result = {"cutoff": cutoff.isoformat(), "horizon_days": horizon_days,
+              "label_window": [cutoff.isoformat(), (cutoff + timedelta(days=horizon_days - 1)).isoformat()],
+              "training_cuts": [c.isoformat() for c in cuts], "history_start": start.isoformat(),
+              "users": int(len(test)), "churn_rate": round(float(y.mean()), 4), "models": {}}
     for name, score in scores.items():
         result["models"][name] = {"auc": round(float(roc_auc_score(y, score)), 4),
-                                  "brier": round(float(brier_score_loss(y, score)), 4)}
+                                  "brier": round(float(brier_score_loss(y, probabilities[name])), 4)}
     from lifelines.utils import concordance_index
 
-    rows = _gap_rows(test.assign(next_purchase=test["next_purchase"]), horizon_days, "purchase")
+    rows = _gap_rows(test, horizon_days, "purchase")
     result["models"]["cox"]["c_index"] = round(float(concordance_index(rows["gap"], scores["cox"], rows["event"])), 4)
+    baseline = result["models"]["recency"]["auc"]
+    result["beats_recency"] = {m: result["models"][m]["auc"] > baseline for m in ("logistic", "cox")}
+    result["warnings"] = [f"{m} does not beat ranking by days since the last purchase (AUC "
+                          f"{result['models'][m]['auc']:.3f} against {baseline:.3f}): rank by recency instead"
+                          for m, beats in result["beats_recency"].items() if not beats]
     return result
 
 
@@ -358,101 +555,156 @@ def evaluate_churn(con: duckdb.DuckDBPyConnection, cutoff: date, *, horizon_days
 class RiskResult:
     risk: pd.DataFrame            # user_id, risk, band, drivers, days_away, channel
     hazard_ratios: pd.DataFrame   # feature, hazard_ratio, low, high, p
-    concordance: float
+    concordance: float            # of the backtest's model on the users at its test cut
     ph_warning: str | None
     horizon_days: int
     as_of: date
+    backtest: Backtest
 
 
 def _band(risk: np.ndarray) -> np.ndarray:
     return np.select([risk >= BANDS[0][1], risk >= BANDS[1][1]], [BANDS[0][0], BANDS[1][0]], BANDS[2][0])
 
 
+def _list_cuts(con: duckdb.DuckDBPyConnection, horizon_days: int, what: str) -> tuple[date, date, date, int]:
+    """Where a list is scored (the day after the data), its backtest's test cut, the history start
+    and the longest horizon; refuses a horizon whose backtest would train without history."""
+    end, start = last_day(con), history_start(con)
+    apply = end + timedelta(days=1)
+    check = apply - timedelta(days=horizon_days)
+    longest = _longest_horizon(start, end)
+    _require_history(start, check - timedelta(days=horizon_days), horizon_days, longest, f"for {what}")
+    return apply, check, start, longest
+
+
+def _with_churned(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(churned=~frame["active_after"])
+
+
 def churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30, inactivity_days: int = 30) -> RiskResult:
-    """Currently active users ranked by the chance of no activity in the next ``horizon_days``."""
+    """Currently active users ranked by the chance of no activity in the next ``horizon_days``.
+
+    The Cox model is first backtested: fitted at ``check - H`` (the check cut is ``H`` days before the
+    end of the data) and scored on the users active at ``check``, against ranking them by days away.
+    The served model is fitted at ``check`` and applied to today's active users; when the backtest's
+    model did not beat days away, the list ranks by days away instead (``backtest.served``).
+    """
     from lifelines.utils import concordance_index
 
-    cutoff = last_day(con) + timedelta(days=1)
-    train = features(con, cutoff - timedelta(days=horizon_days), horizon_days)
-    now = features(con, cutoff, horizon_days)
-    if train.empty or now.empty:
-        raise InsufficientDataError(f"less than {horizon_days} days of activity; shorten the horizon")
-    # one model, fitted on 70% of the training users; its concordance is measured on the other 30%
-    # (at most MAX_CONCORDANCE_ROWS of them: the estimate's spread is already about 0.005 there)
-    rng = np.random.default_rng(0)
-    held = rng.random(len(train)) < 0.3
-    model, scaler, columns, fitted = _fit_cox(train[~held], horizon_days, "activity")
-    held_out = train[held]
-    if len(held_out) > MAX_CONCORDANCE_ROWS:
-        held_out = held_out.sample(MAX_CONCORDANCE_ROWS, random_state=0)
-    rows = _gap_rows(held_out, horizon_days, "activity")
-    held_risk = _cox_churn(model, scaler, columns, held_out, horizon_days, "activity")
-    concordance = float(concordance_index(rows["gap"], held_risk, rows["event"]))
-    check = proportional_hazards_test(model, fitted)
-    failing = check[check["p"] < 0.01].sort_values("statistic", ascending=False)["covariate"]
+    apply, check, start, longest = _list_cuts(con, horizon_days, "the at-risk list")
+    cache: dict = {}
+    options = {"label": "churned", "basis": "activity", "keep": _with_churned, "cache": cache, "longest": longest}
+    check_train, check_cuts = _training_set(con, start, check - timedelta(days=horizon_days), horizon_days, **options)
+    train, cuts = _training_set(con, start, check, horizon_days, **options)
+    model, scaler, columns, _ = _fit_cox(check_train, horizon_days, "activity")
+    tested = _with_churned(cache[check])
+    tested = tested[tested["recency"] < inactivity_days]
+    outcome = tested["churned"].to_numpy()
+    if len(np.unique(outcome)) < 2:
+        raise InsufficientDataError(f"every active user at {check} had the same outcome in the {horizon_days} days "
+                                    "after it; try another horizon")
+    predicted = _cox_churn(model, scaler, columns, tested, horizon_days, "activity")
+    calibrated = check_train[check_train["recency"] < inactivity_days]
+    baseline = _recency_calibration(_recency_days(calibrated, "activity"), calibrated["churned"].to_numpy(),
+                                    increasing=True)
+    days = _recency_days(tested, "activity")
+    backtest = _backtest("cox", outcome, predicted, days, baseline.predict(days), check, horizon_days, check_cuts, cuts)
+    rows = _gap_rows(tested, horizon_days, "activity")
+    concordance = float(concordance_index(rows["gap"], predicted, rows["event"]))
+
+    model, scaler, columns, fitted = _fit_cox(train, horizon_days, "activity")
+    check_ph = proportional_hazards_test(model, fitted)
+    failing = check_ph[check_ph["p"] < 0.01].sort_values("statistic", ascending=False)["covariate"]
     ph_warning = None
     if len(failing):
         names = [LABELS.get(str(n), str(n)) for n in failing]
         ph_warning = (f"The effect of {', '.join(names[:3])} changes with time away, so the model averages "
                       "it: read its hazard ratio as a typical effect, not an exact one.")
-    active = now[now["recency"] < inactivity_days].copy()
-    risk = np.round(_cox_churn(model, scaler, columns, active, horizon_days, "activity"), 4)  # banded as shown
-    x = scaler.transform(active)[columns].to_numpy()
-    contributions = -x * model.params_[columns].to_numpy()  # lower return hazard = higher churn risk
-    names = np.array([LABELS.get(c, c) for c in columns], dtype=object)
-    order = np.argsort(-contributions, axis=1)[:, :2]
-    strongest = np.take_along_axis(contributions, order, axis=1)
+    now = features(con, apply, horizon_days)
+    active = now[now["recency"] < inactivity_days].copy() if len(now) else now
+    if active.empty:
+        raise InsufficientDataError(f"nobody was active in the last {inactivity_days} days")
     drivers = "away " + active["recency"].astype(int).astype(str).to_numpy(dtype=object) + " days"
-    for rank in range(order.shape[1]):  # the two strongest features that raise the risk noticeably
-        drivers = drivers + np.where(strongest[:, rank] > 0.1, "; " + names[order[:, rank]], "")
+    if backtest.served == "cox":
+        risk = np.round(_cox_churn(model, scaler, columns, active, horizon_days, "activity"), 4)  # banded as shown
+        x = scaler.transform(active)[columns].to_numpy()
+        contributions = -x * model.params_[columns].to_numpy()  # lower return hazard = higher churn risk
+        names = np.array([LABELS.get(c, c) for c in columns], dtype=object)
+        order = np.argsort(-contributions, axis=1)[:, :2]
+        strongest = np.take_along_axis(contributions, order, axis=1)
+        for rank in range(order.shape[1]):  # the two strongest features that raise the risk noticeably
+            drivers = drivers + np.where(strongest[:, rank] > 0.1, "; " + names[order[:, rank]], "")
+    else:  # the model lost to days away on the backtest: rank by them, calibrated at the serving cuts
+        calibrated = train[train["recency"] < inactivity_days]
+        ranking = _recency_calibration(_recency_days(calibrated, "activity"), calibrated["churned"].to_numpy(),
+                                       increasing=True)
+        risk = np.round(ranking.predict(_recency_days(active, "activity")), 4)
     frame = pd.DataFrame({"user_id": active["user_id"].to_numpy(), "risk": risk, "band": _band(risk),
                           "drivers": drivers, "days_away": active["recency"].to_numpy(),
                           "channel": active["channel"].to_numpy()})
-    frame = frame.sort_values(["risk", "user_id"], ascending=[False, True], ignore_index=True)
+    frame = frame.sort_values(["risk", "days_away", "user_id"], ascending=[False, False, True], ignore_index=True)
     summary = model.summary
     ratios = pd.DataFrame({"feature": [LABELS.get(str(i), str(i)) for i in summary.index],
                            "hazard_ratio": summary["exp(coef)"].to_numpy(),
                            "low": summary["exp(coef) lower 95%"].to_numpy(),
                            "high": summary["exp(coef) upper 95%"].to_numpy(), "p": summary["p"].to_numpy()})
-    return RiskResult(frame, ratios, round(concordance, 4), ph_warning, horizon_days, cutoff - timedelta(days=1))
+    return RiskResult(frame, ratios, round(concordance, 4), ph_warning, horizon_days, apply - timedelta(days=1),
+                      backtest)
 
 
 @dataclass
 class PropensityResult:
     scores: pd.DataFrame          # user_id, propensity, band
-    auc: float
-    calibration: pd.DataFrame     # bin, predicted, observed, users
+    auc: float                    # the backtest's model's
+    calibration: pd.DataFrame     # bin, predicted, observed, users (the backtest's reliability)
     coefficients: pd.DataFrame    # feature, weight
     horizon_days: int
+    backtest: Backtest
 
 
 def purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> PropensityResult:
-    """P(buys within ``horizon_days``) for users active in the last 90 days, with a time-split check."""
-    cutoff = last_day(con) + timedelta(days=1)
-    check_train, check_test = _split(con, cutoff - timedelta(days=horizon_days), horizon_days)
+    """P(buys within ``horizon_days``) for users active in the last 90 days, with a time-split check.
+
+    As :func:`churn_risk`: the logistic regression is backtested at ``check`` (the last cut with a
+    known outcome) against ranking by days since the last purchase (never-buyers last), and the
+    list ranks by that recency instead when the model did not beat it.
+    """
+    apply, check, start, longest = _list_cuts(con, horizon_days, "purchase propensity")
+    cache: dict = {}
+    options = {"label": "bought_after", "basis": "purchase", "keep": lambda f: f, "cache": cache, "longest": longest}
+    check_train, check_cuts = _training_set(con, start, check - timedelta(days=horizon_days), horizon_days, **options)
+    train, cuts = _training_set(con, start, check, horizon_days, **options)
     model, scaler = _fit_logistic(check_train, "bought_after", LOGISTIC)
-    predicted = model.predict_proba(scaler.transform(check_test))[:, 1]
-    observed = check_test["bought_after"].to_numpy()
-    if len(np.unique(observed)) < 2:
+    tested = cache[check]
+    tested = tested[tested["recency"] < RECENT_DAYS]
+    outcome = tested["bought_after"].to_numpy()
+    if len(np.unique(outcome)) < 2:
         raise InsufficientDataError("nobody (or everybody) bought in the check window; try another horizon")
-    auc = float(roc_auc_score(observed, predicted))
-    bins = np.minimum((predicted * 10).astype(int), 9)
-    calibration = (pd.DataFrame({"bin": bins, "predicted": predicted, "observed": observed.astype(float)})
-                   .groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
-                                       users=("observed", "size")).reset_index())
-    # the model for today: trained on the last complete window (the check's test rows), applied to
-    # everyone active lately
-    now = features(con, cutoff, horizon_days)
-    model, scaler = _fit_logistic(check_test, "bought_after", LOGISTIC)
-    train = check_test
-    recent = now[now["recency"] < 90]
-    scores = np.round(model.predict_proba(scaler.transform(recent))[:, 1], 4)
+    predicted = model.predict_proba(scaler.transform(tested))[:, 1]
+    baseline = _recency_calibration(_recency_days(check_train, "purchase"), check_train["bought_after"].to_numpy(),
+                                    increasing=False)
+    days = _recency_days(tested, "purchase")
+    backtest = _backtest("logistic", outcome, predicted, -days, baseline.predict(days), check, horizon_days,
+                         check_cuts, cuts)
+    # the model for today: trained at the last cut with a complete window, applied to everyone active lately
+    model, scaler = _fit_logistic(train, "bought_after", LOGISTIC)
+    now = features(con, apply, horizon_days)
+    recent = now[now["recency"] < RECENT_DAYS] if len(now) else now
+    if recent.empty:
+        raise InsufficientDataError(f"nobody was active in the last {RECENT_DAYS} days")
+    if backtest.served == "logistic":
+        scores = model.predict_proba(scaler.transform(recent))[:, 1]
+    else:
+        ranking = _recency_calibration(_recency_days(train, "purchase"), train["bought_after"].to_numpy(),
+                                       increasing=False)
+        scores = ranking.predict(_recency_days(recent, "purchase"))
+    scores = np.round(scores, 4)
     frame = pd.DataFrame({"user_id": recent["user_id"].to_numpy(), "propensity": scores,
                           "band": _band(scores)}).sort_values(["propensity", "user_id"], ascending=[False, True],
                                                               ignore_index=True)
     coefficients = pd.DataFrame({"feature": [LABELS.get(c, c) for c in scaler.transform(train.head(1)).columns],
                                  "weight": model.coef_[0]})
-    return PropensityResult(frame, round(auc, 4), calibration, coefficients, horizon_days)
+    return PropensityResult(frame, backtest.auc, backtest.calibration, coefficients, horizon_days, backtest)
 
 
 # --- scores for the segment builder ---------------------------------------------------------------
@@ -488,22 +740,41 @@ def ensure_scores(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> 
 _COMPUTING = threading.Lock()
 
 
+#: Refusals kept like results: the data of a version decides them as it decides a fit.
+_REFUSALS = {"InsufficientDataError": InsufficientDataError, "ConvergenceError": ConvergenceError}
+
+
 def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_parts):
     from engine.results import data_stamp, load_result, save_result, warehouse_file
 
     warehouse_path = warehouse_file(con)
     if warehouse_path is None:  # an in-memory database has nowhere to keep it
         return compute()
+
+    def save(values: dict, frames: dict) -> None:
+        try:
+            save_result(warehouse_path, name, version, values, frames, stamp=stamp)
+        except OSError:  # a folder we cannot write to costs the next reader the computation, nothing else
+            logging.getLogger("pond.engine").exception("could not store %s beside %s", name, warehouse_path)
+
     with _COMPUTING:
         version, stamp = data_version(con), data_stamp(con)
         loaded = load_result(warehouse_path, name, version, stamp)
         if loaded is not None:
-            return from_parts(*loaded)
-        result = compute()
+            values, frames = loaded
+            refused = values.get("refused") if isinstance(values, dict) else None
+            if isinstance(refused, dict) and refused.get("kind") in _REFUSALS:
+                raise _REFUSALS[refused["kind"]](refused["message"])
+            try:
+                return from_parts(values, frames)
+            except (KeyError, TypeError, ValueError):  # stored by an earlier Pond without every part: compute
+                pass
         try:
-            save_result(warehouse_path, name, version, *to_parts(result), stamp=stamp)
-        except OSError:  # a folder we cannot write to costs the next reader the computation, nothing else
-            logging.getLogger("pond.engine").exception("could not store %s beside %s", name, warehouse_path)
+            result = compute()
+        except tuple(_REFUSALS.values()) as exc:  # the page and the background thread load the same answer
+            save({"refused": {"kind": type(exc).__name__, "message": str(exc)}}, {})
+            raise
+        save(*to_parts(result))
         return result
 
 
@@ -512,11 +783,13 @@ def stored_churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
     """:func:`churn_risk`, computed once per warehouse version and kept beside the warehouse."""
     def to_parts(r: RiskResult):
         return ({"concordance": r.concordance, "ph_warning": r.ph_warning, "horizon_days": r.horizon_days,
-                 "as_of": r.as_of.isoformat()}, {"risk": r.risk, "hazard_ratios": r.hazard_ratios})
+                 "as_of": r.as_of.isoformat(), "backtest": r.backtest.values()},
+                {"risk": r.risk, "hazard_ratios": r.hazard_ratios, "backtest_calibration": r.backtest.calibration})
 
     def from_parts(values: dict, frames: dict) -> RiskResult:
         return RiskResult(frames["risk"], frames["hazard_ratios"], values["concordance"], values["ph_warning"],
-                          values["horizon_days"], date.fromisoformat(values["as_of"]))
+                          values["horizon_days"], date.fromisoformat(values["as_of"]),
+                          Backtest.from_values(values["backtest"], frames["backtest_calibration"]))
 
     return _stored(con, f"churn-risk-h{int(horizon_days)}-i{int(inactivity_days)}",
                    lambda: churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days),
@@ -526,12 +799,12 @@ def stored_churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
 def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> PropensityResult:
     """:func:`purchase_propensity`, computed once per warehouse version and kept beside the warehouse."""
     def to_parts(r: PropensityResult):
-        return ({"auc": r.auc, "horizon_days": r.horizon_days},
+        return ({"auc": r.auc, "horizon_days": r.horizon_days, "backtest": r.backtest.values()},
                 {"scores": r.scores, "calibration": r.calibration, "coefficients": r.coefficients})
 
     def from_parts(values: dict, frames: dict) -> PropensityResult:
         return PropensityResult(frames["scores"], values["auc"], frames["calibration"], frames["coefficients"],
-                                values["horizon_days"])
+                                values["horizon_days"], Backtest.from_values(values["backtest"], frames["calibration"]))
 
     return _stored(con, f"propensity-h{int(horizon_days)}",
                    lambda: purchase_propensity(con, horizon_days=horizon_days), to_parts, from_parts)
@@ -539,9 +812,10 @@ def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: 
 
 def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> dict:
     """:func:`evaluate_churn` at the latest cut-off with a full horizon after it, kept per version."""
-    def compute() -> dict:
-        cutoff = last_day(con) + timedelta(days=1) - timedelta(days=horizon_days)
-        return evaluate_churn(con, cutoff, horizon_days=horizon_days)
+    def from_parts(values: dict, frames: dict) -> dict:
+        if "training_cuts" not in values:
+            raise KeyError("training_cuts")  # stored before evaluations named their cuts
+        return values
 
-    return _stored(con, f"churn-evaluation-h{int(horizon_days)}", compute,
-                   lambda r: (r, {}), lambda values, frames: values)
+    return _stored(con, f"churn-evaluation-h{int(horizon_days)}",
+                   lambda: evaluate_churn(con, None, horizon_days=horizon_days), lambda r: (r, {}), from_parts)

@@ -283,3 +283,22 @@ def test_churn_results_are_computed_once_per_version_and_kept_beside_the_warehou
         newer = warehouse.data_version(con)
     names = {p.name for p in results_folder(path).iterdir()}
     assert f"churn-evaluation-h30-v{newer}.json" in names and f"churn-evaluation-h30-v{version}.json" not in names
+
+
+def test_many_channels_make_no_performance_warnings():
+    import warnings
+
+    import pandas as pd
+
+    from engine.churn import LOGISTIC, Standardiser
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.random(600) for c in LOGISTIC}).assign(channel=[f"c{i % 300:03d}" for i in range(600)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a PerformanceWarning per inserted column fails the test
+        scaler = Standardiser(frame, LOGISTIC, sorted(frame["channel"].unique()))
+        x = scaler.transform(frame)
+    assert x.shape == (600, len(LOGISTIC) + 299)
+    assert x["channel=c001"].tolist()[:3] == pytest.approx([(-1 / 300) / np.sqrt(1 / 300 * 299 / 300),
+                                                            (1 - 1 / 300) / np.sqrt(1 / 300 * 299 / 300),
+                                                            (-1 / 300) / np.sqrt(1 / 300 * 299 / 300)])

@@ -375,14 +375,15 @@ def forest_plot(ratios: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def calibration(frame: pd.DataFrame) -> go.Figure:
-    """Predicted against observed purchase rate per decile of prediction, with the diagonal."""
+def calibration(frame: pd.DataFrame, *, predicted: str = "Predicted chance of buying",
+                observed: str = "Share who bought") -> go.Figure:
+    """Predicted against observed rate per tenth of the prediction (a reliability plot), with the diagonal."""
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#94a3b8"},
                                name="perfect"))
     fig.add_trace(go.Scatter(x=frame["predicted"], y=frame["observed"], mode="markers+lines",
                              marker={"size": 6 + 14 * frame["users"] / max(frame["users"].max(), 1)},
                              name="model", text=frame["users"].map(lambda n: f"{n:,} users")))
-    fig.update_xaxes(title_text="Predicted chance of buying", tickformat=".0%", range=[0, 1])
-    fig.update_yaxes(title_text="Share who bought", tickformat=".0%", range=[0, 1])
+    fig.update_xaxes(title_text=predicted, tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(title_text=observed, tickformat=".0%", range=[0, 1])
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
     return fig

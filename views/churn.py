@@ -5,6 +5,7 @@ import streamlit as st
 
 from engine.errors import PondError
 from ui import charts, data, widgets
+from ui.backtest import backtest_panel
 from ui.page import page_context
 
 st.title("Churn and propensity")
@@ -62,7 +63,7 @@ with tab_survival:
 
 with tab_risk:
     if tab_risk.open:
-        horizon = st.slider("Risk of no activity in the next … days", 7, 90, 30, key="churn-horizon")
+        horizon = st.slider("Risk of no activity in the next … days", 1, 90, 30, key="churn-horizon")
         try:
             with st.spinner("Fitting the Cox model ..."):
                 risk = data.churn_risk(path, version, int(horizon), 30)
@@ -72,7 +73,9 @@ with tab_risk:
             st.caption(f"Active users (some activity in the last 30 days up to {risk.as_of}), ranked by the chance "
                        f"of no activity in the next {horizon} days given how long they have been away: "
                        f"S(e+{horizon})/S(e) from a Cox model of the gap to the next visit. "
-                       f"Concordance on held-out users: {risk.concordance:.3f} (0.5 = chance, 1 = perfect).")
+                       f"Concordance on the backtest's users: {risk.concordance:.3f} (0.5 = chance, 1 = perfect).")
+            backtest_panel(risk.backtest, baseline="days since the last visit", predicted="Predicted risk",
+                           observed="Share with no activity", key="churn-risk-reliability")
             if risk.ph_warning:
                 st.warning(risk.ph_warning, icon=":material/warning:")
             counts = risk.risk["band"].value_counts()
@@ -91,21 +94,19 @@ with tab_risk:
 
 with tab_propensity:
     if tab_propensity.open:
-        horizon_p = st.slider("Chance of a purchase in the next … days", 7, 90, 30, key="prop-horizon")
+        horizon_p = st.slider("Chance of a purchase in the next … days", 1, 90, 30, key="prop-horizon")
         try:
             with st.spinner("Fitting the logistic regression ..."):
                 prop = data.purchase_propensity(path, version, int(horizon_p))
         except PondError as exc:
             widgets.empty_state(str(exc))
         else:
-            st.metric("ROC-AUC on a time split", f"{prop.auc:.3f}",
-                      help=f"Trained on the window before the last {horizon_p} days, scored on them.")
-            left, right = st.columns(2)
-            with left:
-                st.plotly_chart(charts.calibration(prop.calibration), width="stretch")
-            with right:
+            with st.expander("What the logistic regression weighs"):
                 st.dataframe(prop.coefficients, hide_index=True, column_config={
                     "weight": st.column_config.NumberColumn("Weight (per standard deviation)", format="%.3f")})
+            backtest_panel(prop.backtest, baseline="days since the last purchase (never bought: last)",
+                           predicted="Predicted chance of buying", observed="Share who bought",
+                           key="prop-reliability")
             bar = st.column_config.ProgressColumn("Propensity", min_value=0.0, max_value=1.0, format="%.2f")
             st.dataframe(prop.scores.head(500), hide_index=True, column_config={"propensity": bar})
             st.caption(f"Users active in the last 90 days: top 500 of {len(prop.scores):,}.")
@@ -120,9 +121,12 @@ with tab_check:
             widgets.empty_state(str(exc))
         else:
             models = check["models"]
-            st.caption(f"Buyers before {check['cutoff']} ({check['users']:,}); churned = no purchase in the 30 days "
-                       f"from it ({check['churn_rate']:.0%}). Models trained 30 days earlier, features from before "
-                       "the cutoff only. `recency` ranks by days since the last purchase.")
+            first, last = check["label_window"]
+            trained = ", ".join(check["training_cuts"])
+            st.caption(f"Buyers before {check['cutoff']} ({check['users']:,}); churned = no purchase from {first} to "
+                       f"{last} ({check['churn_rate']:.0%}). Models fitted on buyers as of {trained} (with what they "
+                       "did in the 30 days from each), features from before each cut only. `recency` ranks by days "
+                       "since the last purchase as they stand (its Brier score through a monotone calibration).")
             best = max(("logistic", "cox"), key=lambda m: models[m]["auc"])
             if models[best]["auc"] > models["recency"]["auc"]:
                 st.success(f"{best} beats the recency baseline: AUC {models[best]['auc']:.3f} against "
@@ -131,4 +135,6 @@ with tab_check:
                 st.warning(f"Neither model beats ranking by recency on this data (AUC {models['recency']['auc']:.3f}).")
             table = pd.DataFrame.from_dict(models, orient="index").rename_axis("model").reset_index()
             st.dataframe(table, hide_index=True)
+            for warning in check.get("warnings", []):  # a model that loses is never shown without a word
+                st.caption(f":material/warning: {warning[0].upper()}{warning[1:]}.")
             widgets.csv_download(table, "pond-churn-evaluation.csv", label="Evaluation as CSV", key="churn-eval-csv")
