@@ -772,7 +772,7 @@ def test_growth_page_fits_backtests_and_says_which_model_to_believe(demo):
     assert len(table) == 6 and table["model"].str.endswith("(best)").sum() == 1
     assert len(at.get("plotly_chart")) == 1
     assert f"{expected.best} fit" in chart_traces(at)
-    at.multiselect(key="growth-shown-users-day").set_value(["carry_forward"]).run()  # the user narrows the chart
+    at.multiselect(key="growth-shown-users-day").set_value(["naive"]).run()  # the user narrows the chart
     at.radio(key="growth-metric").set_value("gmv").run()
     no_errors(at)
     with warehouse.connect(demo) as con:

@@ -44,7 +44,9 @@ def active_windows_by_day(frame: pd.DataFrame) -> go.Figure:
     long["series"] = long["series"].map(names)
     fig = px.line(long, x="day", y="users", color="series", markers=len(frame) < 40,
                   labels={"users": "Active users", "day": "Day"})
-    return _layout(fig, y_title="Distinct active users")
+    fig = _layout(fig, y_title="Distinct active users")
+    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    return fig
 
 
 def gmv_by_day(frame: pd.DataFrame) -> go.Figure:

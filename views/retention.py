@@ -124,7 +124,8 @@ which = pick[2].radio("Users", ["came back", "did not come back", "all"], key="r
 users = data.retention_cell_users(path, version, query, segment, cohort, int(cell_period))
 if which != "all":
     users = users[users["came_back"] == (which == "came back")]
-widgets.capped_table(users, f"{len(users):,} users · cohort {cohort} · {period} {cell_period} · {segment}",
+cohort_days = cohort_label(spans.at[cohort, "cohort_from"], spans.at[cohort, "cohort_to"])
+widgets.capped_table(users, f"{len(users):,} users · cohort {cohort_days} · {period} {cell_period} · {segment}",
                      height=260)
 widgets.csv_download(users, f"pond-retention-{cohort}-{period}{cell_period}-{which.replace(' ', '-')}.csv",
                      label="These users as CSV", key="ret-cell-csv")

@@ -85,7 +85,7 @@ def condition_row(item: dict) -> dict:
         names = [r.segment for r in DEFAULT_RULES] + ["Other"]
         item["values"] = cols[5].multiselect("Segment is one of", names, key=f"{key}-rfm",
                                              default=[v for v in item["values"] if v in names])
-    item["remove"] = cols[6].button("✕", key=f"{key}-remove", help="Remove this condition")
+    item["remove"] = cols[6].button("", icon=":material/close:", key=f"{key}-remove", help="Remove this condition")
     return item
 
 
@@ -123,7 +123,7 @@ with tab_builder:
         if any(i["remove"] for i in items):
             st.session_state[CONDITIONS_KEY] = [i for i in items if not i["remove"]]
             st.rerun()
-        if st.button("＋ Add condition", key="seg-add"):
+        if st.button("Add condition", icon=":material/add:", key="seg-add"):
             st.session_state[CONDITIONS_KEY] = [*items, new_condition()]
             st.rerun()
         st.session_state[CONDITIONS_KEY] = items
