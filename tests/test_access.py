@@ -122,7 +122,7 @@ def answers(con) -> dict:
     from engine.rfm import rfm_scores
 
     period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
-    return {"kpis": metrics.kpi_comparison(con, period).to_dict("records"),
+    return {"kpis": metrics.kpi_comparison(con, period).fillna(-1.0).to_dict("records"),  # NaN != NaN
             "retention": retention_matrix(con, RetentionQuery()).to_dict("records"),
             "rfm": rfm_scores(con).to_dict("records"),
             "uploads": con.execute("select count(*) from uploads").fetchall()}

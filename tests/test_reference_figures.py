@@ -292,3 +292,14 @@ def test_view_cart_purchase_funnel(con):
     steps = ("view", "cart", "purchase")
     result = funnel(con, FunnelQuery(steps=steps, window_days=7, start=start, end=end))
     assert result.steps["users"].tolist() == reference_funnel(events, steps, start, end, timedelta(days=7))
+
+
+def test_money_sums_are_exact_and_the_same_on_every_run(con):
+    from decimal import Decimal
+
+    events = raw_events(con)
+    start, end = ranges(events)[3]
+    amounts = events.loc[(events["event_type"] == "purchase") & events["amount"].notna(), "amount"]
+    exact = float(sum(Decimal(f"{a:.4f}") for a in amounts))  # cents as written, summed without rounding
+    runs = {metrics.kpis(con, metrics.Period(start, end))["gmv"] for _ in range(5)}
+    assert len(runs) == 1 and runs.pop() == pytest.approx(exact, rel=1e-15, abs=1e-9)

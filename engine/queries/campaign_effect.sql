@@ -23,7 +23,7 @@ windows as (
 outcome as (
     select
         i.campaign_id, i.user_id, r.user_id is not null as redeemed,
-        coalesce(sum(e.amount) filter (where e.event_type = 'purchase'), 0) as gmv,
+        coalesce(cast(sum(cast(e.amount as decimal(18, 4))) filter (where e.event_type = 'purchase') as double), 0) as gmv,
         count(*) filter (where e.event_type = 'purchase') as purchases
     from issued as i
     join windows as w on w.campaign_id = i.campaign_id

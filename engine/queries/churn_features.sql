@@ -16,7 +16,7 @@ with per_user as (
         coalesce(bit_count(bitstring_agg(cast(day - $first_day as integer), 0, $days)
             filter (where actions > 0 and day >= $cutoff - 60 and day < $cutoff - 30)), 0) as active_prior_30,
         coalesce(sum(orders), 0) as orders,
-        coalesce(sum(gmv), 0) as monetary
+        coalesce(cast(sum(cast(gmv as decimal(18, 4))) as double), 0) as monetary
     from user_day
     where day < $cutoff
     group by user_id

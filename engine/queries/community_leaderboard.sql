@@ -10,7 +10,7 @@ members as (
 
 member_activity as (
     -- actions and GMV of members in the period (all channels, or the chosen one)
-    select m.community_id, m.user_id, sum(d.actions) as actions, sum(d.gmv) as gmv
+    select m.community_id, m.user_id, sum(d.actions) as actions, cast(sum(cast(d.gmv as decimal(18, 4))) as double) as gmv
     from members as m
     join user_day as d on d.user_id = m.user_id
     where d.day between $start and $end and ($channel is null or d.channel = $channel)
@@ -59,7 +59,7 @@ final as (
     from sizes as s
     left join communities as c on c.community_id = s.community_id
     left join (
-        select community_id, count(*) filter (where actions > 0) as active_members, sum(gmv) as gmv
+        select community_id, count(*) filter (where actions > 0) as active_members, cast(sum(cast(gmv as decimal(18, 4))) as double) as gmv
         from member_activity group by community_id
     ) as a on a.community_id = s.community_id
     left join interactions as i on i.community_id = s.community_id

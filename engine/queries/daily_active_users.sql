@@ -11,7 +11,7 @@ final as (
         count(distinct user_id) filter (where actions > 0) as active_users,
         count(distinct user_id) filter (where purchases > 0) as buyers,
         cast(sum(orders) as bigint) as orders,
-        sum(gmv) as gmv
+        cast(sum(cast(gmv as decimal(18, 4))) as double) as gmv
     from scoped
     group by day
 )

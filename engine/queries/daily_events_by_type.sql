@@ -7,7 +7,7 @@ with scoped as (
 ),
 
 final as (
-    select day, event_type, cast(sum(events) as bigint) as events, sum(amount) as amount
+    select day, event_type, cast(sum(events) as bigint) as events, cast(sum(cast(amount as decimal(18, 4))) as double) as amount
     from scoped
     group by day, event_type
 )

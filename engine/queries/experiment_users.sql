@@ -14,7 +14,7 @@ after as (
     select
         a.user_id,
         count(*) filter (where e.event_type = 'purchase') as purchases,
-        coalesce(sum(e.amount) filter (where e.event_type = 'purchase'), 0) as gmv,
+        coalesce(cast(sum(cast(e.amount as decimal(18, 4))) filter (where e.event_type = 'purchase') as double), 0) as gmv,
         count(*) filter (where e.event_type = 'impression') as impressions,
         count(*) filter (where e.event_type = 'click') as clicks
     from assigned as a

@@ -9,7 +9,7 @@ with firsts as (
 ),
 
 days as (
-    select day, sum(gmv) as gmv from user_day group by day
+    select day, cast(sum(cast(gmv as decimal(18, 4))) as double) as gmv from user_day group by day
 ),
 
 new_users as (

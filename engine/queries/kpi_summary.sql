@@ -33,8 +33,8 @@ final as (
         (select count(distinct user_id) from in_range) as active_users,
         (select count(distinct user_id) from in_range where purchases > 0) as buyers,
         (select coalesce(sum(orders), 0) from in_range) as orders,
-        (select coalesce(sum(gmv), 0) from in_range) as gmv,
-        (select coalesce(sum(refund_amount), 0) from in_range) as refunds
+        (select coalesce(cast(sum(cast(gmv as decimal(18, 4))) as double), 0) from in_range) as gmv,
+        (select coalesce(cast(sum(cast(refund_amount as decimal(18, 4))) as double), 0) from in_range) as refunds
 )
 
 select * from final

@@ -8,7 +8,7 @@ with first_referral as (
 ),
 
 gmv as (
-    select user_id, sum(gmv) as gmv from user_day group by user_id
+    select user_id, cast(sum(cast(gmv as decimal(18, 4))) as double) as gmv from user_day group by user_id
 ),
 
 final as (

@@ -14,7 +14,7 @@ customers as (
         user_id,
         datediff('day', max(day) filter (where purchases > 0), cast($as_of as date)) as recency_days,
         cast(sum(orders) as bigint) as frequency,
-        sum(gmv) - sum(refund_amount) as monetary
+        cast(sum(cast(gmv as decimal(18, 4))) as double) - cast(sum(cast(refund_amount as decimal(18, 4))) as double) as monetary
     from window_days
     group by user_id
     having sum(purchases) > 0

@@ -6,7 +6,7 @@ with final as (
         sum(events) as events,
         -- one row per user within a day, channel and event type
         count(*) as users,
-        coalesce(sum(amount), 0) as amount
+        coalesce(cast(sum(cast(amount as decimal(18, 4))) as double), 0) as amount
     from touched_user_day_type
     group by day, channel, event_type
 )

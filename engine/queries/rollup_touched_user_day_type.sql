@@ -6,7 +6,7 @@ with final as (
     select
         day, user_id, channel, event_type,
         count(*) as events,
-        sum(amount) as amount,
+        cast(sum(cast(amount as decimal(18, 4))) as double) as amount,
         -- a purchase without an order id is an order of its own
         count(*) filter (where order_id is null) as unnumbered_orders
     from touched_events($tz)

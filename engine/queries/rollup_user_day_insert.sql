@@ -16,8 +16,8 @@ with per_day as (
         coalesce(sum(events) filter (where event_type = 'share'), 0) as shares,
         coalesce(sum(events) filter (where event_type = 'comment'), 0) as comments,
         coalesce(sum(unnumbered_orders) filter (where event_type = 'purchase'), 0) as unnumbered_orders,
-        coalesce(sum(amount) filter (where event_type = 'purchase'), 0) as gmv,
-        coalesce(sum(amount) filter (where event_type = 'refund'), 0) as refund_amount
+        coalesce(cast(sum(cast(amount as decimal(18, 4))) filter (where event_type = 'purchase') as double), 0) as gmv,
+        coalesce(cast(sum(cast(amount as decimal(18, 4))) filter (where event_type = 'refund') as double), 0) as refund_amount
     from touched_user_day_type
     group by day, user_id, channel
 ),

@@ -7,7 +7,7 @@ with groups as (
 ),
 
 recent as (
-    select user_id, sum(purchases) as purchases, sum(orders) as orders, sum(gmv) as gmv,
+    select user_id, sum(purchases) as purchases, sum(orders) as orders, cast(sum(cast(gmv as decimal(18, 4))) as double) as gmv,
         sum(actions) as actions
     from user_day
     where day >= $since
@@ -27,7 +27,7 @@ final as (
         g.who,
         count(*) as users,
         avg(case when coalesce(r.purchases, 0) > 0 then 1.0 else 0.0 end) as buyers,
-        sum(r.gmv) / nullif(sum(r.orders), 0) as order_value,
+        cast(sum(cast(r.gmv as decimal(18, 4))) as double) / nullif(sum(r.orders), 0) as order_value,
         avg(case when coalesce(r.actions, 0) > 0 then 1.0 else 0.0 end) as active,
         avg(case when coalesce(r.actions, 0) > 0 then 1.0 else 0.0 end)
             filter (where e.user_id is not null) as retained

@@ -4,8 +4,8 @@ with final as (
         count(distinct day) filter (where actions > 0) as active_days,
         coalesce(sum(events), 0) as events,
         coalesce(sum(orders), 0) as orders,
-        coalesce(sum(gmv), 0) as gmv,
-        coalesce(sum(refund_amount), 0) as refunds,
+        coalesce(cast(sum(cast(gmv as decimal(18, 4))) as double), 0) as gmv,
+        coalesce(cast(sum(cast(refund_amount as decimal(18, 4))) as double), 0) as refunds,
         max(day) filter (where actions > 0) as last_active_day
     from user_day
     where user_id = $user_id
