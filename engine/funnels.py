@@ -9,7 +9,14 @@ Semantics:
   step must be the user's very next action. Impressions and coupon pushes happen *to* a user and
   do not interrupt, unless the funnel names them as a step: then they are part of the stream (a
   funnel from "impression" starts at each impression).
-- ``same_item=True``: every step concerns the same item (view, cart and buy of one SKU).
+- ``same_item=True``: every step concerns the same item (view, cart and buy of one SKU); an event
+  without an item never matches on item, in either order mode.
+- Ties: exports are stamped to the second or the minute, so cart and purchase often share a time.
+  Different steps at the same timestamp count as in order (step k may be at the same time as step
+  k-1), the same event is never two steps at once (consecutive steps of one event type need a later
+  time), and in strict order the events of one user at one timestamp are taken in the funnel's step
+  order, other events after them, equal rows by import order: never by the event type's name. So a
+  strict funnel never converts more users than a sequential one on the same data.
 - Breakdown ``channel`` groups users by the channel of their entry event.
 
 Sequential funnels chain DuckDB ASOF joins: each step-k event takes the latest step-(k-1) chain
@@ -140,11 +147,13 @@ def _sequential_sql(query: FunnelQuery) -> str:
     parts = [_entries_sql(query)]
     for k in range(2, n + 1):
         previous = ", ".join(f"p.t_{j}" for j in range(1, k))
+        # a different step may share the previous one's timestamp; the same event type needs a later one
+        after = ">" if query.steps[k - 1] == query.steps[k - 2] else ">="
         parts.append(f"""
     chain_{k} as (
         select e.user_id, e.item_id, p.segment, {previous}, e.t as t_{k}, e.t
         from (select * from scoped where event_type = $s{k}) as e
-        asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t > p.t
+        asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t {after} p.t
         where e.t <= p.t_1 + $window
     )""")
     # step 1 alone matters only for users who get no further: their first entry is enough
@@ -165,12 +174,15 @@ def _strict_sql(query: FunnelQuery) -> str:
     # the j-th next action matches step j+1 when all the earlier ones did too
     conditions = []
     for j in range(1, n):
-        same = f" and item_{j} is not distinct from item_id" if query.same_item else ""
+        same = f" and item_{j} = item_id" if query.same_item else ""  # a missing item never matches
         conditions.append(f"type_{j} = $s{j + 1} and t_{j + 1} <= event_time + $window{same}")
     reached = " + ".join(
         "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
     return f"""with actions as (
-        select user_id, item_id, channel, event_type, event_time
+        select user_id, item_id, channel, event_type, event_time,
+            -- ties at one timestamp: the funnel's steps in their order, then other events
+            coalesce(list_position($steps, event_type), {n + 1}) as step_rank,
+            upload_id, rowid as import_order
         from events
         where event_time >= $lo and event_time < $hi
             and (not list_contains($passive, event_type) or list_contains($steps, event_type))
@@ -180,7 +192,7 @@ def _strict_sql(query: FunnelQuery) -> str:
         select *, event_time as t_1,
             {leads}
         from actions
-        window w as (partition by user_id order by event_time, event_type)
+        window w as (partition by user_id order by event_time, step_rank, upload_id, import_order)
     ),
 
     attempts as (

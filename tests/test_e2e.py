@@ -207,6 +207,35 @@ def test_build_save_and_export_a_segment(dashboard, page):
     assert_no_exception(page)
 
 
+def test_add_three_conditions_then_remove_one(dashboard, page):
+    """The third added condition used to crash the page on a repeated widget key."""
+    url, _ = dashboard
+    page.goto(f"{url}/segments")
+    page.get_by_text("Compared with everyone").first.wait_for(timeout=60_000)
+    rows = page.locator('[data-testid="stSelectbox"]').filter(has_text="Users who")
+    for count in (2, 3, 4):
+        page.get_by_role("button", name="Add condition").click()
+        page.wait_for_function(f"() => [...document.querySelectorAll('[data-testid=stSelectbox]')]"
+                               f".filter(e => e.innerText.includes('Users who')).length === {count}",
+                               timeout=30_000)
+        assert_no_exception(page)
+    page.get_by_role("button", name="close", exact=True).last.click()  # the icon button of the last condition
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stSelectbox]')]"
+                           ".filter(e => e.innerText.includes('Users who')).length === 3", timeout=30_000)
+    assert rows.count() == 3
+    page.get_by_text(re.compile(r"[\d,]+ users · ")).first.wait_for(timeout=30_000)
+    assert_no_exception(page)
+
+
+def test_overview_kpis_and_dau_wau_mau_chart(dashboard, page):
+    url, _ = dashboard
+    page.goto(url)
+    page.get_by_text("DAU, WAU and MAU per day").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").nth(3).wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stMetric"]').filter(has_text="MAU").count() >= 1
+    assert_no_exception(page)
+
+
 def test_look_up_a_users_recommendations(dashboard, page):
     """The model trains in the background on first visit; the page fills in by itself."""
     url, _ = dashboard

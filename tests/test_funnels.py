@@ -137,3 +137,34 @@ def test_entry_days_follow_the_business_time_zone(shop, write):
     warehouse.set_business_timezone(shop, "Asia/Shanghai")  # 20:00 UTC is 04:00 on 01-02 there
     assert sorted(funnel(shop, FunnelQuery(**day2)).users["user_id"]) == ["u3", "z1"]
     assert sorted(funnel(shop, FunnelQuery(order="strict", **day2)).users["user_id"]) == ["u3", "z1"]
+
+
+TIES = """user_id,event_type,event_time,item_id
+t1,view,2024-01-01 10:00:00,A
+t1,cart,2024-01-01 10:00:00,A
+t1,purchase,2024-01-01 10:00:00,A
+t2,cart,2024-01-01 10:00:00,A
+t2,view,2024-01-01 10:00:00,A
+t3,view,2024-01-01 10:00:00,A
+t3,share,2024-01-01 10:00:00,
+t3,cart,2024-01-01 10:00:00,A
+t4,view,2024-01-01 10:00:00,
+t4,cart,2024-01-01 10:05:00,
+t5,view,2024-01-01 10:00:00,A
+t6,view,2024-01-01 10:00:00,A
+"""
+
+
+def test_ties_count_as_in_order_in_both_modes(con, write):
+    # t1: view, cart and purchase in one second; t2: cart imported before view in the same second;
+    # t3: a share at the same second does not come between (ties take the funnel's steps first);
+    # t4: no item on either step; t5, t6: one view each, never two steps at once
+    import_file(con, write("ties.csv", TIES))
+    day = {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}
+    for order in ("sequential", "strict"):
+        assert counts(funnel(con, FunnelQuery(order=order, **day))) == [6, 4, 1], order
+        assert counts(funnel(con, FunnelQuery(steps=("view", "view"), order=order, **day))) == [6, 0], order
+        # a step without an item never matches on item, in either mode
+        same = funnel(con, FunnelQuery(steps=("view", "cart"), order=order, same_item=True, **day))
+        assert counts(same) == [6, 3], order
+        assert "t4" not in set(same.users.loc[same.users["reached"] == 2, "user_id"])
