@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "retention", "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
                                         "segment", "segments", "experiment", "experiments", "campaigns",
                                         "influencers", "recs", "similar-items", "growth", "churn",
-                                        "churn-risk", "propensity"))
+                                        "churn-risk", "propensity", "trends"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -144,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
-    retention.add_argument("--breakdown", default="none", choices=("none", "channel", "community", "segment"),
+    retention.add_argument("--breakdown", default="none",
                            help="retention: channel, community or a saved segment (--name); funnel: "
-                                "channel of the entry event or a saved segment (--name)")
+                                "channel of the entry event or a saved segment (--name); trends: any "
+                                "event or user property (channel, category, gender ...)")
     p.add_argument("--name", help="segment: the saved segment whose users to print; experiment: its name")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,
@@ -173,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="churn: what counts as activity")
     growth.add_argument("--group", default="none", choices=("none", "channel", "community", "rfm", "segment"),
                         help="churn: compare survival between groups (segment: --name)")
+    trend = p.add_argument_group("trends")
+    trend.add_argument("--event", action="append", help="a series' event type, or 'any' (repeat for series B, C ...)")
+    trend.add_argument("--measure", action="append",
+                       help="events | users | per_user | sum_amount | avg_amount, one per --event (or one for all)")
+    trend.add_argument("--interval", default="day", choices=("day", "week", "month"))
+    trend.add_argument("--where", action="append", default=[],
+                       help='a filter on every series, e.g. "channel = douyin", "amount between 100,500" (repeatable)')
+    trend.add_argument("--formula", help="combine the series, e.g. 'B / A'")
+    trend.add_argument("--limit", type=int, default=5, help="breakdown values shown before 'Other'")
+    trend.add_argument("--compare", action="store_true", help="beside the period just before")
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -274,6 +285,8 @@ def cmd_query(args, con) -> int:
         return 0
     if args.analysis == "retention":
         return cmd_retention(args, con)
+    if args.analysis == "trends":
+        return cmd_trends(args, con)
     if args.analysis in ("communities", "lifecycle", "stickiness"):
         from engine.communities import community_leaderboard
         from engine.lifecycle import lifecycle, stickiness
@@ -325,7 +338,7 @@ def cmd_query(args, con) -> int:
         query = FunnelQuery(steps=steps, window_days=args.window_days,
                             order="strict" if args.strict else "sequential", same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
-                            breakdown=args.breakdown if args.breakdown in ("channel", "segment") else "none",
+                            breakdown=args.breakdown,
                             segment=args.name)
         _emit(funnel(con, query).steps, args.format)
         return 0
@@ -343,6 +356,27 @@ def cmd_query(args, con) -> int:
         frame = metrics.active_users_by_day(con, period, channel=args.channel)
     else:
         frame = metrics.daily_activity(con, period, channel=args.channel)
+    _emit(frame, args.format)
+    return 0
+
+
+def cmd_trends(args, con) -> int:
+    from engine.filters import parse_condition
+    from engine.trends import Series, TrendQuery, trends
+
+    events = args.event or ["any"]
+    measures = args.measure or ["events"]
+    if len(measures) not in (1, len(events)):
+        raise PondError(f"give one --measure for all series or one per --event ({len(events)}), not {len(measures)}")
+    measures = measures * len(events) if len(measures) == 1 else measures
+    query = TrendQuery(series=tuple(Series(e, m) for e, m in zip(events, measures, strict=True)),
+                       interval=args.interval, start=args.start, end=args.end,
+                       breakdown=None if args.breakdown == "none" else args.breakdown, limit=args.limit,
+                       formula=args.formula, compare=args.compare,
+                       where=tuple(parse_condition(w) for w in args.where))
+    frame = trends(con, query).frame
+    if len(events) == 1 and not args.formula:
+        frame = frame.drop(columns="series")
     _emit(frame, args.format)
     return 0
 

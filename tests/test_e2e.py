@@ -148,6 +148,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
 
 @pytest.mark.parametrize("path, marker", [
     ("retention", "Who is behind a cell"),
+    ("trends", "Measured as"),
     ("funnels", "Who dropped off"),
     ("content", "Top 10"),
     ("communities", "Leaderboard"),
@@ -224,6 +225,19 @@ def test_add_three_conditions_then_remove_one(dashboard, page):
                            ".filter(e => e.innerText.includes('Users who')).length === 3", timeout=30_000)
     assert rows.count() == 3
     page.get_by_text(re.compile(r"[\d,]+ users · ")).first.wait_for(timeout=30_000)
+    assert_no_exception(page)
+
+
+def test_a_filtered_broken_down_trend_from_a_shared_link(dashboard, page):
+    url, _ = dashboard
+    page.goto(f"{url}/trends?n=2&e0=view&m0=users&e1=purchase&m1=users&w1=amount%20%3E%2050&b=channel&l=3"
+              "&f=B%20%2F%20A&i=week")
+    page.get_by_text("formula · B / A").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    assert page.get_by_label("Formula").input_value() == "B / A"
+    page.get_by_label("Where").nth(0).fill("channel = douyin")
+    page.get_by_label("Where").nth(0).press("Enter")
+    page.get_by_text("A · Unique users of view where channel = douyin").wait_for(timeout=30_000)
     assert_no_exception(page)
 
 

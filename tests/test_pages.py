@@ -9,6 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -948,3 +949,50 @@ def test_retention_says_when_whole_weeks_reach_past_the_range_and_can_clip(demo)
     no_errors(at)
     assert not any("reach past the chosen days" in w.value for w in at.warning)
     assert at.selectbox(key="ret-cell-cohort").options == ["Feb 18–22, 2026"]
+
+
+def test_trends_page_builds_a_filtered_broken_down_trend_and_shares_it(demo):
+    at = app().run()
+    at.switch_page("views/trends.py").run()
+    no_errors(at)
+    at.selectbox(key="trend-event-0").select("view").run()
+    at.session_state["trend-shape"] = "table"
+    at.run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    # independently: views per business day of the default 30 days, from the raw events
+    with warehouse.connect(demo) as con:
+        raw = con.execute("select event_time, event_type from events where event_type = 'view'").df()
+        tz = warehouse.business_timezone(con)
+    days = pd.to_datetime(raw["event_time"]).dt.tz_localize("UTC").dt.tz_convert(tz).dt.date
+    expected = days[(days >= date(2026, 1, 30)) & (days <= date(2026, 2, 28))].value_counts()
+    shown = table.set_index(pd.to_datetime(table["period"]).dt.date)["value"]
+    assert shown.sum() == expected.sum() and shown[date(2026, 2, 10)] == expected.get(date(2026, 2, 10), 0)
+    # a second series, a formula, a breakdown, a filter: every choice lands in the URL
+    at.button(key="trend-add").click().run()
+    at.selectbox(key="trend-event-1").select("purchase").run()
+    at.selectbox(key="trend-measure-1").select("users").run()
+    at.text_input(key="trend-where-1").input("amount > 50").run()
+    at.text_input(key="trend-formula").input("B / A").run()
+    at.selectbox(key="trend-breakdown").select("channel").run()
+    no_errors(at)
+    params = dict(at.query_params)
+    assert {k: params[k] for k in ("n", "e1", "m1", "w1", "f", "b")} == {
+        "n": "2", "e1": "purchase", "m1": "users", "w1": "amount > 50", "f": "B / A", "b": "channel"}
+    # opening that link in a new session shows the same trend
+    again = app()
+    for key, value in params.items():
+        again.query_params[key] = value[0] if isinstance(value, list) else value
+    again.run()
+    again.switch_page("views/trends.py").run()
+    no_errors(again)
+    assert again.text_input(key="trend-formula").value == "B / A"
+    assert again.selectbox(key="trend-breakdown").value == "channel"
+    assert again.text_input(key="trend-where-1").value == "amount > 50"
+    # a filter that cannot be read says what is wrong and how to write it
+    at.text_input(key="trend-where-0").input("colour = red").run()
+    no_errors(at)
+    assert any("there is no property 'colour'" in w.value for w in at.warning)
+    at.text_input(key="trend-where-0").input("channel = nowhere").run()
+    no_errors(at)
+    assert any("Nothing matches" in i.value for i in at.info)

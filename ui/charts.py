@@ -178,6 +178,30 @@ def shade_partial_periods(fig: go.Figure, frame: pd.DataFrame, *, period: str) -
     return fig
 
 
+def trend_lines(frame: pd.DataFrame, labels: dict[str, str], *, period: str, bars: bool = False) -> go.Figure:
+    """One line (or bar group) per series and breakdown value; the previous period dotted; partial
+    periods shaded."""
+    fig = go.Figure()
+    palette = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
+    groups = list(frame.groupby(["series", "breakdown"], sort=False))
+    for n, ((series, value), part) in enumerate(groups):
+        name = series if value == "All" else f"{series} · {value}"
+        colour = palette[n % len(palette)]
+        hover = f"{labels.get(series, series)}" + ("" if value == "All" else f" · {value}")
+        if bars:
+            fig.add_trace(go.Bar(x=part["period"], y=part["value"], name=name, marker_color=colour,
+                                 hovertext=hover))
+        else:
+            fig.add_trace(go.Scatter(x=part["period"], y=part["value"], name=name, mode="lines+markers",
+                                     line={"color": colour}, hovertext=hover))
+        if "previous" in part:
+            fig.add_trace(go.Scatter(x=part["period"], y=part["previous"], name=f"{name} (previous period)",
+                                     mode="lines", line={"color": colour, "dash": "dot"}, hovertext=hover))
+    fig = _layout(shade_partial_periods(fig, frame, period=period), y_title="Value")
+    fig.update_layout(legend={"orientation": "h", "y": -0.15}, barmode="group")
+    return fig
+
+
 def lifecycle_bars(frame: pd.DataFrame, *, period: str) -> go.Figure:
     """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below; periods
     that are not over (or began before the chosen days) are shaded and their bars faded."""

@@ -87,6 +87,14 @@ def daily_activity(path: str, version: int, start: date, end: date, channel: str
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
+@st.cache_data(show_spinner="Computing the trend ...", max_entries=64)
+def trends(path: str, version: int, query):
+    from engine.trends import trends as compute
+
+    with connect(path) as con:
+        return compute(con, query)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def active_users_by_day(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
     with connect(path) as con:

@@ -11,6 +11,7 @@ from engine.access import User
 PAGES = {  # section: (file, title, icon, url path, the action a user's role must allow)
     "Dashboards": [
         ("views/overview.py", "Overview", ":material/dashboard:", None, "view"),
+        ("views/trends.py", "Trends", ":material/show_chart:", "trends", "view"),
         ("views/retention.py", "Retention", ":material/event_repeat:", "retention", "view"),
         ("views/funnels.py", "Funnels", ":material/filter_alt:", "funnels", "view"),
         ("views/content.py", "Content and campaigns", ":material/ads_click:", "content", "view"),
