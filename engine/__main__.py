@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "retention", "funnel", "ctr", "communities", "lifecycle", "stickiness", "rfm",
                                         "segment", "segments", "experiment", "experiments", "campaigns",
                                         "influencers", "recs", "similar-items", "growth", "churn",
-                                        "churn-risk", "propensity", "trends"))
+                                        "churn-risk", "propensity", "trends", "paths"))
     p.add_argument("--from", dest="start", type=_date, help="first business day (default: 30 days "
                    "before --to)")
     p.add_argument("--to", dest="end", type=_date, help="last business day (default: the last day "
@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     retention = p.add_argument_group("retention")
     retention.add_argument("--period", default="week", choices=("day", "week", "month"),
                            help="retention and lifecycle periods")
-    retention.add_argument("--start-event", default="purchase", help="event type, or 'any' action")
+    retention.add_argument("--start-event", help="retention: event type, or 'any' action (default purchase); "
+                           "paths: the paths after this event")
     retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
     retention.add_argument("--recurring", action="store_true",
@@ -184,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--formula", help="combine the series, e.g. 'B / A'")
     trend.add_argument("--limit", type=int, default=5, help="breakdown values shown before 'Other'")
     trend.add_argument("--compare", action="store_true", help="beside the period just before")
+    path = p.add_argument_group("paths")
+    path.add_argument("--end-event", help="paths before this event")
+    path.add_argument("--path-steps", type=int, default=4, help="steps per path, 2 to 8 (default 4)")
+    path.add_argument("--top", type=int, default=20, help="paths listed (default 20)")
+    path.add_argument("--links", action="store_true", help="print the moves between steps instead of whole paths")
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -287,6 +293,16 @@ def cmd_query(args, con) -> int:
         return cmd_retention(args, con)
     if args.analysis == "trends":
         return cmd_trends(args, con)
+    if args.analysis == "paths":
+        from engine.paths import PathQuery, paths
+
+        if bool(args.start_event) == bool(args.end_event):
+            raise PondError("say where paths start or end: --start-event EVENT or --end-event EVENT")
+        query = PathQuery(args.start_event or args.end_event, "after" if args.start_event else "before",
+                          args.path_steps, args.start, args.end, args.channel)
+        result = paths(con, query, top=args.top)
+        _emit(result.links if args.links else result.paths, args.format)
+        return 0
     if args.analysis in ("communities", "lifecycle", "stickiness"):
         from engine.communities import community_leaderboard
         from engine.lifecycle import lifecycle, stickiness
@@ -539,7 +555,8 @@ def cmd_evaluate(args) -> int:
 def cmd_retention(args, con) -> int:
     from engine.retention import RetentionQuery, retention_matrix
 
-    query = RetentionQuery(period=args.period, start_event=args.start_event, return_event=args.return_event,
+    query = RetentionQuery(period=args.period, start_event=args.start_event or "purchase",
+                           return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
                            channel=args.channel, breakdown=args.breakdown, segment=args.name)
     frame = retention_matrix(con, query)

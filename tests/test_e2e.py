@@ -150,6 +150,7 @@ def test_channel_filter_in_the_sidebar(dashboard, page):
     ("retention", "Who is behind a cell"),
     ("trends", "Measured as"),
     ("funnels", "Who dropped off"),
+    ("paths", "Top paths"),
     ("content", "Top 10"),
     ("communities", "Leaderboard"),
     ("segments", "Compared with everyone"),

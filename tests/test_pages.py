@@ -996,3 +996,22 @@ def test_trends_page_builds_a_filtered_broken_down_trend_and_shares_it(demo):
     at.text_input(key="trend-where-0").input("channel = nowhere").run()
     no_errors(at)
     assert any("Nothing matches" in i.value for i in at.info)
+
+
+def test_paths_page_after_and_before(demo):
+    from engine.paths import PathQuery, paths
+
+    at = app().run()
+    at.switch_page("views/paths.py").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = paths(con, PathQuery("view", "after", 4, date(2026, 1, 30), date(2026, 2, 28)), top=20)
+    assert any(m.value.startswith(f"**{len(expected.users):,} users**") for m in at.markdown)
+    assert at.dataframe[0].value["path"].tolist() == expected.paths["path"].tolist()
+    at.radio(key="paths-direction").set_value("before").run()
+    at.slider(key="paths-steps").set_value(3).run()
+    no_errors(at)
+    assert at.dataframe[0].value["steps"].max() == 3
+    at.selectbox(key="paths-event-before").select("refund").run()
+    at.sidebar.date_input[0].set_value((date(2026, 2, 27), date(2026, 2, 27))).run()
+    no_errors(at)

@@ -202,6 +202,20 @@ def trend_lines(frame: pd.DataFrame, labels: dict[str, str], *, period: str, bar
     return fig
 
 
+def path_sankey(links: pd.DataFrame) -> go.Figure:
+    """Users' moves between steps as a Sankey diagram (node names carry their step: ``2. cart``)."""
+    nodes = list(dict.fromkeys([*links["source"], *links["target"]]))
+    index = {name: n for n, name in enumerate(nodes)}
+    fig = go.Figure(go.Sankey(
+        node={"label": nodes, "pad": 14, "thickness": 14,
+              "color": [EVENT_COLOURS.get(n.split(". ", 1)[-1], "#94a3b8") for n in nodes]},
+        link={"source": links["source"].map(index).tolist(), "target": links["target"].map(index).tolist(),
+              "value": links["users"].tolist(), "hovertemplate": "%{source.label} → %{target.label}: "
+              "%{value:,} users<extra></extra>"}))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=480)
+    return fig
+
+
 def lifecycle_bars(frame: pd.DataFrame, *, period: str) -> go.Figure:
     """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below; periods
     that are not over (or began before the chosen days) are shaded and their bars faded."""

@@ -87,6 +87,14 @@ def daily_activity(path: str, version: int, start: date, end: date, channel: str
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
+@st.cache_data(show_spinner="Following users' paths ...", max_entries=32)
+def paths(path: str, version: int, query, top: int):
+    from engine.paths import paths as compute
+
+    with connect(path) as con:
+        return compute(con, query, top=top)
+
+
 @st.cache_data(show_spinner="Computing the trend ...", max_entries=64)
 def trends(path: str, version: int, query):
     from engine.trends import trends as compute

@@ -14,6 +14,7 @@ PAGES = {  # section: (file, title, icon, url path, the action a user's role mus
         ("views/trends.py", "Trends", ":material/show_chart:", "trends", "view"),
         ("views/retention.py", "Retention", ":material/event_repeat:", "retention", "view"),
         ("views/funnels.py", "Funnels", ":material/filter_alt:", "funnels", "view"),
+        ("views/paths.py", "Paths", ":material/route:", "paths", "view"),
         ("views/content.py", "Content and campaigns", ":material/ads_click:", "content", "view"),
         ("views/communities.py", "Communities and lifecycle", ":material/groups:", "communities", "view"),
         ("views/experiments.py", "Experiments and campaigns", ":material/science:", "experiments", "view"),

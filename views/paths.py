@@ -1,0 +1,50 @@
+"""Paths: what users do after a start event or before an end event, as a Sankey diagram and a table."""
+
+import streamlit as st
+
+from engine.errors import PondError
+from engine.paths import PathQuery
+from ui import charts, data, widgets
+from ui.page import page_context
+
+st.title("Paths")
+st.caption("Each user's own actions in time order (impressions and coupon pushes are left out), a run of one "
+           "action counted as one step, within the sidebar's days. Each user counts once: from their first "
+           "start event, or up to their last end event.")
+page = page_context()
+path, version, chosen = page.path, page.version, page.filters
+types = [t for t in data.event_types(path, version) if t not in ("impression", "coupon_issue")]
+if not types:
+    widgets.empty_state("No user did anything themselves yet.", hint="Paths follow views, clicks, carts and buys.")
+    st.stop()
+
+cols = st.columns([1.4, 1.4, 1.6, 1])
+direction = cols[0].radio("Paths", ["after", "before"], key="paths-direction", horizontal=True,
+                          format_func={"after": "after a start event", "before": "before an end event"}.get)
+default = "view" if direction == "after" else "purchase"
+event = cols[1].selectbox("Start event" if direction == "after" else "End event", types, key=f"paths-event-{direction}",
+                          index=types.index(default) if default in types else 0)
+steps = cols[2].slider("Steps", min_value=2, max_value=8, value=4, key="paths-steps")
+top = int(cols[3].number_input("Top paths", min_value=5, max_value=100, value=20, step=5, key="paths-top"))
+
+try:
+    result = data.paths(path, version, PathQuery(event, direction, steps, chosen.period.start, chosen.period.end,
+                                                 chosen.channel), top)
+except PondError as exc:
+    data.show_pond_error(exc)
+
+if result.users.empty:
+    widgets.empty_state(f"Nobody did “{event}” in the chosen days ({chosen.label}).",
+                        hint="Pick another event, widen the date range or choose All channels.")
+    st.stop()
+
+st.markdown(f"**{len(result.users):,} users** · {steps} steps {direction} “{event}”")
+st.plotly_chart(charts.path_sankey(result.links), width="stretch")
+st.caption("Each column is a step; a band's width is the users who made that move. (end): the user did nothing "
+           "more in the chosen days; (start): nothing before.")
+st.markdown("**Top paths**")
+st.dataframe(result.paths, hide_index=True, column_config={
+    "share": st.column_config.NumberColumn("share of users", format="percent")})
+widgets.csv_download(result.paths, f"pond-paths-{direction}-{event}.csv", label="Top paths as CSV", key="paths-csv")
+widgets.csv_download(result.users, f"pond-paths-{direction}-{event}-users.csv", label="Every user's path as CSV",
+                     key="paths-users-csv")
