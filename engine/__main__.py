@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
     funnels.add_argument("--same-item", action="store_true", help="every step concerns the same item")
+    funnels.add_argument("--exclude", action="append", default=[], metavar="EVENT:AFTER:BEFORE",
+                         help="leave out users who did EVENT between steps AFTER and BEFORE, e.g. refund:2:3")
     funnels.add_argument("--strict", action="store_true",
                          help="each step must be the user's next action (default: other events may "
                               "come between)")
@@ -355,7 +357,7 @@ def cmd_query(args, con) -> int:
                             order="strict" if args.strict else "sequential", same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
                             breakdown=args.breakdown,
-                            segment=args.name)
+                            segment=args.name, exclusions=tuple(_exclusion(text) for text in args.exclude))
         _emit(funnel(con, query).steps, args.format)
         return 0
     summary = metrics.warehouse_summary(con)
@@ -374,6 +376,14 @@ def cmd_query(args, con) -> int:
         frame = metrics.daily_activity(con, period, channel=args.channel)
     _emit(frame, args.format)
     return 0
+
+
+def _exclusion(text: str) -> tuple[str, int, int]:
+    event, _, steps = text.partition(":")
+    after, _, before = steps.partition(":")
+    if not (event and after.isdigit() and before.isdigit()):
+        raise PondError(f"--exclude takes EVENT:AFTER:BEFORE, e.g. refund:2:3; not {text!r}")
+    return event, int(after), int(before)
 
 
 def cmd_trends(args, con) -> int:

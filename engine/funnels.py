@@ -14,9 +14,14 @@ Semantics:
 - Ties: exports are stamped to the second or the minute, so cart and purchase often share a time.
   Different steps at the same timestamp count as in order (step k may be at the same time as step
   k-1), the same event is never two steps at once (consecutive steps of one event type need a later
-  time), and in strict order the events of one user at one timestamp are taken in the funnel's step
-  order, other events after them, equal rows by import order: never by the event type's name. So a
-  strict funnel never converts more users than a sequential one on the same data.
+  time, and so does a step next to an ``any`` step), and in strict order the events of one user at
+  one timestamp are taken in the funnel's step order, other events after them, equal rows by import
+  order: never by the event type's name. So a strict funnel never converts more users than a
+  sequential one on the same data.
+- A step ``any`` is completed by any action of the user's own.
+- Exclusions ``(event, after_step, before_step)``: a user whose best attempt has that event after
+  step ``after_step`` and before step ``before_step`` (before the window closes, when they never
+  reached it) is left out of the funnel entirely, as in PostHog.
 - Breakdown ``channel`` groups users by the channel of their entry event.
 
 Sequential funnels chain DuckDB ASOF joins: each step-k event takes the latest step-(k-1) chain
@@ -38,6 +43,7 @@ from engine.errors import PondError
 from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone
 
 ORDERS = ("sequential", "strict")
+ANY_STEP = "any"  # a step that any action of the user's own completes
 MAX_STEPS = 8
 
 
@@ -52,8 +58,15 @@ class FunnelQuery:
     channel: str | None = None  # entries through this channel only
     breakdown: str = "none"  # none | channel | segment
     segment: str | None = None  # saved segment for breakdown="segment"
+    exclusions: tuple[tuple[str, int, int], ...] = ()  # (event, after step, before step)
 
     def __post_init__(self) -> None:
+        for event, after, before in self.exclusions:
+            if not event:
+                raise PondError("an exclusion needs an event type")
+            if not 1 <= after < before <= len(self.steps):
+                raise PondError(f"exclude {event} between two steps: 1 <= after < before <= {len(self.steps)}, "
+                                f"not {after} and {before}")
         if not 2 <= len(self.steps) <= MAX_STEPS:
             raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
         if any(not s for s in self.steps):
@@ -116,19 +129,26 @@ def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
     return params
 
 
+def _is_step(k: int, column: str = "event_type") -> str:
+    """SQL true when ``column`` is step k's event (``any``: any action of the user's own)."""
+    return f"({column} = $s{k} or ($s{k} = '{ANY_STEP}' and not list_contains($passive, {column})))"
+
+
 def _entries_sql(query: FunnelQuery) -> str:
+    wanted = ("not list_contains($passive, event_type)" if ANY_STEP in query.steps
+              else f"event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})")
     return f"""
     scoped as (
         select user_id, item_id, channel, event_type, event_time as t
         from events
         where event_time >= $lo and event_time < $hi
-            and event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})
+            and ({wanted} or list_contains($steps, event_type))
     ),
 
     chain_1 as (
         select user_id, item_id, coalesce(channel, '(none)') as segment, t as t_1, t
         from scoped
-        where event_type = $s1
+        where {_is_step(1)}
             and t >= $entry_from and t < $entry_to
             and ($channel is null or channel = $channel)
     )"""
@@ -148,11 +168,12 @@ def _sequential_sql(query: FunnelQuery) -> str:
     for k in range(2, n + 1):
         previous = ", ".join(f"p.t_{j}" for j in range(1, k))
         # a different step may share the previous one's timestamp; the same event type needs a later one
-        after = ">" if query.steps[k - 1] == query.steps[k - 2] else ">="
+        pair = (query.steps[k - 1], query.steps[k - 2])
+        after = ">" if pair[0] == pair[1] or ANY_STEP in pair else ">="
         parts.append(f"""
     chain_{k} as (
         select e.user_id, e.item_id, p.segment, {previous}, e.t as t_{k}, e.t
-        from (select * from scoped where event_type = $s{k}) as e
+        from (select * from scoped where {_is_step(k)}) as e
         asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t {after} p.t
         where e.t <= p.t_1 + $window
     )""")
@@ -175,7 +196,7 @@ def _strict_sql(query: FunnelQuery) -> str:
     conditions = []
     for j in range(1, n):
         same = f" and item_{j} = item_id" if query.same_item else ""  # a missing item never matches
-        conditions.append(f"type_{j} = $s{j + 1} and t_{j + 1} <= event_time + $window{same}")
+        conditions.append(f"{_is_step(j + 1, f'type_{j}')} and t_{j + 1} <= event_time + $window{same}")
     reached = " + ".join(
         "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
     return f"""with actions as (
@@ -199,7 +220,7 @@ def _strict_sql(query: FunnelQuery) -> str:
         select user_id, coalesce(channel, '(none)') as segment, 1 + {reached} as reached,
             {_times(n, n)}
         from streams
-        where event_type = $s1
+        where {_is_step(1)}
             and event_time >= $entry_from and event_time < $entry_to
             and ($channel is null or channel = $channel)
     )"""
@@ -238,6 +259,7 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     users = con.execute(sql, bind_named(sql, _params(con, query))).df()
     for k in range(2, n + 1):  # strict attempts carry the next actions' times even when they missed
         users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
+    users = _drop_excluded(con, users, query)
     if query.breakdown == "none":
         users["segment"] = "All users"
     elif query.breakdown == "segment":
@@ -249,6 +271,29 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     return FunnelResult(_summarise(users, query), users, query)
 
 
+def _drop_excluded(con: duckdb.DuckDBPyConnection, users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
+    """Leave out users whose best attempt has an exclusion event between its two steps."""
+    if not query.exclusions or users.empty:
+        return users
+    params = _params(con, query)
+    window = timedelta(days=query.window_days)
+    entered = pd.to_datetime(users["entered_at"])
+    dropped = pd.Series(False, index=users.index)
+    for event, after, before in query.exclusions:
+        times = con.execute("select user_id, event_time from events where event_type = ? and event_time >= ? "
+                            "and event_time < ?", [event, params["lo"], params["hi"]]).df()
+        if times.empty:
+            continue
+        frm = entered if after == 1 else pd.to_datetime(users[f"step_{after}_at"])
+        to = pd.to_datetime(users[f"step_{before}_at"]).where(users["reached"] >= before, entered + window)
+        spans = pd.DataFrame({"user_id": users["user_id"], "frm": frm, "to": to, "row": users.index})
+        spans = spans[users["reached"] >= after]
+        hits = spans.merge(times, on="user_id")
+        hits = hits[(hits["event_time"] > hits["frm"]) & (hits["event_time"] < hits["to"])]
+        dropped |= users.index.isin(hits["row"])
+    return users[~dropped].reset_index(drop=True)
+
+
 def _summarise(users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
     rows = []
     segments = ["All users"] if users.empty else list(dict.fromkeys(users["segment"].sort_values()))
@@ -258,16 +303,17 @@ def _summarise(users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
         previous = entered
         for k, step in enumerate(query.steps, start=1):
             reached = int((mine["reached"] >= k).sum())
-            hours = None
+            hours = mean = None
             if k > 1 and reached:
                 got = mine[mine["reached"] >= k]
                 before = got["entered_at"] if k == 2 else got[f"step_{k - 1}_at"]
-                hours = float(((got[f"step_{k}_at"] - before).dt.total_seconds() / 3600).median())
+                taken = (got[f"step_{k}_at"] - before).dt.total_seconds() / 3600
+                hours, mean = float(taken.median()), float(taken.mean())
             rows.append({
                 "segment": segment, "step": k, "event_type": step, "users": reached,
                 "step_conversion": reached / previous if previous else 0.0,
                 "overall_conversion": reached / entered if entered else 0.0,
-                "dropped": previous - reached, "median_hours": hours,
+                "dropped": previous - reached, "median_hours": hours, "mean_hours": mean,
             })
             previous = reached
     return pd.DataFrame(rows)

@@ -168,3 +168,27 @@ def test_ties_count_as_in_order_in_both_modes(con, write):
         same = funnel(con, FunnelQuery(steps=("view", "cart"), order=order, same_item=True, **day))
         assert counts(same) == [6, 3], order
         assert "t4" not in set(same.users.loc[same.users["reached"] == 2, "user_id"])
+
+
+def test_exclusion_steps_drop_the_user(shop):
+    # u4 shared (10:03) between cart (10:02) and purchase (10:04)
+    assert counts(funnel(shop, FunnelQuery(exclusions=(("share", 2, 3),), **RANGE))) == [3, 2, 1]
+    assert counts(funnel(shop, FunnelQuery(exclusions=(("share", 1, 2),), **RANGE))) == [4, 3, 2]
+    with pytest.raises(PondError, match="1 <= after < before <= 3"):
+        FunnelQuery(exclusions=(("share", 2, 2),))
+
+
+def test_any_event_steps(shop):
+    # view -> any: u1's second view (a later event), u2's and u4's carts; u3 does nothing after
+    assert counts(funnel(shop, FunnelQuery(steps=("view", "any"), **RANGE))) == [4, 3]
+    # any -> purchase: u6's only event cannot be both; u2 bought 8 days after its first action
+    assert counts(funnel(shop, FunnelQuery(steps=("any", "purchase"), **RANGE))) == [5, 2]
+    assert counts(funnel(shop, FunnelQuery(steps=("any", "purchase"), order="strict", **RANGE))) == [5, 2]
+
+
+def test_mean_and_median_time_between_steps(shop):
+    steps = funnel(shop, FunnelQuery(**RANGE)).steps.set_index("step")
+    # purchase after cart: u1 1 h 50 min, u4 2 min
+    assert steps.loc[3, "mean_hours"] == pytest.approx((110 / 60 + 2 / 60) / 2)
+    assert steps.loc[3, "median_hours"] == pytest.approx((110 / 60 + 2 / 60) / 2)
+    assert steps.loc[1, "mean_hours"] is None or steps.loc[1, "mean_hours"] != steps.loc[1, "mean_hours"]

@@ -1015,3 +1015,26 @@ def test_paths_page_after_and_before(demo):
     at.selectbox(key="paths-event-before").select("refund").run()
     at.sidebar.date_input[0].set_value((date(2026, 2, 27), date(2026, 2, 27))).run()
     no_errors(at)
+
+
+def test_funnel_page_window_units_any_step_and_exclusions(demo):
+    from engine.funnels import FunnelQuery, funnel
+
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    at.selectbox(key="fun-window-unit").select("hours").run()
+    at.number_input(key="fun-window-hours").set_value(2).run()
+    at.selectbox(key="fun-step-2").select("any").run()
+    at.selectbox(key="fun-ex-event-0").select("fav").run()
+    at.selectbox(key="fun-ex-after-0").select(1).run()
+    at.selectbox(key="fun-ex-before-0").select(2).run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = funnel(con, FunnelQuery(steps=("view", "cart", "any"), window_days=2 / 24,
+                                           start=date(2026, 1, 30), end=date(2026, 2, 28),
+                                           exclusions=(("fav", 1, 2),)))
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Entered"] == f"{int(expected.steps.loc[0, 'users']):,}"
+    assert shown["Completed"] == f"{int(expected.steps.iloc[-1]['users']):,}"
+    hours = expected.time_to_convert()
+    assert shown["Mean time to convert"] == (f"{hours.mean():.1f} h" if len(hours) else "—")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine.errors import PondError
-from engine.funnels import MAX_STEPS, FunnelQuery
+from engine.funnels import ANY_STEP, MAX_STEPS, FunnelQuery
 from ui import charts, data, widgets
 from ui.page import page_context
 
@@ -16,18 +16,21 @@ path, version, chosen = page.path, page.version, page.filters
 types = data.event_types(path, version)
 
 defaults = [t for t in ("view", "cart", "purchase") if t in types] or types[:2]
-settings = st.columns([1, 1, 1.4, 1, 1])
+UNITS = {"minutes": 1 / 1440, "hours": 1 / 24, "days": 1.0}
+settings = st.columns([0.8, 0.8, 0.9, 1.4, 0.9, 1])
 count = settings[0].number_input("Steps", min_value=2, max_value=MAX_STEPS, value=max(2, len(defaults)),
                                  key="fun-count")
-window = settings[1].number_input("Window (days)", min_value=0.25, max_value=90.0, value=7.0, step=1.0,
-                                  key="fun-window", help="Every step must happen within this time of step 1.")
-order = settings[2].radio("Order", ["sequential", "strict"], key="fun-order", horizontal=True,
+unit = settings[2].selectbox("Unit", list(UNITS), index=2, key="fun-window-unit")
+window = settings[1].number_input("Window", min_value=1, max_value=int(90 / UNITS[unit]), value=7 if unit == "days"
+                                  else 60 if unit == "minutes" else 24, step=1, key=f"fun-window-{unit}",
+                                  help="Every step must happen within this time of step 1 (1 minute to 90 days).")
+order = settings[3].radio("Order", ["sequential", "strict"], key="fun-order", horizontal=True,
                           help="Sequential: other events may happen between steps. Strict: each step is the "
                                "user's very next action (being shown content does not count).")
-same_item = settings[3].checkbox("Same item", key="fun-same-item",
+same_item = settings[4].checkbox("Same item", key="fun-same-item",
                                  help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
 saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = settings[4].selectbox("Breakdown", ["none", "channel"] + (["segment"] if saved else []),
+breakdown = settings[5].selectbox("Breakdown", ["none", "channel"] + (["segment"] if saved else []),
                                   key="fun-breakdown",
                                   format_func=lambda b: "saved segment" if b == "segment" else b,
                                   help="Channel of the event through which the user entered, or a saved "
@@ -36,14 +39,28 @@ segment = st.selectbox("Saved segment", saved, key="fun-segment-name") if breakd
 
 picked = st.columns(int(count))
 steps = []
+choices = [*types, ANY_STEP]
 for k, column in enumerate(picked):
     default = defaults[k] if k < len(defaults) else types[min(k, len(types) - 1)]
-    steps.append(column.selectbox(f"Step {k + 1}", types, index=types.index(default), key=f"fun-step-{k}"))
+    steps.append(column.selectbox(f"Step {k + 1}", choices, index=choices.index(default), key=f"fun-step-{k}",
+                                  format_func=lambda t: "any action" if t == ANY_STEP else t))
+
+with st.expander("Exclusions: leave out users who did something between two steps"):
+    exclusions = []
+    for j in range(3):
+        row = st.columns([1.4, 1, 1])
+        event = row[0].selectbox("Event", ["(none)", *types], key=f"fun-ex-event-{j}")
+        after = row[1].selectbox("after step", list(range(1, int(count))), key=f"fun-ex-after-{j}")
+        before = row[2].selectbox("before step", list(range(after + 1, int(count) + 1)), key=f"fun-ex-before-{j}")
+        if event != "(none)":
+            exclusions.append((event, int(after), int(before)))
+    st.caption("A user whose best attempt has the event between those steps (or before the window closes, when "
+               "they never reached the later step) is left out of every count, as in PostHog.")
 
 try:
-    query = FunnelQuery(steps=tuple(steps), window_days=float(window), order=order, same_item=same_item,
-                        start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
-                        breakdown=breakdown, segment=segment)
+    query = FunnelQuery(steps=tuple(steps), window_days=float(window) * UNITS[unit], order=order,
+                        same_item=same_item, start=chosen.period.start, end=chosen.period.end,
+                        channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions))
     result = data.funnel(path, version, query)
 except PondError as exc:
     data.show_pond_error(exc)
@@ -55,17 +72,21 @@ if result.users.empty:
 
 table = result.steps
 overall = table.groupby("segment")["overall_conversion"].last()
-cards = st.columns(3)
+cards = st.columns(4)
 cards[0].metric("Entered", f"{int(table[table.step == 1]['users'].sum()):,}")
 cards[1].metric("Completed", f"{int(table[table.step == len(steps)]['users'].sum()):,}")
 hours = result.time_to_convert()
-cards[2].metric("Median time to convert", f"{hours.median():.1f} h" if len(hours) else "—")
+cards[2].metric("Median time to convert", f"{hours.median():.1f} h" if len(hours) else "—",
+                help="From step 1 to the last step, users who completed.")
+cards[3].metric("Mean time to convert", f"{hours.mean():.1f} h" if len(hours) else "—",
+                help="The average is pulled up by a few slow converters; the median is the typical user.")
 
 st.plotly_chart(charts.funnel_bars(table), width="stretch")
 st.dataframe(table, hide_index=True, column_config={
     "step_conversion": st.column_config.NumberColumn("from previous step", format="percent"),
     "overall_conversion": st.column_config.NumberColumn("from step 1", format="percent"),
     "median_hours": st.column_config.NumberColumn("median hours from previous step", format="%.2f"),
+    "mean_hours": st.column_config.NumberColumn("mean hours from previous step", format="%.2f"),
 })
 widgets.csv_download(table, "pond-funnel-steps.csv", label="Steps as CSV", key="fun-steps-csv")
 
