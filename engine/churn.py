@@ -331,10 +331,12 @@ RECENT_DAYS = 90
 
 def history_start(con: duckdb.DuckDBPyConnection) -> date:
     """The first day of the dense history (stray early stamps do not count; see the query)."""
-    start = run_query(con, "churn_history_start")["start_day"].iloc[0]
-    if pd.isna(start):
+    from engine.metrics import history_start as dense_start
+
+    start = dense_start(con)
+    if start is None:
         raise InsufficientDataError("the warehouse holds no activity yet; import events or build the demo")
-    return pd.Timestamp(start).date()
+    return start
 
 
 def _longest_horizon(start: date, end: date, cutoff: date | None = None) -> int:

@@ -71,9 +71,14 @@ def kpis(con: duckdb.DuckDBPyConnection, period: Period, *, channel: str | None 
     }
 
 
-def first_data_day(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The first business day with any event, or None for an empty warehouse."""
-    return con.execute("select min(day) from daily_events").fetchone()[0]
+def history_start(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The first business day of the dense history, or None when nobody was ever active.
+
+    Stray early stamps, or an old sample file followed by months of silence, do not count: a
+    previous period that holds only those is not data to compare with (see the query).
+    """
+    start = run_query(con, "history_start")["start_day"].iloc[0]
+    return None if pd.isna(start) else pd.Timestamp(start).date()
 
 
 def comparison_note(period: Period, first_day: date | None) -> str | None:
@@ -84,7 +89,7 @@ def comparison_note(period: Period, first_day: date | None) -> str | None:
     """
     before = period.previous()
     if first_day is None or before.start < first_day:
-        since = "no data" if first_day is None else f"data starts on {first_day:%Y-%m-%d}"
+        since = "no activity yet" if first_day is None else f"data starts on {first_day:%Y-%m-%d}"
         if period.days == 1:
             return f"no comparison: {since}, so the day before ({before.start:%Y-%m-%d}) has none"
         return (f"no comparison: {since}, so the previous {period.days} days "
@@ -103,7 +108,7 @@ def kpi_comparison(con: duckdb.DuckDBPyConnection, period: Period, *,
     """
     now = kpis(con, period, channel=channel)
     before = period.previous()
-    note = comparison_note(period, first_data_day(con))
+    note = comparison_note(period, history_start(con))
     earlier = None if note else kpis(con, before, channel=channel)
     rows = []
     for key, label in KPI_LABELS.items():

@@ -1,7 +1,8 @@
 -- The first business day of the dense part of the history: the first day on which at least 5% of
 -- a typical (the median) day's users were active, after the last month without any activity. A
--- few stray early stamps (a clock set wrong, a test order) must not make the history look longer
--- than it is to the churn models' checks.
+-- few stray early stamps (a clock set wrong, a test order) or an old sample file must not make the
+-- history look longer than it is: to the churn models' checks, or to the KPIs' comparison with the
+-- previous period.
 with daily as (
     select day, count(distinct user_id) as active_users
     from user_day
