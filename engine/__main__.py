@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "paths: the paths after this event")
     retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
     retention.add_argument("--mode", default="on", choices=("on", "on_or_after"))
+    retention.add_argument("--week-start", default="monday", choices=("monday", "sunday"))
+    retention.add_argument("--min-returns", type=int, default=1,
+                           help="return events a period needs before the user counts as back (default 1)")
+    retention.add_argument("--clip", action="store_true",
+                           help="only start events on the --from..--to days make cohort members "
+                                "(default: whole periods)")
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none",
@@ -568,7 +574,8 @@ def cmd_retention(args, con) -> int:
     query = RetentionQuery(period=args.period, start_event=args.start_event or "purchase",
                            return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
-                           channel=args.channel, breakdown=args.breakdown, segment=args.name)
+                           channel=args.channel, breakdown=args.breakdown, segment=args.name,
+                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip)
     frame = retention_matrix(con, query)
     columns = ["cohort", "period", "users", "cohort_size", "rate"]
     _emit(frame[(["segment"] if args.breakdown != "none" else []) + columns], args.format)

@@ -2,11 +2,13 @@
 
 Semantics (as in Amplitude and Mixpanel):
 
-- A *cohort* is the calendar period (business day, ISO week starting Monday, or month) of a user's
-  start event: their first one ever (``first_time=True``), or every period with one (recurring).
+- A *cohort* is the calendar period (business day; week, starting Monday or, with
+  ``week_start="sunday"``, Sunday; or month) of a user's start event: their first one ever
+  (``first_time=True``), or every period with one (recurring).
 - Period 0 is the cohort itself (100%). A user counts in period n >= 1 if they did the return event
   in the n-th period after the cohort's (``mode="on"``), or in that period or any later one
-  (``mode="on_or_after"``, unbounded retention).
+  (``mode="on_or_after"``, unbounded retention). With ``min_returns=N`` a period counts only
+  when the user did the return event at least N times in it.
 - Cohorts are whole periods (as in PostHog): a weekly cohort of a range that starts on a Sunday
   holds the users whose start event fell anywhere in that Monday-to-Sunday week. With ``clip=True``
   only start events on the range's days count, so a cohort never reaches past the range. Either
@@ -50,6 +52,8 @@ class RetentionQuery:
     breakdown: str = "none"
     segment: str | None = None  # saved segment for breakdown="segment"
     clip: bool = False  # only start events on the days [start, end] make a user a cohort member
+    week_start: str = "monday"  # or "sunday"
+    min_returns: int = 1  # return events a period needs before the user counts as back in it
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("period", self.period, PERIODS), ("mode", self.mode, MODES),
@@ -60,6 +64,10 @@ class RetentionQuery:
             raise PondError(f"the cohort range ends ({self.end}) before it starts ({self.start})")
         if self.breakdown == "segment" and not self.segment:
             raise PondError("choose the saved segment to break down by")
+        if self.week_start not in ("monday", "sunday"):
+            raise PondError(f"a week starts on monday or sunday, not {self.week_start!r}")
+        if not 1 <= self.min_returns <= 1000:
+            raise PondError(f"a period needs 1 to 1,000 return events, not {self.min_returns}")
 
     def params(self, con: duckdb.DuckDBPyConnection) -> dict:
         bounds = con.execute("select min(day), max(day) from user_day_type").fetchone()

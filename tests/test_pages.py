@@ -1039,3 +1039,19 @@ def test_funnel_page_window_units_any_step_and_exclusions(demo):
     assert shown["Completed"] == f"{int(expected.steps.iloc[-1]['users']):,}"
     hours = expected.time_to_convert()
     assert shown["Mean time to convert"] == (f"{hours.mean():.1f} h" if len(hours) else "—")
+
+
+def test_retention_page_sunday_weeks_and_return_events(demo):
+    from engine.retention import RetentionQuery, retention_matrix
+
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    at.radio(key="ret-week-start").set_value("sunday").run()
+    at.number_input(key="ret-min-returns").set_value(2).run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = retention_matrix(con, RetentionQuery(start=date(2026, 1, 30), end=date(2026, 2, 28),
+                                                        week_start="sunday", min_returns=2))
+    assert all(c.weekday() == 6 for c in expected["cohort"])
+    shown = at.selectbox(key="ret-cell-cohort").options
+    assert len(shown) == expected["cohort"].nunique() and shown[0].startswith("Jan 25–31")

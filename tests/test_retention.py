@@ -165,3 +165,22 @@ def test_cohort_labels_across_months_and_years():
     assert cohort_span(date(2024, 12, 1), "month", D1, date(2025, 2, 10), clip=False)[1] == date(2024, 12, 31)
     assert cohort_span(date(2024, 2, 1), "month", D1, date(2024, 2, 10), clip=True) == (
         date(2024, 2, 1), date(2024, 2, 10))
+
+
+def test_weeks_that_start_on_sunday_and_a_minimum_of_return_events(shop, write):
+    # u1 buys on Sunday Jan 7 (twice) and u2 on Tuesday Jan 9 (once)
+    import_file(shop, write("more.csv", "user_id,event_type,event_time,order_id\n"
+                                        "u1,purchase,2024-01-07 10:00:00,o1\nu1,purchase,2024-01-07 11:00:00,o2\n"
+                                        "u2,purchase,2024-01-09 10:00:00,o3\n"))
+    monday = retention_matrix(shop, RetentionQuery(period="week"))
+    assert cells(monday) == [(D1, 0, 3, 3), (D1, 1, 1, 3)]  # Jan 7 is in the week of Monday Jan 1
+    sunday = retention_matrix(shop, RetentionQuery(period="week", week_start="sunday"))
+    dec31 = date(2023, 12, 31)
+    assert cells(sunday) == [(dec31, 0, 3, 3), (dec31, 1, 2, 3)]  # Jan 7 and Jan 9 open the week of Jan 7
+    assert sunday["cohort_to"].iloc[0] == date(2024, 1, 6)
+    twice = retention_matrix(shop, RetentionQuery(period="week", week_start="sunday", min_returns=2))
+    assert cells(twice) == [(dec31, 0, 3, 3), (dec31, 1, 1, 3)]  # only u1 bought twice that week
+    with pytest.raises(PondError, match="monday or sunday"):
+        RetentionQuery(week_start="friday")
+    with pytest.raises(PondError, match="1 to 1,000 return events"):
+        RetentionQuery(min_returns=0)

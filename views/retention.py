@@ -40,14 +40,19 @@ breakdown = top[3].selectbox("Breakdown", ["none", "channel", "community"] + (["
                              format_func=lambda b: "saved segment" if b == "segment" else b,
                              help="Channel: the user's acquisition channel. Community: the first group "
                                   "they joined. Saved segment: its users against everyone else.")
-second = st.columns([1.6, 1.3, 2.6])
+second = st.columns([1.6, 1.3, 1.2, 1, 2])
 cohort_type = second[0].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts", horizontal=True,
                               help="First time: a user's cohort is the period of their first start event. "
                                    "Recurring: every period with a start event is a cohort.")
 mode = second[1].radio("Counted when they return", ["on", "on or after"], key="ret-mode", horizontal=True,
                        help="On: did the return event in that exact period. On or after: in that period or "
                             "any later one (unbounded retention).")
-clip = second[2].toggle("Only start events on the chosen days", key="ret-clip",
+week_start = second[2].radio("Weeks start on", ["monday", "sunday"], key="ret-week-start", horizontal=True,
+                             format_func=str.title, disabled=period != "week")
+min_returns = int(second[3].number_input("Return events", min_value=1, max_value=1000, value=1, key="ret-min-returns",
+                                         help="How many return events a period needs before the user counts as "
+                                              "back in it (1: any)."))
+clip = second[4].toggle("Only start events on the chosen days", key="ret-clip",
                         help="Off (as in PostHog): cohorts are whole periods, so a weekly cohort of a range "
                              "that starts on a Sunday holds the whole Monday-to-Sunday week. On: only start "
                              "events on the sidebar's days put a user in a cohort.")
@@ -56,7 +61,8 @@ segment = st.selectbox("Saved segment", saved, key="ret-segment-name") if breakd
 query = RetentionQuery(period=period, start_event=start_event, return_event=return_event,
                        first_time=cohort_type == "first time", mode=mode.replace(" ", "_"),
                        start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
-                       breakdown=breakdown, segment=segment, clip=clip)
+                       breakdown=breakdown, segment=segment, clip=clip, week_start=week_start,
+                       min_returns=min_returns)
 try:
     matrix = data.retention_matrix(path, version, query)
 except PondError as exc:

@@ -10,11 +10,20 @@ sizes as (
     group by segment, cohort
 ),
 
+last_periods as (
+    -- the period holding the last day of data, in the same calendar as the cohorts
+    select *,
+        case when $period = 'week' and $week_start = 'sunday' then cast(date_trunc('week', last_day + 1) as date) - 1
+             else cast(date_trunc($period, last_day) as date) end as last_period
+    from sizes
+),
+
 grid as (
     select
         segment, cohort, cohort_size, last_day,
-        unnest(range(0, datediff($period, cohort, cast(date_trunc($period, last_day) as date)) + 1)) as n
-    from sizes
+        unnest(range(0, case when $period = 'week' then cast((last_period - cohort) // 7 as integer)
+                             else datediff($period, cohort, last_period) end + 1)) as n
+    from last_periods
 ),
 
 came_back_on as (

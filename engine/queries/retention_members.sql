@@ -5,9 +5,10 @@
 -- null), $breakdown (none|channel|community|segment), $segment (saved segment name, whose users
 -- are in temp table segment_members), $passive (event types that are not actions), $clip (true:
 -- only start events on the days [$from, $to] put a user in a cohort; false: whole periods, so the
--- first and last cohorts may hold start events from outside those days).
+-- first and last cohorts may hold start events from outside those days), $week_start (monday |
+-- sunday: the first day of a week), $min_returns (return events a period needs to count).
 with activity as (
-    select user_id, day, event_type from user_day_type
+    select user_id, day, event_type, events from user_day_type
 ),
 
 data_end as (
@@ -16,7 +17,9 @@ data_end as (
 
 starts as (
     select
-        user_id, cast(date_trunc($period, day) as date) as cohort,
+        user_id, case when $period = 'week' and $week_start = 'sunday'
+            then cast(date_trunc('week', day + 1) as date) - 1
+            else cast(date_trunc($period, day) as date) end as cohort,
         min(day) as first_day,
         bool_or(day between $from and $to) as in_range
     from activity
@@ -61,21 +64,27 @@ members as (
     select a.segment, c.cohort, c.user_id
     from cohorts as c
     join attributes as a on a.user_id = c.user_id
-    where c.cohort between cast(date_trunc($period, cast($from as date)) as date) and $to
+    where c.cohort between case when $period = 'week' and $week_start = 'sunday'
+            then cast(date_trunc('week', cast($from as date) + 1) as date) - 1
+            else cast(date_trunc($period, cast($from as date)) as date) end and $to
         and (not $clip or c.in_range)
 ),
 
 returns as (
-    select distinct user_id, cast(date_trunc($period, day) as date) as period_start
+    select user_id, case when $period = 'week' and $week_start = 'sunday'
+            then cast(date_trunc('week', day + 1) as date) - 1
+            else cast(date_trunc($period, day) as date) end as period_start
     from activity
     where event_type = $return_event
         or ($return_event = 'any' and not list_contains($passive, event_type))
+    group by all
+    having sum(events) >= $min_returns
 ),
 
 returned as (
     select
         m.segment, m.cohort, m.user_id,
-        list(distinct datediff($period, m.cohort, r.period_start) order by 1)
+        list(distinct case when $period = 'week' then cast((r.period_start - m.cohort) // 7 as integer) else datediff($period, m.cohort, r.period_start) end order by 1)
             filter (where r.period_start is not null) as returns
     from members as m
     left join returns as r on r.user_id = m.user_id and r.period_start > m.cohort
