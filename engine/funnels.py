@@ -271,6 +271,46 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     return FunnelResult(_summarise(users, query), users, query)
 
 
+def funnel_trend(con: duckdb.DuckDBPyConnection, result: FunnelResult, *, period: str = "week") -> pd.DataFrame:
+    """Conversion over time: per period of entry (business days, Monday weeks or months) and segment,
+    the users who entered then and the share of them who completed the funnel.
+
+    A user belongs to the period of the entry of their best attempt. A period is ``complete`` when it
+    lies inside the funnel's range and its last entrant has had the whole window by the last day of
+    data; averages and verdicts should read complete periods only (PostHog's funnel trends do the same).
+
+    Columns: ``period, segment, entered, converted, conversion, complete``.
+    """
+    from engine.retention import period_last_day
+
+    if period not in ("day", "week", "month"):
+        raise PondError(f"period must be day, week or month, not {period!r}")
+    columns = ["period", "segment", "entered", "converted", "conversion", "complete"]
+    users = result.users
+    if users.empty:
+        return pd.DataFrame(columns=columns)
+    zone = ZoneInfo(business_timezone(con))
+    local = pd.to_datetime(users["entered_at"]).dt.tz_localize("UTC").dt.tz_convert(zone)
+    days = local.dt.tz_localize(None).dt.normalize()
+    first = days.dt.to_period({"day": "D", "week": "W-SUN", "month": "M"}[period]).dt.start_time.dt.date
+    frame = pd.DataFrame({"period": first, "segment": users["segment"],
+                          "done": users["reached"] == len(result.query.steps)})
+    out = frame.groupby(["period", "segment"], as_index=False).agg(entered=("done", "size"),
+                                                                  converted=("done", "sum"))
+    out["conversion"] = out["converted"] / out["entered"]
+    start, end = _bounds(con, result.query)
+    last_day = con.execute("select max(day) from daily_events").fetchone()[0]
+    window = timedelta(days=result.query.window_days)
+
+    def complete(first_day: date) -> bool:
+        last = period_last_day(first_day, period)
+        closes = datetime.combine(last + timedelta(days=1), time()) + window  # the last entrant's window
+        return first_day >= start and last <= end and closes <= datetime.combine(last_day + timedelta(days=1), time())
+
+    out["complete"] = out["period"].map(complete).astype(bool)
+    return out[columns].astype({"entered": "int64", "converted": "int64"})
+
+
 def _drop_excluded(con: duckdb.DuckDBPyConnection, users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
     """Leave out users whose best attempt has an exclusion event between its two steps."""
     if not query.exclusions or users.empty:

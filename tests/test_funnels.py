@@ -192,3 +192,18 @@ def test_mean_and_median_time_between_steps(shop):
     assert steps.loc[3, "mean_hours"] == pytest.approx((110 / 60 + 2 / 60) / 2)
     assert steps.loc[3, "median_hours"] == pytest.approx((110 / 60 + 2 / 60) / 2)
     assert steps.loc[1, "mean_hours"] is None or steps.loc[1, "mean_hours"] != steps.loc[1, "mean_hours"]
+
+
+def test_conversion_over_time(shop):
+    from engine.funnels import funnel_trend
+
+    trend = funnel_trend(shop, funnel(shop, FunnelQuery(**RANGE)), period="day")
+    # Jan 1: u1, u2, u4 entered, u1 and u4 completed; Jan 2: u3 entered. The data end on Jan 9, so both
+    # days' entrants have had their 7 days
+    assert trend[["period", "entered", "converted", "complete"]].values.tolist() == [
+        [date(2024, 1, 1), 3, 2, True], [date(2024, 1, 2), 1, 0, True]]
+    longer = funnel_trend(shop, funnel(shop, FunnelQuery(window_days=8, **RANGE)), period="day")
+    assert longer["complete"].tolist() == [True, False]  # Jan 2's window closes after the last day
+    assert longer["converted"].tolist() == [3, 0]  # u2's purchase after 8 days now counts
+    with pytest.raises(PondError, match="period must be day, week or month"):
+        funnel_trend(shop, funnel(shop, FunnelQuery(**RANGE)), period="year")

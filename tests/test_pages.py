@@ -1039,6 +1039,16 @@ def test_funnel_page_window_units_any_step_and_exclusions(demo):
     assert shown["Completed"] == f"{int(expected.steps.iloc[-1]['users']):,}"
     hours = expected.time_to_convert()
     assert shown["Mean time to convert"] == (f"{hours.mean():.1f} h" if len(hours) else "—")
+    # conversion over time, by entry day: the settled days' rate, recomputed from the users' best attempts
+    at.session_state["fun-trend-period"] = "day"
+    at.run()
+    no_errors(at)
+    users = expected.users
+    days = pd.to_datetime(users["entered_at"]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai").dt.date
+    last = date(2026, 2, 28)  # an entrant of day d has had the 2-hour window once d + 1 day + 2 h <= the day after
+    settled = users[(days >= date(2026, 1, 30)) & (days < last)]
+    rate = (settled["reached"] == 3).sum() / len(settled)
+    assert any(f"settled days: {rate:.1%}" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_retention_page_sunday_weeks_and_return_events(demo):

@@ -216,6 +216,15 @@ def path_sankey(links: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def conversion_over_time(frame: pd.DataFrame, *, period: str) -> go.Figure:
+    """Each entry period's conversion per segment; periods whose entrants could still convert shaded."""
+    fig = px.line(frame, x="period", y="conversion", color="segment", markers=True,
+                  labels={"period": period.title(), "conversion": "Converted", "segment": ""},
+                  hover_data={"entered": ":,", "converted": ":,"})
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(shade_partial_periods(fig, frame, period=period), y_title="Share of entrants who converted")
+
+
 def lifecycle_bars(frame: pd.DataFrame, *, period: str) -> go.Figure:
     """Stacked bars: gains above zero (new, returning, resurrecting), dormant users below; periods
     that are not over (or began before the chosen days) are shaded and their bars faded."""

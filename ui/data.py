@@ -170,6 +170,15 @@ def funnel(path: str, version: int, query):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def funnel_trend(path: str, version: int, query, period: str):
+    from engine.funnels import funnel_trend as compute
+
+    result = funnel(path, version, query)
+    with connect(path) as con:
+        return compute(con, result, period=period)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def content_performance(path: str, version: int, by: str, start: date, end: date, channel: str | None
                         ) -> pd.DataFrame:
     from engine.content import content_performance as compute

@@ -90,6 +90,20 @@ st.dataframe(table, hide_index=True, column_config={
 })
 widgets.csv_download(table, "pond-funnel-steps.csv", label="Steps as CSV", key="fun-steps-csv")
 
+st.markdown("**Conversion over time**")
+grain = st.segmented_control("Entry period", ["day", "week", "month"], default="week", key="fun-trend-period",
+                             format_func=str.title) or "week"
+trend = data.funnel_trend(path, version, query, grain)
+done = trend[trend["complete"]]
+st.plotly_chart(charts.conversion_over_time(trend, period=grain), width="stretch")
+st.caption(f"The share of each {grain}'s entrants who completed the funnel (a user counts in the {grain} of their "
+           f"best attempt's entry). A shaded {grain} is not settled: it reaches outside the chosen days, or its "
+           "last entrants still have time left in the window." + (
+               f" Over the {len(done):,} settled {grain}s: {done['converted'].sum() / done['entered'].sum():.1%}."
+               if len(done) and done["entered"].sum() else ""))
+widgets.csv_download(trend, f"pond-funnel-conversion-by-{grain}.csv", label="Conversion over time as CSV",
+                     key="fun-trend-csv")
+
 left, right = st.columns(2)
 with left:
     st.markdown("**Time to convert** (users who completed)")
