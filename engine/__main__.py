@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
     funnels.add_argument("--same-item", action="store_true", help="every step concerns the same item")
+    funnels.add_argument("--first-time", action="append", type=int, default=[], metavar="STEP",
+                         help="this step must be the user's first such event ever (repeatable), e.g. 3")
     funnels.add_argument("--exclude", action="append", default=[], metavar="EVENT:AFTER:BEFORE",
                          help="leave out users who did EVENT between steps AFTER and BEFORE, e.g. refund:2:3")
     funnels.add_argument("--strict", action="store_true",
@@ -363,7 +365,8 @@ def cmd_query(args, con) -> int:
                             order="strict" if args.strict else "sequential", same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
                             breakdown=args.breakdown,
-                            segment=args.name, exclusions=tuple(_exclusion(text) for text in args.exclude))
+                            segment=args.name, exclusions=tuple(_exclusion(text) for text in args.exclude),
+                            first_time=tuple(args.first_time))
         _emit(funnel(con, query).steps, args.format)
         return 0
     summary = metrics.warehouse_summary(con)

@@ -19,6 +19,8 @@ Semantics:
   order: never by the event type's name. So a strict funnel never converts more users than a
   sequential one on the same data.
 - A step ``any`` is completed by any action of the user's own.
+- First-time steps (``first_time=(k, ...)``, sequential order): step k must be the user's first such
+  event ever, over the whole history (a new-customer funnel marks its purchase step).
 - Exclusions ``(event, after_step, before_step)``: a user whose best attempt has that event after
   step ``after_step`` and before step ``before_step`` (before the window closes, when they never
   reached it) is left out of the funnel entirely, as in PostHog.
@@ -59,6 +61,7 @@ class FunnelQuery:
     breakdown: str = "none"  # none | channel | segment
     segment: str | None = None  # saved segment for breakdown="segment"
     exclusions: tuple[tuple[str, int, int], ...] = ()  # (event, after step, before step)
+    first_time: tuple[int, ...] = ()  # steps that must be the user's first such event ever (1-based)
 
     def __post_init__(self) -> None:
         for event, after, before in self.exclusions:
@@ -67,6 +70,10 @@ class FunnelQuery:
             if not 1 <= after < before <= len(self.steps):
                 raise PondError(f"exclude {event} between two steps: 1 <= after < before <= {len(self.steps)}, "
                                 f"not {after} and {before}")
+        if any(not 1 <= k <= len(self.steps) for k in self.first_time):
+            raise PondError(f"first-time steps are step numbers 1 to {len(self.steps)}, not {list(self.first_time)}")
+        if self.first_time and self.order == "strict":
+            raise PondError("first-time steps work in sequential order; choose sequential, or drop the first-time mark")
         if not 2 <= len(self.steps) <= MAX_STEPS:
             raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
         if any(not s for s in self.steps):
@@ -134,6 +141,20 @@ def _is_step(k: int, column: str = "event_type") -> str:
     return f"({column} = $s{k} or ($s{k} = '{ANY_STEP}' and not list_contains($passive, {column})))"
 
 
+def _step_events(k: int, query: FunnelQuery) -> str:
+    """The events that can be step k: every matching event, or for a first-time step each user's
+    first such event ever (over the whole history, not only the range)."""
+    if k not in query.first_time:
+        return f"(select * from scoped where {_is_step(k)})"
+    return f"""(
+            select user_id, arg_min(item_id, event_time) as item_id, arg_min(channel, event_time) as channel,
+                min(event_time) as t
+            from events
+            where {_is_step(k)}
+            group by user_id
+        )"""
+
+
 def _entries_sql(query: FunnelQuery) -> str:
     wanted = ("not list_contains($passive, event_type)" if ANY_STEP in query.steps
               else f"event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})")
@@ -147,9 +168,8 @@ def _entries_sql(query: FunnelQuery) -> str:
 
     chain_1 as (
         select user_id, item_id, coalesce(channel, '(none)') as segment, t as t_1, t
-        from scoped
-        where {_is_step(1)}
-            and t >= $entry_from and t < $entry_to
+        from {_step_events(1, query)}
+        where t >= $entry_from and t < $entry_to
             and ($channel is null or channel = $channel)
     )"""
 
@@ -173,7 +193,7 @@ def _sequential_sql(query: FunnelQuery) -> str:
         parts.append(f"""
     chain_{k} as (
         select e.user_id, e.item_id, p.segment, {previous}, e.t as t_{k}, e.t
-        from (select * from scoped where {_is_step(k)}) as e
+        from {_step_events(k, query)} as e
         asof join chain_{k - 1} as p on e.user_id = p.user_id{item} and e.t {after} p.t
         where e.t <= p.t_1 + $window
     )""")

@@ -207,3 +207,16 @@ def test_conversion_over_time(shop):
     assert longer["converted"].tolist() == [3, 0]  # u2's purchase after 8 days now counts
     with pytest.raises(PondError, match="period must be day, week or month"):
         funnel_trend(shop, funnel(shop, FunnelQuery(**RANGE)), period="year")
+
+
+def test_first_time_steps(shop, write):
+    # u4 bought before (December), u3 viewed before: their first purchase / first view lie outside the funnel
+    import_file(shop, write("earlier.csv", "user_id,event_type,event_time,item_id\n"
+                                           "u4,purchase,2023-12-01 10:00:00,Z\nu3,view,2023-12-01 10:00:00,Z\n"))
+    assert counts(funnel(shop, FunnelQuery(**RANGE))) == [4, 3, 2]
+    assert counts(funnel(shop, FunnelQuery(first_time=(3,), **RANGE))) == [4, 3, 1]  # new customers: u1
+    assert counts(funnel(shop, FunnelQuery(first_time=(1,), **RANGE))) == [3, 3, 2]  # u3 is no new viewer
+    with pytest.raises(PondError, match="first-time steps work in sequential order"):
+        FunnelQuery(first_time=(3,), order="strict")
+    with pytest.raises(PondError, match="step numbers 1 to 3"):
+        FunnelQuery(first_time=(4,))

@@ -45,6 +45,11 @@ for k, column in enumerate(picked):
     steps.append(column.selectbox(f"Step {k + 1}", choices, index=choices.index(default), key=f"fun-step-{k}",
                                   format_func=lambda t: "any action" if t == ANY_STEP else t))
 
+first_time = st.multiselect("First time for the user", list(range(1, int(count) + 1)), key="fun-first-time",
+                            format_func=lambda k: f"{k}. {steps[k - 1]}", disabled=order == "strict",
+                            help="These steps must be the user's first such event ever (a new-customer funnel marks "
+                                 "its purchase). Sequential order only.")
+
 with st.expander("Exclusions: leave out users who did something between two steps"):
     exclusions = []
     for j in range(3):
@@ -60,7 +65,8 @@ with st.expander("Exclusions: leave out users who did something between two step
 try:
     query = FunnelQuery(steps=tuple(steps), window_days=float(window) * UNITS[unit], order=order,
                         same_item=same_item, start=chosen.period.start, end=chosen.period.end,
-                        channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions))
+                        channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions),
+                        first_time=tuple(first_time) if order == "sequential" else ())
     result = data.funnel(path, version, query)
 except PondError as exc:
     data.show_pond_error(exc)
