@@ -365,7 +365,8 @@ def cmd_query(args, con) -> int:
                             order="strict" if args.strict else "sequential", same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
                             breakdown=args.breakdown,
-                            segment=args.name, exclusions=tuple(_exclusion(text) for text in args.exclude),
+                            segment=args.name, breakdown_limit=args.limit,
+                            exclusions=tuple(_exclusion(text) for text in args.exclude),
                             first_time=tuple(args.first_time))
         _emit(funnel(con, query).steps, args.format)
         return 0

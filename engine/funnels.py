@@ -24,7 +24,10 @@ Semantics:
 - Exclusions ``(event, after_step, before_step)``: a user whose best attempt has that event after
   step ``after_step`` and before step ``before_step`` (before the window closes, when they never
   reached it) is left out of the funnel entirely, as in PostHog.
-- Breakdown ``channel`` groups users by the channel of their entry event.
+- Breakdown by any property (:mod:`engine.filters`): an event property takes the value on the
+  user's entry event (``channel`` is the channel they entered through), a user property the user's
+  own; the ``breakdown_limit`` values with the most entrants, then ``Other``, and ``(none)`` for a
+  missing value. ``segment`` compares a saved segment with everyone else.
 
 Sequential funnels chain DuckDB ASOF joins: each step-k event takes the latest step-(k-1) chain
 before it, which is also the chain with the most time left in the window, so no pairwise join of
@@ -58,8 +61,9 @@ class FunnelQuery:
     start: date | None = None  # first business day of entries (default: first day of data)
     end: date | None = None  # last business day of entries (default: last day of data)
     channel: str | None = None  # entries through this channel only
-    breakdown: str = "none"  # none | channel | segment
+    breakdown: str = "none"  # none | segment | a property of engine.filters (channel, category, gender ...)
     segment: str | None = None  # saved segment for breakdown="segment"
+    breakdown_limit: int = 5  # values shown before "Other"
     exclusions: tuple[tuple[str, int, int], ...] = ()  # (event, after step, before step)
     first_time: tuple[int, ...] = ()  # steps that must be the user's first such event ever (1-based)
 
@@ -82,8 +86,13 @@ class FunnelQuery:
             raise PondError(f"the conversion window must be between 0 and 365 days, not {self.window_days}")
         if self.order not in ORDERS:
             raise PondError(f"order must be sequential or strict, not {self.order!r}")
-        if self.breakdown not in ("none", "channel", "segment"):
-            raise PondError(f"breakdown must be none, channel or segment, not {self.breakdown!r}")
+        from engine.filters import PROPERTIES
+
+        if self.breakdown not in ("none", "segment", *PROPERTIES):
+            raise PondError(f"breakdown must be none, segment or a property ({', '.join(PROPERTIES)}), "
+                            f"not {self.breakdown!r}")
+        if not 1 <= self.breakdown_limit <= 50:
+            raise PondError(f"show 1 to 50 breakdown values, not {self.breakdown_limit}")
         if self.breakdown == "segment" and not self.segment:
             raise PondError("choose the saved segment to break down by")
         if self.start and self.end and self.end < self.start:
@@ -141,6 +150,15 @@ def _is_step(k: int, column: str = "event_type") -> str:
     return f"({column} = $s{k} or ($s{k} = '{ANY_STEP}' and not list_contains($passive, {column})))"
 
 
+def _entry_value(query: FunnelQuery) -> str:
+    """The entry event's column that names its breakdown value (a constant when there is none)."""
+    from engine.filters import EVENT_PROPERTIES
+
+    if query.breakdown in EVENT_PROPERTIES:
+        return EVENT_PROPERTIES[query.breakdown][0].removeprefix("e.")
+    return "cast(null as varchar)"
+
+
 def _step_events(k: int, query: FunnelQuery) -> str:
     """The events that can be step k: every matching event, or for a first-time step each user's
     first such event ever (over the whole history, not only the range)."""
@@ -148,7 +166,7 @@ def _step_events(k: int, query: FunnelQuery) -> str:
         return f"(select * from scoped where {_is_step(k)})"
     return f"""(
             select user_id, arg_min(item_id, event_time) as item_id, arg_min(channel, event_time) as channel,
-                min(event_time) as t
+                arg_min({_entry_value(query)}, event_time) as entry_value, min(event_time) as t
             from events
             where {_is_step(k)}
             group by user_id
@@ -160,14 +178,14 @@ def _entries_sql(query: FunnelQuery) -> str:
               else f"event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})")
     return f"""
     scoped as (
-        select user_id, item_id, channel, event_type, event_time as t
+        select user_id, item_id, channel, event_type, event_time as t, {_entry_value(query)} as entry_value
         from events
         where event_time >= $lo and event_time < $hi
             and ({wanted} or list_contains($steps, event_type))
     ),
 
     chain_1 as (
-        select user_id, item_id, coalesce(channel, '(none)') as segment, t as t_1, t
+        select user_id, item_id, cast(entry_value as varchar) as segment, t as t_1, t
         from {_step_events(1, query)}
         where t >= $entry_from and t < $entry_to
             and ($channel is null or channel = $channel)
@@ -220,7 +238,7 @@ def _strict_sql(query: FunnelQuery) -> str:
     reached = " + ".join(
         "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
     return f"""with actions as (
-        select user_id, item_id, channel, event_type, event_time,
+        select user_id, item_id, channel, event_type, event_time, {_entry_value(query)} as entry_value,
             -- ties at one timestamp: the funnel's steps in their order, then other events
             coalesce(list_position($steps, event_type), {n + 1}) as step_rank,
             upload_id, rowid as import_order
@@ -237,7 +255,7 @@ def _strict_sql(query: FunnelQuery) -> str:
     ),
 
     attempts as (
-        select user_id, coalesce(channel, '(none)') as segment, 1 + {reached} as reached,
+        select user_id, cast(entry_value as varchar) as segment, 1 + {reached} as reached,
             {_times(n, n)}
         from streams
         where {_is_step(1)}
@@ -280,15 +298,32 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     for k in range(2, n + 1):  # strict attempts carry the next actions' times even when they missed
         users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
     users = _drop_excluded(con, users, query)
+    users["segment"] = _breakdown_values(con, users, query)
+    users = users.sort_values(["reached", "user_id"], ascending=[False, True]).reset_index(drop=True)
+    return FunnelResult(_summarise(users, query), users, query)
+
+
+def _breakdown_values(con: duckdb.DuckDBPyConnection, users: pd.DataFrame, query: FunnelQuery) -> pd.Series:
+    """Each user's breakdown value: the top values by entrants, then Other, and (none) when missing."""
+    from engine.filters import USER_PROPERTIES
+
     if query.breakdown == "none":
-        users["segment"] = "All users"
-    elif query.breakdown == "segment":
+        return pd.Series("All users", index=users.index)
+    if query.breakdown == "segment":
         from engine.segments import OUTSIDE_SEGMENT, load_segment, segment_users
 
         inside = set(segment_users(con, load_segment(con, query.segment))["user_id"])
-        users["segment"] = users["user_id"].map(lambda u: query.segment if u in inside else OUTSIDE_SEGMENT)
-    users = users.sort_values(["reached", "user_id"], ascending=[False, True]).reset_index(drop=True)
-    return FunnelResult(_summarise(users, query), users, query)
+        return users["user_id"].map(lambda u: query.segment if u in inside else OUTSIDE_SEGMENT)
+    values = users["segment"]
+    if query.breakdown in USER_PROPERTIES:
+        known = dict(con.execute(f"select u.user_id, cast({USER_PROPERTIES[query.breakdown][0]} as varchar) "
+                                 "from users as u").fetchall())
+        values = users["user_id"].map(known)
+    values = values.where(values.notna(), "(none)").astype(str)
+    ranked = values[values != "(none)"].value_counts()
+    ranked = ranked.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    top = set(ranked.index[:query.breakdown_limit])
+    return values.map(lambda v: v if v in top or v == "(none)" else "Other")
 
 
 def funnel_trend(con: duckdb.DuckDBPyConnection, result: FunnelResult, *, period: str = "week") -> pd.DataFrame:

@@ -220,3 +220,18 @@ def test_first_time_steps(shop, write):
         FunnelQuery(first_time=(3,), order="strict")
     with pytest.raises(PondError, match="step numbers 1 to 3"):
         FunnelQuery(first_time=(4,))
+
+
+def test_breakdown_by_any_property_with_other(shop, write):
+    # entry items: u1's best attempt enters on view B (the latest view before its cart); u2, u3, u4 on A
+    by_item = funnel(shop, FunnelQuery(breakdown="item", breakdown_limit=1, **RANGE))
+    assert counts(by_item, "A") == [3, 2, 1] and counts(by_item, "Other") == [1, 1, 1]
+    import_file(shop, write("who.csv", "user_id,event_type,event_time,gender\n"
+                                       "u1,signup,2023-12-01 10:00:00,F\nu2,signup,2023-12-01 10:00:00,M\n"))
+    by_gender = funnel(shop, FunnelQuery(breakdown="gender", **RANGE))
+    assert counts(by_gender, "F") == [1, 1, 1] and counts(by_gender, "M") == [1, 1, 0]
+    assert counts(by_gender, "(none)") == [2, 1, 1]  # u3 and u4 have no gender
+    first_seen = funnel(shop, FunnelQuery(breakdown="first_seen", **RANGE))
+    assert set(first_seen.users["segment"]) == {"2023-12-01", "2024-01-01"}
+    with pytest.raises(PondError, match="breakdown must be none, segment or a property"):
+        FunnelQuery(breakdown="colour")

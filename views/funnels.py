@@ -3,6 +3,7 @@
 import streamlit as st
 
 from engine.errors import PondError
+from engine.filters import PROPERTIES
 from engine.funnels import ANY_STEP, MAX_STEPS, FunnelQuery
 from ui import charts, data, widgets
 from ui.page import page_context
@@ -30,11 +31,13 @@ order = settings[3].radio("Order", ["sequential", "strict"], key="fun-order", ho
 same_item = settings[4].checkbox("Same item", key="fun-same-item",
                                  help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
 saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = settings[5].selectbox("Breakdown", ["none", "channel"] + (["segment"] if saved else []),
+breakdown = settings[5].selectbox("Breakdown", ["none", *PROPERTIES] + (["segment"] if saved else []),
                                   key="fun-breakdown",
                                   format_func=lambda b: "saved segment" if b == "segment" else b,
-                                  help="Channel of the event through which the user entered, or a saved "
-                                       "segment against everyone else.")
+                                  help="An event property takes the value on the user's entry event (channel: the "
+                                       "channel they entered through); a user property the user's own; the five "
+                                       "values with the most entrants, then Other. Or a saved segment against "
+                                       "everyone else.")
 segment = st.selectbox("Saved segment", saved, key="fun-segment-name") if breakdown == "segment" else None
 
 picked = st.columns(int(count))
