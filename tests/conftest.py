@@ -20,6 +20,24 @@ def _isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("POND_BACKGROUND_DERIVE", "0")
 
 
+def use_private_copy(source: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of the warehouse ``source`` (its stored results are its own), set as the
+    dashboard's warehouse: page tests share one built demo per module and never change it."""
+    path = tmp_path / "demo.duckdb"
+    path.write_bytes(source.read_bytes())
+    monkeypatch.setenv("POND_WAREHOUSE", str(path))
+    return path
+
+
+@pytest.fixture
+def clear_streamlit_caches():
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
 @pytest.fixture
 def warehouse_path(tmp_path) -> Path:
     return tmp_path / "pond.duckdb"

@@ -11,21 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import metrics, warehouse
 from engine.demo import build_demo
+from tests.conftest import use_private_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+def _clear_caches(clear_streamlit_caches):
+    """Every test starts with empty Streamlit caches."""
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +37,7 @@ def demo_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def demo(demo_file, tmp_path, monkeypatch) -> Path:
     """A private copy of the demo warehouse, set as the dashboard's warehouse."""
-    path = tmp_path / "demo.duckdb"
-    path.write_bytes(demo_file.read_bytes())
-    monkeypatch.setenv("POND_WAREHOUSE", str(path))
-    return path
+    return use_private_copy(demo_file, tmp_path, monkeypatch)
 
 
 def warehouse_of(tmp_path, monkeypatch, csv_text: str) -> Path:
