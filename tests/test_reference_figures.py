@@ -314,3 +314,94 @@ def test_money_sums_are_exact_and_the_same_on_every_run(con):
     exact = float(sum(Decimal(f"{a:.4f}") for a in amounts))  # cents as written, summed without rounding
     runs = {metrics.kpis(con, metrics.Period(start, end))["gmv"] for _ in range(5)}
     assert len(runs) == 1 and runs.pop() == pytest.approx(exact, rel=1e-15, abs=1e-9)
+
+
+def test_rfm_recency_frequency_monetary(con):
+    from engine.rfm import rfm_scores
+
+    events = raw_events(con)
+    as_of = events["day"].max()
+    window = events[(events["day"] > as_of - timedelta(days=365)) & (events["day"] <= as_of)]
+    purchases = window[window["event_type"] == "purchase"]
+    refunds = window[window["event_type"] == "refund"].groupby("user_id")["amount"].sum()
+    engine = rfm_scores(con).set_index("user_id")
+    assert set(engine.index) == set(purchases["user_id"])  # customers: a purchase in the lookback
+    for user, mine in list(purchases.groupby("user_id"))[:50]:
+        row = engine.loc[user]
+        assert row["recency_days"] == (as_of - mine["day"].max()).days
+        assert row["monetary"] == pytest.approx(mine["amount"].fillna(0).sum() - refunds.get(user, 0.0))
+    # scores are 1-5 and monotone: a more recent customer never scores lower on R
+    ordered = engine.sort_values("recency_days")
+    assert ordered["r"].is_monotonic_decreasing and engine[["r", "f", "m"]].isin(range(1, 6)).all().all()
+
+
+def test_weekly_lifecycle(con):
+    from engine.lifecycle import lifecycle
+
+    events = raw_events(con)
+    active = events[events["active"]].copy()
+    active["week"] = pd.to_datetime(active["day"]).dt.to_period("W-SUN").dt.start_time.dt.date
+    weeks = active.groupby("user_id")["week"].agg(set)
+    first_week = active.groupby("user_id")["week"].min()
+    # every week from the first active one to the last: a week nobody was active in still has dormant users
+    all_weeks = [d.date() for d in pd.date_range(min(active["week"]), max(active["week"]), freq="7D")]
+    expected = {}
+    for week in all_weeks:
+        before = week - timedelta(days=7)
+        counts = {"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0}
+        for user, mine in weeks.items():
+            if week in mine:
+                status = "new" if first_week[user] == week else "returning" if before in mine else "resurrecting"
+                counts[status] += 1
+            elif before in mine:
+                counts["dormant"] -= 1
+        expected[week] = counts
+    frame = lifecycle(con, period="week", start=events["day"].min(), end=events["day"].max())
+    for row in frame.itertuples():
+        assert row.users == expected[row.period][row.status], (row.period, row.status)
+
+
+def test_experiment_variants(con):
+    from engine.experiments import experiment_results, list_experiments
+
+    listed = list_experiments(con)
+    if listed.empty:
+        pytest.skip("no experiment in this warehouse")
+    name = listed["experiment"].iloc[-1]
+    assignments = con.execute("select user_id, variant, assigned_at from experiments where experiment = ?",
+                              [name]).df()
+    events = con.execute("select user_id, event_time, event_type, amount from events").df()
+    joined = assignments.merge(events, on="user_id", how="left")
+    after = joined[joined["event_time"] >= joined["assigned_at"]]
+    bought = set(after.loc[after["event_type"] == "purchase", "user_id"])
+    gmv = after[after["event_type"] == "purchase"].groupby("user_id")["amount"].sum()
+    variants = experiment_results(con, name).variants.set_index("variant")
+    for variant, members in assignments.groupby("variant"):
+        users = members["user_id"]
+        assert variants.loc[variant, "users"] == len(users)
+        assert variants.loc[variant, "conversion"] == pytest.approx(users.isin(bought).mean())
+        assert variants.loc[variant, "gmv_per_user"] == pytest.approx(users.map(gmv).fillna(0).mean())
+
+
+def test_trend_of_events_and_users_per_day(con):
+    from engine.trends import Series, TrendQuery, trends
+
+    events = raw_events(con)
+    start, end = ranges(events)[0]
+    scoped = within(events, start, end)
+    for measure in ("events", "users"):
+        frame = trends(con, TrendQuery((Series("any", measure),), start=start, end=end)).frame.set_index("period")
+        actions = scoped[scoped["active"]]
+        expected = actions.groupby("day").size() if measure == "events" else actions.groupby("day")["user_id"].nunique()
+        for day, value in frame["value"].items():
+            assert value == expected.get(day, 0), (measure, day)
+
+
+def test_cumulative_users_of_the_growth_page(con):
+    from engine.growth import growth_series
+
+    events = raw_events(con)
+    first_active = events[events["active"]].groupby("user_id")["day"].min()
+    series = growth_series(con, "users").set_index("day")
+    for day in list(series.index[::7]) + [series.index[-1]]:
+        assert series.loc[day, "value"] == (first_active <= day).sum(), day
