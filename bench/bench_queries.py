@@ -30,9 +30,11 @@ from engine.communities import community_leaderboard, community_trend  # noqa: E
 from engine.content import content_performance, content_trend  # noqa: E402
 from engine.demo import build_demo  # noqa: E402
 from engine.experiments import campaign_effect, experiment_results  # noqa: E402
-from engine.funnels import FunnelQuery, funnel  # noqa: E402
+from engine.filters import parse_condition  # noqa: E402
+from engine.funnels import FunnelQuery, funnel, funnel_trend  # noqa: E402
 from engine.lifecycle import lifecycle, stickiness  # noqa: E402
 from engine.network import k_factor, share_graph  # noqa: E402
+from engine.paths import PathQuery, paths  # noqa: E402
 from engine.portraits import interest_tags, portrait  # noqa: E402
 from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
 from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
@@ -43,6 +45,7 @@ from engine.segments import (  # noqa: E402
     segment_count,
     segment_users,
 )
+from engine.trends import Series, TrendQuery, trends  # noqa: E402
 
 
 def warehouse_for(users: int, days: int) -> Path:
@@ -65,6 +68,16 @@ def cases(last: date) -> dict:
         "Overview: KPIs with previous period": lambda c: metrics.kpi_comparison(c, period),
         "Overview: events by type and day": lambda c: metrics.daily_events(c, period),
         "Overview: daily activity": lambda c: metrics.daily_activity(c, period),
+        "Overview: DAU, WAU and MAU per day": lambda c: metrics.active_users_by_day(c, period),
+        "Trends: any action per day": lambda c: trends(c, TrendQuery(**month)),
+        "Trends: unique buyers by week, amount > 100, by channel": lambda c: trends(c, TrendQuery(
+            (Series("purchase", "users", (parse_condition("amount > 100"),)),), interval="week",
+            breakdown="channel", **month)),
+        "Trends: B / A of viewers and buyers by city, previous period": lambda c: trends(c, TrendQuery(
+            (Series("view", "users"), Series("purchase", "users")), formula="B / A", breakdown="city",
+            compare=True, **month)),
+        "Paths: 4 steps after view": lambda c: paths(c, PathQuery("view", "after", 4, **month)),
+        "Paths: 4 steps before purchase": lambda c: paths(c, PathQuery("purchase", "before", 4, **month)),
         "Retention: weekly, first purchase -> purchase": lambda c: retention_matrix(c, week),
         "Retention: daily, signup -> any, by channel, on or after": lambda c: retention_matrix(
             c, RetentionQuery(period="day", start_event="signup", return_event="any", breakdown="channel",
@@ -78,6 +91,9 @@ def cases(last: date) -> dict:
         "Funnel: same item, by channel": lambda c: funnel(c, FunnelQuery(same_item=True, breakdown="channel",
                                                                          **month)),
         "Funnel: strict order": lambda c: funnel(c, FunnelQuery(order="strict", **month)),
+        "Funnel: by entry category, refund excluded": lambda c: funnel(c, FunnelQuery(
+            breakdown="category", exclusions=(("refund", 2, 3),), **month)),
+        "Funnel: conversion by week of entry": lambda c: funnel_trend(c, funnel(c, FunnelQuery(**month))),
         "Content: per content item": lambda c: content_performance(c, by="content", **month),
         "Content: per campaign": lambda c: content_performance(c, by="campaign", **month),
         "Content: daily CTR trend": lambda c: content_trend(c, **month),

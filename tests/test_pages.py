@@ -1060,3 +1060,23 @@ def test_retention_page_sunday_weeks_and_return_events(demo):
     assert all(c.weekday() == 6 for c in expected["cohort"])
     shown = at.selectbox(key="ret-cell-cohort").options
     assert len(shown) == expected["cohort"].nunique() and shown[0].startswith("Jan 25–31")
+
+
+def test_a_link_with_days_and_channel_opens_that_view(demo):
+    at = app()
+    at.query_params.update({"from": "2026-02-01", "to": "2026-02-14", "channel": "douyin"})
+    at.run()
+    no_errors(at)
+    assert at.sidebar.date_input[0].value == (date(2026, 2, 1), date(2026, 2, 14))
+    assert at.sidebar.selectbox[0].value == "douyin"
+    with warehouse.connect(demo) as con:
+        expected = metrics.kpis(con, metrics.Period(date(2026, 2, 1), date(2026, 2, 14)), channel="douyin")
+    assert {m.label: m.value for m in at.metric}["MAU"] == f"{expected['mau']:,}"
+    at.sidebar.date_input[0].set_value((date(2026, 2, 3), date(2026, 2, 9))).run()
+    assert (at.query_params["from"], at.query_params["to"], at.query_params["channel"]) == (
+        "2026-02-03", "2026-02-09", "douyin")
+    bad = app()
+    bad.query_params.update({"from": "2019-01-01", "to": "not a day"})
+    bad.run()
+    no_errors(bad)  # a link with days outside the data falls back to the last 30 days
+    assert bad.sidebar.date_input[0].value == (date(2026, 1, 30), date(2026, 2, 28))

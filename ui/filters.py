@@ -48,16 +48,39 @@ def render_sidebar_filters(path: str, version: int) -> None:
         return
     first, last = bounds
     chosen = st.session_state.get(DATE_KEY)
+    if not chosen:  # a shared link names its days and channel: ?from=2026-11-02&to=2026-12-01&channel=douyin
+        chosen = _range_from_url(first, last)
+        if chosen:
+            st.session_state[DATE_KEY] = chosen
     if not chosen or not all(first <= d <= last for d in chosen):  # new data moved the bounds
         st.session_state[DATE_KEY] = _default_range(first, last)
     st.sidebar.date_input("Date range (business days)", min_value=first, max_value=last, key=DATE_KEY,
                           help="Inclusive range of days in the warehouse's business time zone. "
                                "KPIs compare it with the period of the same length just before it.")
     options = [ALL_CHANNELS, *data.channels(path, version)]
+    if CHANNEL_KEY not in st.session_state and st.query_params.get("channel") in options:
+        st.session_state[CHANNEL_KEY] = st.query_params["channel"]
     if st.session_state.get(CHANNEL_KEY) not in options:
         st.session_state[CHANNEL_KEY] = ALL_CHANNELS
     st.sidebar.selectbox("Channel", options, key=CHANNEL_KEY,
                          help="Only events that came through this channel.")
+    days = st.session_state[DATE_KEY]
+    if len(days) == 2:  # the address bar always holds the view, so that a link opens exactly this
+        st.query_params.update({"from": days[0].isoformat(), "to": days[1].isoformat()})
+    if st.session_state[CHANNEL_KEY] == ALL_CHANNELS:
+        st.query_params.pop("channel", None)
+    else:
+        st.query_params["channel"] = st.session_state[CHANNEL_KEY]
+
+
+def _range_from_url(first: date, last: date) -> tuple[date, date] | None:
+    """The ``from``/``to`` days of the address, when both are valid days inside the data."""
+    try:
+        start = date.fromisoformat(st.query_params.get("from", ""))
+        end = date.fromisoformat(st.query_params.get("to", ""))
+    except ValueError:
+        return None
+    return (start, end) if first <= start <= end <= last else None
 
 
 def current_filters(path: str, version: int) -> Filters:
