@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
     funnels.add_argument("--same-item", action="store_true", help="every step concerns the same item")
+    funnels.add_argument("--unordered", action="store_true", help="the steps in any order (row k: k of the steps)")
     funnels.add_argument("--first-time", action="append", type=int, default=[], metavar="STEP",
                          help="this step must be the user's first such event ever (repeatable), e.g. 3")
     funnels.add_argument("--exclude", action="append", default=[], metavar="EVENT:AFTER:BEFORE",
@@ -362,7 +363,8 @@ def cmd_query(args, con) -> int:
 
         steps = tuple(s.strip() for s in args.steps.split(","))
         query = FunnelQuery(steps=steps, window_days=args.window_days,
-                            order="strict" if args.strict else "sequential", same_item=args.same_item,
+                            order="unordered" if args.unordered else "strict" if args.strict else "sequential",
+                            same_item=args.same_item,
                             start=args.start, end=args.end, channel=args.channel,
                             breakdown=args.breakdown,
                             segment=args.name, breakdown_limit=args.limit,

@@ -19,6 +19,9 @@ Semantics:
   order: never by the event type's name. So a strict funnel never converts more users than a
   sequential one on the same data.
 - A step ``any`` is completed by any action of the user's own.
+- ``order="unordered"``: the steps in any order, as in PostHog. Each step event on an entry day
+  starts an attempt that reaches as many steps as distinct step events the user did from it to the
+  end of the window; row k counts users who did k of the n steps.
 - First-time steps (``first_time=(k, ...)``, sequential order): step k must be the user's first such
   event ever, over the whole history (a new-customer funnel marks its purchase step).
 - Exclusions ``(event, after_step, before_step)``: a user whose best attempt has that event after
@@ -47,7 +50,7 @@ import pandas as pd
 from engine.errors import PondError
 from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone
 
-ORDERS = ("sequential", "strict")
+ORDERS = ("sequential", "strict", "unordered")
 ANY_STEP = "any"  # a step that any action of the user's own completes
 MAX_STEPS = 8
 
@@ -76,7 +79,7 @@ class FunnelQuery:
                                 f"not {after} and {before}")
         if any(not 1 <= k <= len(self.steps) for k in self.first_time):
             raise PondError(f"first-time steps are step numbers 1 to {len(self.steps)}, not {list(self.first_time)}")
-        if self.first_time and self.order == "strict":
+        if self.first_time and self.order != "sequential":
             raise PondError("first-time steps work in sequential order; choose sequential, or drop the first-time mark")
         if not 2 <= len(self.steps) <= MAX_STEPS:
             raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
@@ -85,7 +88,11 @@ class FunnelQuery:
         if not 0 < self.window_days <= 365:
             raise PondError(f"the conversion window must be between 0 and 365 days, not {self.window_days}")
         if self.order not in ORDERS:
-            raise PondError(f"order must be sequential or strict, not {self.order!r}")
+            raise PondError(f"order must be sequential, strict or unordered, not {self.order!r}")
+        if self.order == "unordered" and (self.same_item or self.exclusions or ANY_STEP in self.steps
+                                          or len(set(self.steps)) < len(self.steps)):
+            raise PondError("an unordered funnel counts distinct steps: it takes no same item, exclusions, "
+                            "'any' step or repeated step; choose sequential order for those")
         from engine.filters import PROPERTIES
 
         if self.breakdown not in ("none", "segment", *PROPERTIES):
@@ -111,10 +118,11 @@ class FunnelResult:
         return users if segment is None else users[users["segment"] == segment]
 
     def time_to_convert(self) -> pd.Series:
-        """Hours from entry to the last step, for users who completed the funnel."""
+        """Hours from entry to the last step, for users who completed the funnel (none for an
+        unordered funnel, whose steps have no order to time)."""
         done = self.users[self.users["reached"] == len(self.query.steps)]
         last = f"step_{len(self.query.steps)}_at"
-        return ((done[last] - done["entered_at"]).dt.total_seconds() / 3600).rename("hours")
+        return ((done[last] - done["entered_at"]).dt.total_seconds() / 3600).rename("hours").dropna()
 
 
 def _bounds(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> tuple[date, date]:
@@ -264,6 +272,32 @@ def _strict_sql(query: FunnelQuery) -> str:
     )"""
 
 
+def _unordered_sql(query: FunnelQuery) -> str:
+    """Each step event on the entry days starts an attempt; it reaches as many steps as distinct step
+    events the user did from it to the end of the window (the steps in any order)."""
+    n = len(query.steps)
+    return f"""with scoped as (
+        select distinct user_id, event_type, event_time as t
+        from events
+        where event_time >= $lo and event_time < $hi and list_contains($steps, event_type)
+    ),
+
+    starts as (
+        select e.user_id, cast({_entry_value(query)} as varchar) as segment, e.event_time as t
+        from events as e
+        where e.event_time >= $entry_from and e.event_time < $entry_to and list_contains($steps, e.event_type)
+            and ($channel is null or e.channel = $channel)
+    ),
+
+    attempts as (
+        select s.user_id, any_value(s.segment) as segment, count(distinct c.event_type) as reached,
+            s.t as t_1{"".join(f", cast(null as timestamp) as t_{k}" for k in range(2, n + 1))}
+        from starts as s
+        join scoped as c on c.user_id = s.user_id and c.t >= s.t and c.t <= s.t + $window
+        group by s.user_id, s.t
+    )"""
+
+
 def _best_sql(n: int) -> str:
     completed = "coalesce(" + ", ".join(f"t_{k}" for k in range(n, 0, -1)) + ")"
     steps = "".join(f", t_{k} as step_{k}_at" for k in range(2, n + 1))
@@ -291,7 +325,7 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
         ``users``: each entered user's best attempt, with ``step_k_at`` times.
     """
     query = query or FunnelQuery()
-    body = _strict_sql(query) if query.order == "strict" else _sequential_sql(query)
+    body = {"strict": _strict_sql, "unordered": _unordered_sql}.get(query.order, _sequential_sql)(query)
     n = len(query.steps)
     sql = body + _best_sql(n)
     users = con.execute(sql, bind_named(sql, _params(con, query))).df()
@@ -399,13 +433,14 @@ def _summarise(users: pd.DataFrame, query: FunnelQuery) -> pd.DataFrame:
         for k, step in enumerate(query.steps, start=1):
             reached = int((mine["reached"] >= k).sum())
             hours = mean = None
-            if k > 1 and reached:
+            if k > 1 and reached and query.order != "unordered":  # no step order, no time between steps
                 got = mine[mine["reached"] >= k]
                 before = got["entered_at"] if k == 2 else got[f"step_{k - 1}_at"]
                 taken = (got[f"step_{k}_at"] - before).dt.total_seconds() / 3600
                 hours, mean = float(taken.median()), float(taken.mean())
+            label = step if query.order != "unordered" else f"any {k} of the {len(query.steps)} steps"
             rows.append({
-                "segment": segment, "step": k, "event_type": step, "users": reached,
+                "segment": segment, "step": k, "event_type": label, "users": reached,
                 "step_conversion": reached / previous if previous else 0.0,
                 "overall_conversion": reached / entered if entered else 0.0,
                 "dropped": previous - reached, "median_hours": hours, "mean_hours": mean,

@@ -120,7 +120,7 @@ def test_empty_range_gives_zeros(shop):
     ({"steps": ("view",)}, "2 to 8 steps"),
     ({"steps": tuple("abcdefghi")}, "2 to 8 steps"),
     ({"window_days": 0}, "between 0 and 365 days"),
-    ({"order": "random"}, "sequential or strict"),
+    ({"order": "random"}, "sequential, strict or unordered"),
     ({"steps": ("view", "")}, "needs an event type"),
 ])
 def test_bad_queries_are_refused(kwargs, message):
@@ -235,3 +235,18 @@ def test_breakdown_by_any_property_with_other(shop, write):
     assert set(first_seen.users["segment"]) == {"2023-12-01", "2024-01-01"}
     with pytest.raises(PondError, match="breakdown must be none, segment or a property"):
         FunnelQuery(breakdown="colour")
+
+
+def test_unordered_funnels(shop):
+    # u3 carted (01-01 09:00) before viewing (01-02): in order it stops at view, unordered it has 2 of 3;
+    # u6 only purchased: 1 of 3; u2's purchase is 8 days after its view, outside the window
+    result = funnel(shop, FunnelQuery(order="unordered", **RANGE))
+    assert counts(result) == [5, 4, 2]
+    assert result.steps["event_type"].tolist() == ["any 1 of the 3 steps", "any 2 of the 3 steps",
+                                                  "any 3 of the 3 steps"]
+    assert result.users.set_index("user_id").loc["u3", "reached"] == 2
+    assert counts(funnel(shop, FunnelQuery(order="unordered", steps=("purchase", "view"), **RANGE))) == [5, 2]
+    with pytest.raises(PondError, match="unordered funnel counts distinct steps"):
+        FunnelQuery(order="unordered", same_item=True)
+    with pytest.raises(PondError, match="unordered funnel counts distinct steps"):
+        FunnelQuery(order="unordered", steps=("view", "view"))

@@ -337,7 +337,7 @@ def test_funnel_page_with_every_control(demo):
     assert shown["Completed"] == f"{expected.steps['users'].iloc[-1]:,}"
     at.number_input(key="fun-count").set_value(4).run()
     at.selectbox(key="fun-step-3").select("refund").run()
-    at.radio(key="fun-order").set_value("strict").run()
+    at.selectbox(key="fun-order").select("strict").run()
     at.checkbox(key="fun-same-item").check().run()
     at.selectbox(key="fun-breakdown").select("channel").run()
     no_errors(at)
@@ -1043,7 +1043,12 @@ def test_funnel_page_window_units_any_step_and_exclusions(demo):
     last = date(2026, 2, 28)  # an entrant of day d has had the 2-hour window once d + 1 day + 2 h <= the day after
     settled = users[(days >= date(2026, 1, 30)) & (days < last)]
     rate = (settled["reached"] == 3).sum() / len(settled)
-    assert any(f"settled days: {rate:.1%}" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any(f"settled days: {rate:.1%}" in c.value for c in at.caption), (rate, [c.value[-40:] for c in at.caption])
+    at.selectbox(key="fun-order").select("unordered").run()  # the any-action step is refused there: say so
+    assert any("unordered funnel counts distinct steps" in e.value for e in at.error)
+    at.selectbox(key="fun-step-2").select("purchase").run()
+    no_errors(at)
+    assert any("Unordered funnels have no steps in between" in c.value for c in at.caption)
 
 
 def test_retention_page_sunday_weeks_and_return_events(demo):

@@ -25,9 +25,10 @@ unit = settings[2].selectbox("Unit", list(UNITS), index=2, key="fun-window-unit"
 window = settings[1].number_input("Window", min_value=1, max_value=int(90 / UNITS[unit]), value=7 if unit == "days"
                                   else 60 if unit == "minutes" else 24, step=1, key=f"fun-window-{unit}",
                                   help="Every step must happen within this time of step 1 (1 minute to 90 days).")
-order = settings[3].radio("Order", ["sequential", "strict"], key="fun-order", horizontal=True,
-                          help="Sequential: other events may happen between steps. Strict: each step is the "
-                               "user's very next action (being shown content does not count).")
+order = settings[3].selectbox("Order", ["sequential", "strict", "unordered"], key="fun-order",
+                             help="Sequential: other events may happen between steps. Strict: each step is the "
+                                  "user's very next action (being shown content does not count). Unordered: the "
+                                  "steps in any order; row k counts users who did k of them within the window.")
 same_item = settings[4].checkbox("Same item", key="fun-same-item",
                                  help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
 saved = data.saved_segments(path, version)["name"].tolist()
@@ -62,12 +63,15 @@ with st.expander("Exclusions: leave out users who did something between two step
         before = row[2].selectbox("before step", list(range(after + 1, int(count) + 1)), key=f"fun-ex-before-{j}")
         if event != "(none)":
             exclusions.append((event, int(after), int(before)))
+    if order == "unordered" and exclusions:
+        st.caption("Unordered funnels have no steps in between: the exclusions are not applied.")
+        exclusions = []
     st.caption("A user whose best attempt has the event between those steps (or before the window closes, when "
                "they never reached the later step) is left out of every count, as in PostHog.")
 
 try:
     query = FunnelQuery(steps=tuple(steps), window_days=float(window) * UNITS[unit], order=order,
-                        same_item=same_item, start=chosen.period.start, end=chosen.period.end,
+                        same_item=same_item and order != "unordered", start=chosen.period.start, end=chosen.period.end,
                         channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions),
                         first_time=tuple(first_time) if order == "sequential" else ())
     result = data.funnel(path, version, query)
