@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine import warehouse
 from engine.errors import PondError
+from engine.export import write_csv
 
 
 def _date(text: str) -> date:
@@ -203,7 +204,7 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
             if frame[column].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
                 frame[column] = frame[column].map(
                     lambda v: "; ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else v)
-        frame.to_csv(sys.stdout, index=False)
+        write_csv(frame, sys.stdout)  # formula-safe, as the dashboard's downloads
     else:
         print(frame.to_string(index=False) if len(frame) else "(none)")
 
@@ -613,7 +614,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "rejects":
             from engine.ingest import rejected_rows
 
-            rejected_rows(con, args.upload_id).to_csv(sys.stdout, index=False)
+            write_csv(rejected_rows(con, args.upload_id), sys.stdout)
         elif args.command == "demo":
             from engine.demo import build_demo
 

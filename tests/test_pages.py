@@ -948,3 +948,18 @@ def test_retention_says_when_whole_weeks_reach_past_the_range_and_can_clip(demo)
     no_errors(at)
     assert not any("reach past the chosen days" in w.value for w in at.warning)
     assert at.selectbox(key="ret-cell-cohort").options == ["Feb 18–22, 2026"]
+
+
+def test_tables_offer_no_download_of_their_own(demo):
+    """st.dataframe's toolbar download has no role check, audit or formula neutralising: Pond turns it
+    off for every table on every page (client.disableDataExport), even for a server started from a
+    folder without Pond's .streamlit/config.toml; exports go through widgets.csv_download."""
+    from streamlit import config
+
+    config.set_option("client.disableDataExport", False)  # as a server that did not read config.toml
+    at = app().run()
+    no_errors(at)
+    assert config.get_option("client.disableDataExport") is True
+    assert (ROOT / ".streamlit" / "config.toml").read_text().count("disableDataExport = true") == 1
+    # Pond's own export is still offered (local mode: an admin)
+    assert any("as CSV" in b.label for b in at.get("download_button"))
