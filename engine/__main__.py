@@ -651,6 +651,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warehouse.private_files()  # the warehouse, its log and spill files, backups and keys: 0600
     try:
         return run(args)
     except PondError as exc:
