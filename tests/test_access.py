@@ -121,10 +121,13 @@ def answers(con) -> dict:
     from engine.retention import RetentionQuery, retention_matrix
     from engine.rfm import rfm_scores
 
+    def records(frame) -> list[dict]:  # NaN as None: two NaNs are never equal, two Nones are
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
     period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
-    return {"kpis": metrics.kpi_comparison(con, period).to_dict("records"),
-            "retention": retention_matrix(con, RetentionQuery()).to_dict("records"),
-            "rfm": rfm_scores(con).to_dict("records"),
+    return {"kpis": records(metrics.kpi_comparison(con, period)),
+            "retention": records(retention_matrix(con, RetentionQuery())),
+            "rfm": records(rfm_scores(con)),
             "uploads": con.execute("select count(*) from uploads").fetchall()}
 
 
