@@ -597,6 +597,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         return cmd_evaluate(args)
     with warehouse.connect(args.warehouse) as con:
+        for leftover in warehouse.remove_leftovers(con):  # of a killed restore or import
+            print(f"pond: removed {leftover.name}, left by an interrupted restore or import", file=sys.stderr)
         if args.command == "ingest":
             return cmd_ingest(args, con)
         if args.command == "uploads":

@@ -474,3 +474,27 @@ def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
     for rollup in ROLLUPS:
         con.execute(f"delete from {rollup}")
     refresh_rollups(con, [d for (d,) in days])
+
+
+def remove_leftovers(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """Remove what a killed restore or import left beside the warehouse ``con`` is open on: the
+    restore's ``.pond-restore-*`` copy folders and DuckDB's spill files; returns what was removed.
+
+    Call it right after opening, before this process does other work on the warehouse: holding the
+    file means no other process is restoring into it or spilling beside it.
+    """
+    import shutil
+
+    row = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    if not row or not row[0][0]:
+        return []
+    path = Path(row[0][0])
+    removed = [folder for folder in path.parent.glob(".pond-restore-*") if folder.is_dir()]
+    spill = spill_folder(path)
+    removed += [file for file in spill.glob("*") if file.is_file()] if spill.is_dir() else []
+    for leftover in removed:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return removed

@@ -963,3 +963,11 @@ def test_tables_offer_no_download_of_their_own(demo):
     assert (ROOT / ".streamlit" / "config.toml").read_text().count("disableDataExport = true") == 1
     # Pond's own export is still offered (local mode: an admin)
     assert any("as CSV" in b.label for b in at.get("download_button"))
+
+
+def test_the_first_run_clears_what_a_killed_restore_left(demo):
+    leftover = demo.parent / ".pond-restore-abandoned"
+    leftover.mkdir()
+    (leftover / "backup.duckdb").write_bytes(b"half a backup")
+    no_errors(app().run())
+    assert not leftover.exists()

@@ -186,3 +186,23 @@ def test_a_dozen_sessions_open_the_warehouse_at_once(tmp_path, monkeypatch):
         thread.join()
     assert failures == [] and versions == [0] * 12
     assert overlaps[0] == 1 and conflicts[0] < 0
+
+
+def test_leftovers_of_a_killed_restore_or_import_are_removed_on_the_next_start(tmp_path):
+    from engine.__main__ import main
+
+    db = tmp_path / "w.duckdb"
+    with warehouse.connect(db):
+        pass
+    restore_copy = tmp_path / ".pond-restore-k1ll3d"
+    restore_copy.mkdir()
+    (restore_copy / "backup.duckdb").write_bytes(b"x" * 1000)
+    spilled = warehouse.spill_folder(db) / "duckdb_temp_storage_S32K-0.tmp"
+    spilled.write_bytes(b"x" * 1000)
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("mine")
+    assert main(["--warehouse", str(db), "summary"]) == 0
+    assert not restore_copy.exists() and not spilled.exists()
+    assert unrelated.exists() and db.exists() and warehouse.spill_folder(db).is_dir()
+    with warehouse.connect(db) as con:  # nothing left: nothing to do
+        assert warehouse.remove_leftovers(con) == []

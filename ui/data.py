@@ -8,6 +8,7 @@ warehouse version, which every import and undo bumps, so a change shows up on th
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +41,25 @@ def current_version(path: str | None = None) -> int:
         return warehouse.data_version(con)
 
 
+#: warehouses whose leftovers this server process has cleared (once, before anything else opens them)
+_cleared: set[str] = set()
+_clearing = threading.Lock()
+
+
 def ensure_warehouse() -> None:
-    """Build the demo warehouse, with visible progress, when no warehouse file exists yet."""
+    """Build the demo warehouse, with visible progress, when no warehouse file exists yet; on the
+    server's first run, remove what a killed restore or import left beside it."""
     path = Path(warehouse_path())
     if path.exists():
+        with _clearing:  # other sessions wait: nothing else of this process uses the file meanwhile
+            if str(path) not in _cleared:
+                _cleared.add(str(path))
+                try:
+                    with warehouse.connect(path, timeout=2) as con:
+                        for leftover in warehouse.remove_leftovers(con):
+                            log.warning("removed %s, left by an interrupted restore or import", leftover)
+                except PondError:  # busy (another process imports, say): look again on a later run
+                    _cleared.discard(str(path))
         return
     with st.status("First start: building a demo warehouse ...", expanded=True) as status:
         bar = st.progress(0.0)
