@@ -102,6 +102,13 @@ def derive_interest_tags_in_turns(path: str | Path, *, timeout: float = 30.0) ->
         return True
 
 
+def tags_derivation_done() -> None:
+    """Return once no derivation of the tags is under way in this process (call it before opening the
+    warehouse: waiting with it open would hold it for the whole derivation)."""
+    with _DERIVING:
+        pass
+
+
 def tags_are_current(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether ``user_tags`` was derived from the current data version."""
     stored = con.execute("select value from meta where key = 'tags_version'").fetchone()[0]

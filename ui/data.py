@@ -299,10 +299,20 @@ def write(action, *args, **kwargs):
         return action(con, *args, **kwargs)
 
 
+def _after_derivation(path: str) -> None:
+    """Let this server's background derivation finish before opening the warehouse: waiting with it
+    open would hold it as long as the derivation fits (a command-line import would be refused)."""
+    from ui.imports import wait_for_derivation
+
+    wait_for_derivation(str(path))
+
+
 @st.cache_data(show_spinner="Scoring interest tags ...", max_entries=4)
 def interest_tags(path: str, version: int) -> pd.DataFrame:
     from engine.portraits import interest_tags as compute
+    from engine.portraits import tags_derivation_done
 
+    tags_derivation_done()  # a derivation under way: wait for it with the warehouse closed, then load
     with connect(path) as con:
         return compute(con)
 
@@ -420,6 +430,7 @@ def churn_survival(path: str, version: int, inactivity_days: int, basis: str, gr
 def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int):
     from engine.churn import stored_churn_risk
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days)
 
@@ -428,6 +439,7 @@ def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int)
 def purchase_propensity(path: str, version: int, horizon_days: int):
     from engine.churn import stored_purchase_propensity
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_purchase_propensity(con, horizon_days=horizon_days)
 
@@ -436,6 +448,7 @@ def purchase_propensity(path: str, version: int, horizon_days: int):
 def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
     from engine.churn import stored_churn_evaluation
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_churn_evaluation(con, horizon_days=horizon_days)
 
