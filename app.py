@@ -9,12 +9,23 @@ import logging
 
 import streamlit as st
 
+from engine import warehouse
 from engine.errors import PondError
 from ui import auth, data, filters, imports, menu
 
 log = logging.getLogger("pond")
 
 st.set_page_config(page_title="Pond", page_icon=":material/water:", layout="wide")
+# the warehouse, its log and spill files, results, backups, keys and uploads are the server user's only
+warehouse.private_files()
+
+# Tables and chart data views get no download or copy button of their own: exports go through Pond's
+# csv_download (role, audit, formula-safe). .streamlit/config.toml sets this; a server started from
+# another folder does not read that file, so set it here and run again, so that the browser is told
+# before it draws a table.
+if not st.get_option("client.disableDataExport"):
+    st.set_option("client.disableDataExport", True)
+    st.rerun()
 
 # The page list, with the role each page needs, is ui/menu.py (page files live in views/).
 try:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine import warehouse
 from engine.errors import PondError
+from engine.export import write_csv
 
 
 def _date(text: str) -> date:
@@ -231,7 +232,7 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
             if frame[column].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
                 frame[column] = frame[column].map(
                     lambda v: "; ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else v)
-        frame.to_csv(sys.stdout, index=False)
+        write_csv(frame, sys.stdout)  # formula-safe, as the dashboard's downloads
     else:
         print(frame.to_string(index=False) if len(frame) else "(none)")
 
@@ -670,6 +671,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         return cmd_evaluate(args)
     with warehouse.connect(args.warehouse) as con:
+        for leftover in warehouse.remove_leftovers(con):  # of a killed restore or import
+            print(f"pond: removed {leftover.name}, left by an interrupted restore or import", file=sys.stderr)
         if args.command == "ingest":
             return cmd_ingest(args, con)
         if args.command == "uploads":
@@ -687,7 +690,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "rejects":
             from engine.ingest import rejected_rows
 
-            rejected_rows(con, args.upload_id).to_csv(sys.stdout, index=False)
+            write_csv(rejected_rows(con, args.upload_id), sys.stdout)
         elif args.command == "demo":
             from engine.demo import build_demo
 
@@ -724,6 +727,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warehouse.private_files()  # the warehouse, its log and spill files, backups and keys: 0600
     try:
         return run(args)
     except PondError as exc:

@@ -158,3 +158,122 @@ def verify(warehouse_path: str | Path, name: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return User(name, entry["role"]) if entry else None
+
+
+# --- sign-in throttling ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    """``free`` failures are allowed; each further one doubles the wait before the next attempt,
+    from ``first_wait`` seconds up to ``longest_wait``."""
+    free: int
+    first_wait: float
+    longest_wait: float
+
+    def wait(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.longest_wait, self.first_wait * 2 ** (failures - self.free))
+
+
+#: By name: a guesser spread over many machines slows an account to one attempt a minute at worst,
+#: never locks its owner out for good (a hard lock is a denial of service anyone can trigger).
+BY_NAME = ThrottleRule(free=5, first_wait=1.0, longest_wait=60.0)
+#: By client (the browser's address): one machine guessing many names waits up to 15 minutes.
+BY_CLIENT = ThrottleRule(free=5, first_wait=1.0, longest_wait=900.0)
+
+
+@dataclass
+class _Count:
+    failures: int = 0
+    last_failure: float = 0.0
+    in_flight: int = 0
+
+
+class SignInThrottle:
+    """Failed sign-ins counted per name and per client, atomically.
+
+    An attempt is *reserved* before its password is checked: attempts still being checked count as
+    failures, so a burst of parallel sign-ins (11 wrong guesses and the right one, say) gets no
+    more checks than sequential ones would. A success clears the name's and the client's counts.
+    """
+
+    def __init__(self, *, by_name: ThrottleRule = BY_NAME, by_client: ThrottleRule = BY_CLIENT,
+                 clock=None) -> None:
+        import threading
+        import time
+
+        self.by_name, self.by_client = by_name, by_client
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], _Count] = {}
+
+    def _keys(self, name: str, client: str) -> list[tuple[tuple[str, str], ThrottleRule]]:
+        return [(("name", name.lower()), self.by_name), (("client", client), self.by_client)]
+
+    def reserve(self, name: str, client: str) -> float:
+        """Seconds to wait before this attempt may be checked (0: reserved; call :meth:`release`)."""
+        with self._lock:
+            now = self._clock()
+            keys = self._keys(name, client)
+            wait = 0.0
+            for key, rule in keys:
+                count = self._counts.get(key, _Count())
+                pending = count.failures + count.in_flight
+                if count.in_flight and pending >= rule.free:
+                    # the verdict of attempts in flight is not known yet: assume the worst
+                    wait = max(wait, rule.wait(pending) or rule.first_wait)
+                else:
+                    wait = max(wait, count.last_failure + rule.wait(pending) - now if pending >= rule.free else 0.0)
+            if wait > 0:
+                return wait
+            for key, _ in keys:
+                self._counts.setdefault(key, _Count()).in_flight += 1
+            return 0.0
+
+    def release(self, name: str, client: str, *, ok: bool) -> None:
+        """Record the outcome of a reserved attempt."""
+        with self._lock:
+            now = self._clock()
+            for key, _ in self._keys(name, client):
+                count = self._counts.setdefault(key, _Count())
+                count.in_flight = max(0, count.in_flight - 1)
+                if ok:
+                    count.failures, count.last_failure = 0, 0.0
+                else:
+                    count.failures += 1
+                    count.last_failure = now
+            self._counts = {k: c for k, c in self._counts.items() if c.failures or c.in_flight}
+
+
+#: The dashboard's throttle: one per server process, shared by every session.
+THROTTLE = SignInThrottle()
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: User | None
+    #: seconds to wait before trying again (the password was not checked), else 0
+    wait: float = 0.0
+
+
+def sign_in(warehouse_path: str | Path, name: str, password: str, *, client: str = "unknown",
+            throttle: SignInThrottle | None = None, recorded_wait: float = 0.0) -> SignIn:
+    """Check a name and password under the sign-in throttle (by name and by client).
+
+    ``recorded_wait`` is the wait the audit trail's failures impose (:func:`engine.audit.sign_in_wait`),
+    so that a restart does not forget them.
+    """
+    throttle = throttle or THROTTLE
+    name = name or ""
+    if recorded_wait > 0:
+        return SignIn(None, recorded_wait)
+    wait = throttle.reserve(name, client)
+    if wait > 0:
+        return SignIn(None, wait)
+    user = None
+    try:
+        user = verify(warehouse_path, name, password)
+    finally:
+        throttle.release(name, client, ok=user is not None)
+    return SignIn(user)

@@ -14,9 +14,10 @@ import pandas as pd
 from engine.warehouse import run_query
 
 ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "import", "undo", "segment_save", "segment_delete", "export",
-           "backup", "restore", "user_add", "user_role", "user_remove", "train")
-#: Failed sign-ins for one name within this window lock it out for the rest of the window.
-LOCKOUT = (5, timedelta(minutes=10))
+           "backup", "restore", "user_add", "user_role", "user_remove", "train", "sign_in_throttled")
+#: How far back failed sign-ins in the trail still slow a name down (after a restart, or from another
+#: dashboard process: the server's own throttle, engine.access.SignInThrottle, is in memory)
+FAILURE_MEMORY = timedelta(hours=1)
 
 
 def record(con: duckdb.DuckDBPyConnection, actor: str, action: str, detail: str = "", *, rows: int | None = None,
@@ -34,10 +35,15 @@ def entries(con: duckdb.DuckDBPyConnection, *, actor: str | None = None, action:
     return run_query(con, "audit_list", {"actor": actor, "action": action, "since": since, "limit": limit})
 
 
-def locked_out(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Too many failed sign-ins for this name lately: refuse further attempts for a while."""
-    count, window = LOCKOUT
-    since = datetime.now(UTC).replace(tzinfo=None) - window
-    failed = con.execute("select count(*) from audit where action = 'sign_in_failed' and actor = ? and logged_at >= ?",
-                         [name, since]).fetchall()[0][0]
-    return failed >= count
+def sign_in_wait(con: duckdb.DuckDBPyConnection, name: str, rule) -> float:
+    """Seconds ``name`` must still wait by the trail's failed sign-ins since its last success (within
+    :data:`FAILURE_MEMORY`), under ``rule`` (an :class:`engine.access.ThrottleRule`)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    failed, last = con.execute(
+        "select count(*), max(logged_at) from audit where actor = ? and action = 'sign_in_failed' "
+        "and logged_at >= greatest(?, coalesce((select max(logged_at) from audit "
+        "where actor = ? and action = 'sign_in'), ?))",
+        [name, now - FAILURE_MEMORY, name, now - FAILURE_MEMORY]).fetchone()
+    if not failed:
+        return 0.0
+    return max(0.0, rule.wait(failed) - (now - last).total_seconds())

@@ -55,9 +55,11 @@ def backup(con: duckdb.DuckDBPyConnection, dest: str | Path) -> BackupResult:
         raise PondError(f"name the backup file …/{dest.stem}.duckdb, so it can be opened as a warehouse")
     if dest.exists():
         raise PondError(f"{dest} already exists; choose a new file name (backups are never overwritten)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    source = con.execute("select current_database()").fetchall()[0][0]
-    con.execute(f"attach {_literal(dest)} as pond_backup")
+    with warehouse.creating_privately():  # a backup holds every customer's behaviour: 0600, folders 0700
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        source = con.execute("select current_database()").fetchall()[0][0]
+        con.execute(f"attach {_literal(dest)} as pond_backup")
+    dest.chmod(0o600)
     try:
         con.execute(f"copy from database {_identifier(source)} to pond_backup")
     finally:

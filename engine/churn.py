@@ -32,6 +32,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -746,10 +747,48 @@ _COMPUTING = threading.Lock()
 _REFUSALS = {"InsufficientDataError": InsufficientDataError, "ConvergenceError": ConvergenceError}
 
 
-def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_parts):
-    from engine.results import data_stamp, load_result, save_result, warehouse_file
+@dataclass(frozen=True)
+class Keeping:
+    """Where, and for which data, results are kept: the warehouse file (None: in memory, nothing is
+    kept), its data version and its stamp (see :func:`engine.results.data_stamp`)."""
+    warehouse_path: Path | None
+    version: int
+    stamp: str
 
-    warehouse_path = warehouse_file(con)
+    @classmethod
+    def of(cls, con: duckdb.DuckDBPyConnection) -> Keeping:
+        from engine.results import data_stamp, warehouse_file
+
+        return cls(warehouse_file(con), data_version(con), data_stamp(con))
+
+
+#: The tables the stored results read (churn_features, churn_history_start): rollups, not events.
+SNAPSHOT_TABLES = ("user_day", "user_day_type", "users")
+
+
+def rollup_snapshot(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """An in-memory copy of :data:`SNAPSHOT_TABLES`, so that the models can be fitted after the
+    warehouse is closed: a writer waiting for the file (a command-line import) gets it at once.
+    Copying takes a fraction of what fitting does (rollups hold thousands of rows per day, not events)."""
+    snapshot = duckdb.connect(":memory:")
+    snapshot.execute("set TimeZone = 'UTC'")
+    reader = con.cursor()  # its own result state: the caller's connection may hold an unfetched one
+    try:
+        for table in SNAPSHOT_TABLES:
+            snapshot.register("copied", reader.sql(f"select * from {table}").to_arrow_table())
+            snapshot.execute(f"create table {table} as select * from copied")
+            snapshot.unregister("copied")
+    finally:
+        reader.close()
+    return snapshot
+
+
+def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_parts,
+            keeping: Keeping | None = None):
+    from engine.results import load_result, save_result
+
+    keeping = keeping or Keeping.of(con)
+    warehouse_path, version, stamp = keeping.warehouse_path, keeping.version, keeping.stamp
     if warehouse_path is None:  # an in-memory database has nowhere to keep it
         return compute()
 
@@ -760,7 +799,6 @@ def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_p
             logging.getLogger("pond.engine").exception("could not store %s beside %s", name, warehouse_path)
 
     with _COMPUTING:
-        version, stamp = data_version(con), data_stamp(con)
         loaded = load_result(warehouse_path, name, version, stamp)
         if loaded is not None:
             values, frames = loaded
@@ -781,8 +819,9 @@ def _stored(con: duckdb.DuckDBPyConnection, name: str, compute, to_parts, from_p
 
 
 def stored_churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
-                      inactivity_days: int = 30) -> RiskResult:
-    """:func:`churn_risk`, computed once per warehouse version and kept beside the warehouse."""
+                      inactivity_days: int = 30, keeping: Keeping | None = None) -> RiskResult:
+    """:func:`churn_risk`, computed once per warehouse version and kept beside the warehouse
+    (``keeping``'s, when ``con`` is a :func:`rollup_snapshot` of it)."""
     def to_parts(r: RiskResult):
         return ({"concordance": r.concordance, "ph_warning": r.ph_warning, "horizon_days": r.horizon_days,
                  "as_of": r.as_of.isoformat(), "backtest": r.backtest.values()},
@@ -795,10 +834,11 @@ def stored_churn_risk(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
 
     return _stored(con, f"churn-risk-h{int(horizon_days)}-i{int(inactivity_days)}",
                    lambda: churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days),
-                   to_parts, from_parts)
+                   to_parts, from_parts, keeping)
 
 
-def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> PropensityResult:
+def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
+                               keeping: Keeping | None = None) -> PropensityResult:
     """:func:`purchase_propensity`, computed once per warehouse version and kept beside the warehouse."""
     def to_parts(r: PropensityResult):
         return ({"auc": r.auc, "horizon_days": r.horizon_days, "backtest": r.backtest.values()},
@@ -809,10 +849,11 @@ def stored_purchase_propensity(con: duckdb.DuckDBPyConnection, *, horizon_days: 
                                 values["horizon_days"], Backtest.from_values(values["backtest"], frames["calibration"]))
 
     return _stored(con, f"propensity-h{int(horizon_days)}",
-                   lambda: purchase_propensity(con, horizon_days=horizon_days), to_parts, from_parts)
+                   lambda: purchase_propensity(con, horizon_days=horizon_days), to_parts, from_parts, keeping)
 
 
-def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> dict:
+def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30,
+                            keeping: Keeping | None = None) -> dict:
     """:func:`evaluate_churn` at the latest cut-off with a full horizon after it, kept per version."""
     def from_parts(values: dict, frames: dict) -> dict:
         if "training_cuts" not in values:
@@ -820,4 +861,5 @@ def stored_churn_evaluation(con: duckdb.DuckDBPyConnection, *, horizon_days: int
         return values
 
     return _stored(con, f"churn-evaluation-h{int(horizon_days)}",
-                   lambda: evaluate_churn(con, None, horizon_days=horizon_days), lambda r: (r, {}), from_parts)
+                   lambda: evaluate_churn(con, None, horizon_days=horizon_days), lambda r: (r, {}), from_parts,
+                   keeping)

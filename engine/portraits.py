@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import bind_named, business_timezone, data_version, load_query, run_query
+from engine.warehouse import business_timezone, data_version, run_query
 
 DEFAULT_TAGS = {"lookback": 180, "half_life": 30.0, "top": 5}
 #: One derivation at a time in a process: the dashboard derives in the background after an upload
@@ -55,18 +57,56 @@ def ensure_interest_tags(con: duckdb.DuckDBPyConnection) -> None:
     with _DERIVING:
         if tags_are_current(con):
             return
-        current = str(data_version(con))
-        con.execute("begin transaction")
-        try:
-            con.execute("delete from user_tags")
-            sql = load_query("interest_tags")
-            con.execute(f"insert into user_tags select user_id, tag, score from ({sql})",
-                        bind_named(sql, DEFAULT_TAGS))
-            con.execute("update meta set value = ? where key = 'tags_version'", [current])
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+        _write_tags(con, run_query(con, "interest_tags", DEFAULT_TAGS), data_version(con))
+
+
+def _write_tags(con: duckdb.DuckDBPyConnection, tags: pd.DataFrame, version: int) -> None:
+    """Replace ``user_tags`` with ``tags``, derived from ``version``, in one short transaction."""
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from user_tags")
+        con.register("derived_tags", tags[["user_id", "tag", "score"]])
+        con.execute("insert into user_tags select user_id, tag, score from derived_tags")
+        con.unregister("derived_tags")
+        con.execute("update meta set value = ? where key = 'tags_version'", [str(version)])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+#: Seconds a background derivation leaves the warehouse closed between its steps: longer than the
+#: longest pause of a writer polling for the file (engine.warehouse._open), so a waiting command-line
+#: import gets it rather than the derivation's next step.
+GIVE_WAY_SECONDS = 0.6
+
+
+def derive_interest_tags_in_turns(path: str | Path, *, timeout: float = 30.0) -> bool:
+    """Derive the tags of the warehouse at ``path`` without holding it for the whole derivation: score
+    on one opening (a read), leave the file to any waiting writer, then write in a short transaction.
+    Returns whether tags were written; a version that moved on meanwhile writes nothing (its own
+    derivation follows)."""
+    from engine.warehouse import connect
+
+    with _DERIVING:
+        with connect(path, timeout=timeout) as con:
+            if tags_are_current(con):
+                return False
+            version = data_version(con)
+            tags = run_query(con, "interest_tags", DEFAULT_TAGS)
+        time.sleep(GIVE_WAY_SECONDS)
+        with connect(path, timeout=timeout) as con:
+            if data_version(con) != version:
+                return False
+            _write_tags(con, tags, version)
+        return True
+
+
+def tags_derivation_done() -> None:
+    """Return once no derivation of the tags is under way in this process (call it before opening the
+    warehouse: waiting with it open would hold it for the whole derivation)."""
+    with _DERIVING:
+        pass
 
 
 def tags_are_current(con: duckdb.DuckDBPyConnection) -> bool:

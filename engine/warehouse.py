@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -159,18 +160,69 @@ def default_warehouse_path() -> Path:
     return Path(env).expanduser() if env else PROJECT_ROOT / "data" / "pond.duckdb"
 
 
+#: DuckDB's own words when two connections of one process race to open (or close) the same file
+_HANDLE_CONFLICT = ("Unique file handle conflict", "Cannot attach")
+#: One opening at a time in a process: the dashboard's sessions (a dozen sign-ins at once) open the
+#: warehouse from many threads, and DuckDB's database-instance cache can refuse concurrent opens of one
+#: file with "Unique file handle conflict". Opening takes milliseconds; the lock is not held after it.
+_OPENING = threading.Lock()
+#: files and folders Pond creates are its user's only: the warehouse holds every customer's behaviour
+PRIVATE_UMASK = 0o077
+
+
+@contextmanager
+def _private_creation() -> Iterator[None]:
+    """Files created inside the block are 0600 and folders 0700 (call with :data:`_OPENING` held: the
+    umask is the process's)."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@contextmanager
+def creating_privately() -> Iterator[None]:
+    """Files and folders created inside the block (a backup's ``attach``, say) are private, whatever
+    the process's umask; other threads do not open a warehouse meanwhile."""
+    with _OPENING, _private_creation():
+        yield
+
+
+def private_files() -> None:
+    """Make every file this process creates from now on private (0600, folders 0700): the warehouse's
+    write-ahead log, spill files, results, backups and keys. The CLI and the dashboard call it at start."""
+    with _OPENING:
+        os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
+
+
+def spill_folder(path: Path) -> Path:
+    """Where DuckDB spills work bigger than its memory limit: ``<warehouse>.tmp`` (DuckDB's default),
+    created private before DuckDB needs it."""
+    return path.with_name(path.name + ".tmp")
+
+
 def _open(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout
     delay = 0.05
     limit = memory_limit()
     while True:
         try:
-            con = duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            holder = _LOCK_HOLDER.search(str(exc))
-            if holder is None:
+            with _OPENING:
+                new = not path.exists()
+                with _private_creation():
+                    con = duckdb.connect(str(path))
+                if new:  # created under the private umask; say so explicitly for a file that predates it
+                    os.chmod(path, 0o600)
+        except (duckdb.IOException, duckdb.BinderException) as exc:
+            message = str(exc)
+            holder = _LOCK_HOLDER.search(message)
+            conflict = any(words in message for words in _HANDLE_CONFLICT)
+            if holder is None and not conflict:
                 raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
             if time.monotonic() >= deadline:
+                if holder is None:
+                    raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
                 raise WarehouseLockedError(
                     f"the warehouse {path} is busy: process {holder['pid']} ({holder['prog']}) "
                     f"has held it for writing for over {timeout:.0f} s; try again when it finishes "
@@ -180,6 +232,10 @@ def _open(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
             delay = min(delay * 2, 0.5)
             continue
         con.execute("set memory_limit = ?", [limit])
+        spill = spill_folder(path)
+        if not spill.exists():
+            with creating_privately():
+                spill.mkdir(mode=0o700, exist_ok=True)
         return con
 
 
@@ -215,7 +271,9 @@ def connect(path: str | Path | None = None, *, timeout: float = DEFAULT_LOCK_TIM
                 f"no warehouse at {path}; build one with `python -m engine demo` or import a file "
                 "with `python -m engine ingest FILE`"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            with creating_privately():
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     con = _open(path, timeout)
     try:
         # Every timestamp Pond stores is UTC; casts of time-zone-aware values must not depend on
@@ -416,3 +474,27 @@ def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
     for rollup in ROLLUPS:
         con.execute(f"delete from {rollup}")
     refresh_rollups(con, [d for (d,) in days])
+
+
+def remove_leftovers(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """Remove what a killed restore or import left beside the warehouse ``con`` is open on: the
+    restore's ``.pond-restore-*`` copy folders and DuckDB's spill files; returns what was removed.
+
+    Call it right after opening, before this process does other work on the warehouse: holding the
+    file means no other process is restoring into it or spilling beside it.
+    """
+    import shutil
+
+    row = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    if not row or not row[0][0]:
+        return []
+    path = Path(row[0][0])
+    removed = [folder for folder in path.parent.glob(".pond-restore-*") if folder.is_dir()]
+    spill = spill_folder(path)
+    removed += [file for file in spill.glob("*") if file.is_file()] if spill.is_dir() else []
+    for leftover in removed:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return removed

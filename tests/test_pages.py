@@ -1085,3 +1085,26 @@ def test_a_link_with_days_and_channel_opens_that_view(demo):
     bad.run()
     no_errors(bad)  # a link with days outside the data falls back to the last 30 days
     assert bad.sidebar.date_input[0].value == (date(2026, 1, 30), date(2026, 2, 28))
+
+
+def test_tables_offer_no_download_of_their_own(demo):
+    """st.dataframe's toolbar download has no role check, audit or formula neutralising: Pond turns it
+    off for every table on every page (client.disableDataExport), even for a server started from a
+    folder without Pond's .streamlit/config.toml; exports go through widgets.csv_download."""
+    from streamlit import config
+
+    config.set_option("client.disableDataExport", False)  # as a server that did not read config.toml
+    at = app().run()
+    no_errors(at)
+    assert config.get_option("client.disableDataExport") is True
+    assert (ROOT / ".streamlit" / "config.toml").read_text().count("disableDataExport = true") == 1
+    # Pond's own export is still offered (local mode: an admin)
+    assert any("as CSV" in b.label for b in at.get("download_button"))
+
+
+def test_the_first_run_clears_what_a_killed_restore_left(demo):
+    leftover = demo.parent / ".pond-restore-abandoned"
+    leftover.mkdir()
+    (leftover / "backup.duckdb").write_bytes(b"half a backup")
+    no_errors(app().run())
+    assert not leftover.exists()

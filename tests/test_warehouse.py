@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -89,3 +90,119 @@ def test_rollups_from_hand_counted_events(con, write):
         ("2024-01-01", "u1", "wx", "impression", 1), ("2024-01-01", "u1", "wx", "view", 2),
         ("2024-01-01", "u2", "wx", "purchase", 1), ("2024-01-01", "u2", "wx", "refund", 1),
         ("2024-01-02", "u2", None, "view", 1)]
+
+
+def _mode(path) -> int:
+    import os
+    import stat
+
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_warehouse_spill_folder_and_backups_are_private_whatever_the_umask(tmp_path):
+    import os
+
+    from engine.backup import backup
+    from engine.ingest.personal import pseudonym_key
+
+    before = os.umask(0o022)  # a notebook's or a service's usual umask: files 0644
+    try:
+        db = tmp_path / "new" / "shop.duckdb"
+        with warehouse.connect(db) as con:
+            pseudonym_key(con)
+            done = backup(con, tmp_path / "backups" / "b.duckdb")
+        assert _mode(db) == 0o600 and _mode(db.parent) == 0o700
+        assert _mode(warehouse.spill_folder(db)) == 0o700
+        assert _mode(db.with_suffix(".key")) == 0o600
+        assert _mode(done.path) == 0o600 and _mode(done.path.parent) == 0o700
+        assert _mode(done.path.with_suffix(".key")) == 0o600
+    finally:
+        os.umask(before)
+
+
+def test_the_command_line_creates_every_file_private(tmp_path, write):
+    """The CLI sets a private umask, so DuckDB's own files (write-ahead log, spill files) are 0600 too."""
+    import os
+    import subprocess
+    import sys
+
+    source = write("people.csv", "user_id,event_type,event_time\n13800138000,view,2024-01-08 10:00:00\n"
+                                 "13900139000,purchase,2024-01-08 11:00:00\n")
+    db = tmp_path / "cli" / "w.duckdb"
+    for command in (["ingest", str(source)], ["backup", str(tmp_path / "b" / "copy.duckdb")]):
+        done = subprocess.run([sys.executable, "-m", "engine", "--warehouse", str(db), *command],
+                              cwd=warehouse.PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: os.umask(0o022))
+        assert done.returncode == 0, done.stderr
+    created = [p for p in tmp_path.rglob("*") if p != source]
+    assert {p.name for p in created} >= {"w.duckdb", "w.key", "copy.duckdb", "copy.key", "w.duckdb.tmp"}
+    assert {p.name: _mode(p) for p in created} == {
+        p.name: 0o700 if p.is_dir() else 0o600 for p in created}
+
+
+def test_a_dozen_sessions_open_the_warehouse_at_once(tmp_path, monkeypatch):
+    """Openings are serialised within a process, and DuckDB's "Unique file handle conflict" is retried."""
+    import threading
+
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    with warehouse.connect(db):
+        pass
+    real_connect, inside, overlaps, conflicts = duckdb.connect, [0], [0], [2]
+    guard = threading.Lock()
+
+    def racy_connect(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            overlaps[0] = max(overlaps[0], inside[0])
+            conflict = conflicts[0] > 0
+            conflicts[0] -= 1
+        try:
+            time.sleep(0.01)
+            if conflict:  # what DuckDB says when two threads open the same file at once
+                raise duckdb.IOException(f'Unique file handle conflict: Cannot attach "w" - the database file '
+                                         f'"{db}" is already attached by database "w"')
+            return real_connect(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(duckdb, "connect", racy_connect)
+    start, failures, versions = threading.Barrier(12), [], []
+
+    def session() -> None:
+        start.wait()
+        try:
+            with warehouse.connect(db) as con:
+                versions.append(warehouse.data_version(con))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=session) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and versions == [0] * 12
+    assert overlaps[0] == 1 and conflicts[0] < 0
+
+
+def test_leftovers_of_a_killed_restore_or_import_are_removed_on_the_next_start(tmp_path):
+    from engine.__main__ import main
+
+    db = tmp_path / "w.duckdb"
+    with warehouse.connect(db):
+        pass
+    restore_copy = tmp_path / ".pond-restore-k1ll3d"
+    restore_copy.mkdir()
+    (restore_copy / "backup.duckdb").write_bytes(b"x" * 1000)
+    spilled = warehouse.spill_folder(db) / "duckdb_temp_storage_S32K-0.tmp"
+    spilled.write_bytes(b"x" * 1000)
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("mine")
+    assert main(["--warehouse", str(db), "summary"]) == 0
+    assert not restore_copy.exists() and not spilled.exists()
+    assert unrelated.exists() and db.exists() and warehouse.spill_folder(db).is_dir()
+    with warehouse.connect(db) as con:  # nothing left: nothing to do
+        assert warehouse.remove_leftovers(con) == []

@@ -14,6 +14,7 @@ import streamlit as st
 
 from engine import access, audit
 from engine.access import LOCAL, AccessDenied, User
+from engine.errors import PondError
 from ui import data
 
 log = logging.getLogger("pond.ui")
@@ -85,8 +86,22 @@ def record(action: str, detail: str = "", *, rows: int | None = None, ok: bool =
         log.exception("could not write the audit entry %s %s", action, detail)
 
 
+def client_address() -> str:
+    """The browser's address as the server sees it (the proxy's, behind one), for throttling."""
+    try:
+        return st.context.ip_address or "unknown"
+    except Exception:  # noqa: BLE001 - no request context (AppTest): one client
+        return "unknown"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} minutes"
+
+
 def sign_in_form() -> None:
-    """The sign-in page: name and password; failures are audited and rate-limited per name."""
+    """The sign-in page: name and password; failures are audited and throttled by name and by client
+    with growing waits (engine.access.SignInThrottle), counted atomically across sessions."""
     st.title("Sign in to Pond")
     with st.form("sign-in"):
         name = st.text_input("User name", key="sign-in-name")
@@ -96,12 +111,18 @@ def sign_in_form() -> None:
         st.caption("Ask an admin for an account. Admins create them with "
                    "`python -m engine users add NAME --role viewer|marketer|admin`.")
         return
-    path = data.warehouse_path()
-    with data.connect(timeout=15) as con:
-        if audit.locked_out(con, name):
-            st.error("Too many failed sign-ins for this name: try again in 10 minutes.")
-            return
-    user = access.verify(path, name, password)
+    try:
+        with data.connect(timeout=15) as con:
+            recorded = audit.sign_in_wait(con, name, access.BY_NAME)
+    except PondError:  # a busy warehouse does not stop sign-in: the server's own throttle still counts
+        recorded = 0.0
+    attempt = access.sign_in(data.warehouse_path(), name, password, client=client_address(),
+                             recorded_wait=recorded)
+    if attempt.wait:
+        record("sign_in_throttled", f"wait {attempt.wait:.0f} s", ok=False, actor=name[:64] or "(empty)")
+        st.error(f"Too many failed sign-ins: try again in {_duration(attempt.wait)}.")
+        return
+    user = attempt.user
     if user is None:
         record("sign_in_failed", "wrong name or password", ok=False, actor=name[:64] or "(empty)")
         st.error("Wrong name or password.")

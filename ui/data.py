@@ -8,6 +8,7 @@ warehouse version, which every import and undo bumps, so a change shows up on th
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +41,25 @@ def current_version(path: str | None = None) -> int:
         return warehouse.data_version(con)
 
 
+#: warehouses whose leftovers this server process has cleared (once, before anything else opens them)
+_cleared: set[str] = set()
+_clearing = threading.Lock()
+
+
 def ensure_warehouse() -> None:
-    """Build the demo warehouse, with visible progress, when no warehouse file exists yet."""
+    """Build the demo warehouse, with visible progress, when no warehouse file exists yet; on the
+    server's first run, remove what a killed restore or import left beside it."""
     path = Path(warehouse_path())
     if path.exists():
+        with _clearing:  # other sessions wait: nothing else of this process uses the file meanwhile
+            if str(path) not in _cleared:
+                _cleared.add(str(path))
+                try:
+                    with warehouse.connect(path, timeout=2) as con:
+                        for leftover in warehouse.remove_leftovers(con):
+                            log.warning("removed %s, left by an interrupted restore or import", leftover)
+                except PondError:  # busy (another process imports, say): look again on a later run
+                    _cleared.discard(str(path))
         return
     with st.status("First start: building a demo warehouse ...", expanded=True) as status:
         bar = st.progress(0.0)
@@ -308,10 +324,20 @@ def write(action, *args, **kwargs):
         return action(con, *args, **kwargs)
 
 
+def _after_derivation(path: str) -> None:
+    """Let this server's background derivation finish before opening the warehouse: waiting with it
+    open would hold it as long as the derivation fits (a command-line import would be refused)."""
+    from ui.imports import wait_for_derivation
+
+    wait_for_derivation(str(path))
+
+
 @st.cache_data(show_spinner="Scoring interest tags ...", max_entries=4)
 def interest_tags(path: str, version: int) -> pd.DataFrame:
     from engine.portraits import interest_tags as compute
+    from engine.portraits import tags_derivation_done
 
+    tags_derivation_done()  # a derivation under way: wait for it with the warehouse closed, then load
     with connect(path) as con:
         return compute(con)
 
@@ -429,6 +455,7 @@ def churn_survival(path: str, version: int, inactivity_days: int, basis: str, gr
 def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int):
     from engine.churn import stored_churn_risk
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_churn_risk(con, horizon_days=horizon_days, inactivity_days=inactivity_days)
 
@@ -437,6 +464,7 @@ def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int)
 def purchase_propensity(path: str, version: int, horizon_days: int):
     from engine.churn import stored_purchase_propensity
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_purchase_propensity(con, horizon_days=horizon_days)
 
@@ -445,6 +473,7 @@ def purchase_propensity(path: str, version: int, horizon_days: int):
 def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
     from engine.churn import stored_churn_evaluation
 
+    _after_derivation(path)
     with connect(path) as con:
         return stored_churn_evaluation(con, horizon_days=horizon_days)
 

@@ -8,26 +8,10 @@ import math
 import pandas as pd
 import streamlit as st
 
+from engine.export import to_csv_bytes
+
 #: rows a user list shows on a page (the browser slows down past this); its CSV download has them all
 TABLE_ROWS = 1_000
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
-    return safe
-
-
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    # UTF-8 with BOM so that Excel shows Chinese text correctly
-    return spreadsheet_safe(frame).to_csv(index=False).encode("utf-8-sig")
-
 
 def csv_download(frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV", key: str | None = None
                  ) -> None:
