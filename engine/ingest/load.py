@@ -65,8 +65,11 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         with _refusing_unreadable(plan, label):
             yield Source(relation, params, numbered=False)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
-            con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, csv_line "
-                        "from csv_rejects where scan_id = (select max(scan_id) from csv_reject_scans)", [skip])
+            # DuckDB stores one reject per missing column of a short line: one line, one reject
+            con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, "
+                        "trim(csv_line, chr(13) || chr(10)) from csv_rejects "
+                        "where scan_id = (select max(scan_id) from csv_reject_scans) "
+                        "qualify row_number() over (partition by line order by column_idx) = 1", [skip])
     finally:
         with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
             con.execute("drop table if exists csv_rejects")
