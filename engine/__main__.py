@@ -255,6 +255,8 @@ def cmd_inspect(args) -> int:
     if plan.event_type_rule != "column":
         print(f"  event_type    <- {plan.event_type_rule} {plan.event_type_constant or ''}".rstrip())
     print(f"  time: {plan.time_kind} {', '.join(plan.time_patterns[:3])}".rstrip())
+    if plan.time_range_text:
+        print(f"  {plan.time_range_text}")
     for note in plan.notes:
         print(f"  note: {note}")
     print(sample.rows.head(5).to_string(index=False))

@@ -124,6 +124,8 @@ with tab_import:
                             f"header {'yes' if item.sample.has_header else 'no'}")
             for note in item.plan.notes:
                 top[2].caption(f"ℹ️ {note}")
+            if item.plan.time_range_text:
+                top[2].caption(f"📅 {item.plan.time_range_text}")
             st.dataframe(item.sample.rows.head(10), hide_index=True, height=230)
             plan = edit_plan(item, key)
             if st.button("Import", key=f"{key}-import", type="primary"):

@@ -25,11 +25,17 @@ import duckdb
 import pandas as pd
 
 from engine.errors import ImportFormatError, PondError
-from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
+from engine.ingest.formats import (
+    FORMAT_NAMES,
+    ImportPlan,
+    detect_conversion_time_format,
+    detect_plan,
+    detect_time_format,
+)
 from engine.ingest.load import Source, open_source, unpack_raw
 from engine.ingest.personal import pseudonym_key
 from engine.ingest.sniff import FileSample, check_size, sniff_file
-from engine.ingest.transform import build_assignments, build_canonical
+from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
@@ -44,7 +50,8 @@ from engine.warehouse import (
     write_transaction,
 )
 
-__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "import_file", "inspect_file",
+__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "describe_time_range", "import_file",
+           "inspect_file",
            "list_uploads", "rejected_rows", "undo_upload"]
 
 Progress = Callable[[float, str], None]
@@ -96,7 +103,16 @@ def inspect_file(path: str | Path, *, name: str | None = None, format: str = "au
                  timezone: str | None = None) -> tuple[FileSample, ImportPlan]:
     """Sniff a file and detect its import plan, without touching the warehouse."""
     sample = sniff_file(path, name=name)
-    return sample, detect_plan(sample, format=format, timezone=timezone)
+    plan = detect_plan(sample, format=format, timezone=timezone)
+    describe_time_range(sample, plan)
+    return sample, plan
+
+
+def describe_time_range(sample: FileSample, plan: ImportPlan) -> None:
+    """Set ``plan.time_range`` from the sample (again after the mapping or the zone changed)."""
+    column = plan.source("event_time")
+    values = sample.rows[column[0]].tolist() if column and column[0] in sample.rows else []
+    plan.time_range = sample_time_range(plan, values, complete=sample.complete)
 
 
 def _noop(fraction: float, message: str) -> None:
@@ -175,6 +191,8 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         build_canonical(con, plan, source, key=key)
     rows_read, rejected, good, reasons = _checked_rows(con, "canon", label,
                                                        hint="check the column mapping, time format and time zone")
+    build_event_rows(con, plan)
+    conversions = con.execute("select count(*) from canon_events").fetchone()[0] - good
     upload_id = _next_upload_id(con)
     progress(0.55, "Adding new events")
     imported = _insert_events(con, plan, upload_id)
@@ -188,6 +206,9 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     for name in ("ingest_upsert_user_attributes", "ingest_update_user_attributes"):
         execute_query(con, name)
     notes = list(plan.notes)
+    if conversions:
+        notes.append(f"{conversions:,} rows with a set conversion flag also became "
+                     f"{plan.conversion_event_type or 'purchase'} events")
     if was_empty and plan.timezone and business_timezone(con) != plan.timezone:
         con.execute("update meta set value = ? where key = 'business_timezone'", [plan.timezone])
         notes.append(f"Business time zone set to {plan.timezone} (day boundaries of charts)")
@@ -205,8 +226,9 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         notes.append("Kept event types outside the standard vocabulary: " + ", ".join(others))
     result = ImportResult(
         file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
-        rows_read=rows_read, rows_imported=imported, rows_rejected=rejected, rows_duplicate=good - imported,
-        reject_reasons=reasons, first_event=first, last_event=last, notes=notes,
+        rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
+        rows_duplicate=good + conversions - imported, reject_reasons=reasons, first_event=first, last_event=last,
+        notes=notes,
     )
     _record_upload(con, result, plan, who, started)
     return result
@@ -233,7 +255,7 @@ def _import_assignments(con, path, plan, label, sha, started, who, progress) -> 
 # The steps every kind of import shares. Table names passed here are our own constants
 # ("canon", "canon_assignments", "events", "experiments"), never user text.
 
-_TEMPORARY_VIEWS = ("canon", "canon_assignments")
+_TEMPORARY_VIEWS = ("canon_events", "canon", "canon_assignments")
 _TEMPORARY_TABLES = ("stage", "stage_rejects", "canon_rows", "canon_assignments_rows", "vocabulary",
                      "touched_users", "seen_items", "seen_user_attributes")
 
@@ -252,6 +274,11 @@ def _detect_time_again(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source:
         values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
                              source.params).df()
         detect_time_format(plan, values.iloc[:, 0], con)
+    if plan.source("conversion_time") and plan.conversion_time_kind == "text" and not plan.conversion_time_patterns:
+        column = plan.columns.index(plan.source("conversion_time")[0])
+        values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
+                             source.params).df()
+        detect_conversion_time_format(plan, values.iloc[:, 0], con)
 
 
 def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: int) -> int:
@@ -263,8 +290,7 @@ def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: 
     contains the event time, so a stored copy has the same time).
     """
     repeats, first, last = con.execute(
-        "select count(*) - count(distinct event_id), min(event_time), max(event_time) from canon "
-        "where reason is null"
+        "select count(*) - count(distinct event_id), min(event_time), max(event_time) from canon_events"
     ).fetchone()
     natural = not plan.source("event_id")
     sql = load_query("ingest_insert_events").format(

@@ -15,13 +15,18 @@ import pandas as pd
 from engine.errors import ImportFormatError
 from engine.ingest.sniff import FileSample
 from engine.ingest.vocabulary import (
+    DEVICE_USER_HEADERS,
     EVENT_VOCABULARY,
     FIELDS,
+    FLAG_FALSE,
+    FLAG_TRUE,
     PERSONAL_HEADER_WORDS,
     PERSONAL_VALUE,
     REQUIRED_FIELDS,
     field_for_header,
+    guess_field_for_header,
     is_contact_header,
+    is_conversion_flag_header,
     normalise_header,
 )
 
@@ -36,7 +41,7 @@ TIME_PATTERNS: tuple[str, ...] = (
     "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y",
     "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y",
     "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
-    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d%H%M%S",
+    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d%H%M%S", "%Y%m%d",
 )
 ZONED_PATTERN = re.compile(r"%z|Z$|UTC$")
 
@@ -61,9 +66,30 @@ class ImportPlan:
     vocabulary: dict[str, str] = field(default_factory=lambda: dict(EVENT_VOCABULARY))
     time_kind: str = "text"  # text | unix_s | unix_ms
     time_patterns: list[str] = field(default_factory=list)
+    #: a set conversion flag (field ``converted``) adds this event at ``conversion_time`` (else the row's time)
+    conversion_event_type: str = "purchase"
+    conversion_time_kind: str = "text"
+    conversion_time_patterns: list[str] = field(default_factory=list)
     timezone: str | None = None  # zone of naive source times; None means UTC
     pseudonymise: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the preview's times: first and last (ISO, UTC), how many sample values parsed, of how many,
+    #: and whether the sample is the whole file; filled by :func:`engine.ingest.inspect_file`
+    time_range: dict | None = None
+
+    @property
+    def time_range_text(self) -> str | None:
+        """One line for the preview: the span of the file's times, so that a wrong century shows at once."""
+        r = self.time_range
+        if not r:
+            return None
+        where = "the file's" if r["complete"] else f"the first {r['total']:,} rows'"
+        if not r["parsed"]:
+            return f"Dates: none of {where} times can be read; check the time column and its format"
+        first, last = r["first"][:16], r["last"][:16]
+        span = f"all {first}" if first == last else f"from {first} to {last}"
+        unread = "" if r["parsed"] == r["total"] else f" ({r['total'] - r['parsed']:,} cannot be read)"
+        return f"Dates: {where} times run {span} UTC{unread}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +111,8 @@ class ImportPlan:
             self.mapping.pop(name, None)
         if name == "event_time":  # the import detects the new column's time format
             self.time_kind, self.time_patterns = "text", []
+        if name == "conversion_time":
+            self.conversion_time_kind, self.conversion_time_patterns = "text", []
 
     @property
     def is_assignments(self) -> bool:
@@ -229,6 +257,7 @@ def _assignments(sample: FileSample) -> ImportPlan | None:
 
 def _generic(sample: FileSample) -> ImportPlan:
     mapping: dict[str, list[str]] = {}
+    notes: list[str] = []
     if sample.has_header:
         for column in sample.columns:
             name = field_for_header(column)
@@ -238,18 +267,79 @@ def _generic(sample: FileSample) -> ImportPlan:
             contact = next((c for c in sample.columns if is_contact_header(c)), None)
             if contact:
                 mapping["user_id"] = [contact]
+        notes += _map_by_clues(sample, mapping)
     else:
         _map_headerless(sample, mapping)
-    rule, constant, fmt, notes = "column", None, "generic", []
+    rule, constant, fmt = "column", None, "generic"
     if "event_type" not in mapping:
-        if "order_id" in mapping and ("amount" in mapping or "price" in mapping):
-            rule, constant, fmt = "constant", "purchase", "orders"
-            notes.append("Order export: every row is one purchase")
+        rule = "constant"
+        money = mapping.get("amount") or (mapping.get("price") if "order_id" in mapping else None)
+        time_column = (mapping.get("event_time") or [""])[0]
+        if money:
+            constant, fmt = "purchase", "orders"
+            notes.append(f"No event type column, but the rows carry money ({money[0]}): every row is imported "
+                         "as a purchase (an order or payment log); map an event type column or pick another "
+                         "type to change it")
+        elif "click" in time_column.lower() or "converted" in mapping:
+            constant = "click"
+            notes.append(f"No event type column: every row is imported as a click (a click log: {time_column}); "
+                         "pick another type to change it")
         else:
-            rule, constant = "constant", "view"
-            notes.append("No event type column: every row is imported as a view unless you map one")
+            constant = "view"
+            notes.append("No event type column: every row is imported as a view; map an event type column or "
+                         "pick another type to change it")
+    if "converted" in mapping:
+        when = mapping.get("conversion_time", mapping.get("event_time", ["the row's time"]))[0]
+        notes.append(f"Conversion flag {mapping['converted'][0]}: each row where it is set also becomes a "
+                     f"purchase at {when}")
     notes.append("Columns mapped by header names" if sample.has_header else "Columns mapped by values")
     return _plan(sample, fmt, mapping, event_type_rule=rule, event_type_constant=constant, notes=notes)
+
+
+def _numeric_share(values: pd.Series) -> float:
+    if values.empty:
+        return 0.0
+    cleaned = values.str.replace(r"[¥$€£,\s]|元|RMB", "", regex=True)
+    return float(pd.to_numeric(cleaned, errors="coerce").notna().mean())
+
+
+def _map_by_clues(sample: FileSample, mapping: dict[str, list[str]]) -> list[str]:
+    """Map fields no header names outright from weaker clues (money and quantity words, ``*_time``,
+    device and visitor ids, conversion flags); returns what was guessed, for the preview."""
+    taken = {c for columns in mapping.values() for c in columns}
+    guesses: dict[str, list[str]] = {}
+    flag = None
+    for column in sample.columns:
+        if column in taken:
+            continue
+        values = _values(sample, column)
+        if flag is None and is_conversion_flag_header(column) and (
+                values.empty or values.str.lower().isin(FLAG_TRUE + FLAG_FALSE).mean() >= 0.5):
+            flag = column
+            continue
+        name = guess_field_for_header(column)
+        if name in ("amount", "quantity") and _numeric_share(values) < 0.9:
+            continue
+        if name:
+            guesses.setdefault(name, []).append(column)
+    notes = []
+    if flag:
+        mapping["converted"] = [flag]
+        stem = re.sub(r"^(is|has)_?|ed$|ion$|是否", "", str(flag).strip().lower())[:5]
+        times = guesses.get("event_time", [])
+        own = next((c for c in times if stem and stem in c.lower()), None)
+        if own:
+            mapping["conversion_time"] = [own]
+            times.remove(own)
+    for name in ("user_id", "event_time", "amount", "quantity"):
+        if name in mapping or not guesses.get(name):
+            continue
+        options = guesses[name]
+        if name == "user_id":
+            options = sorted(options, key=lambda c: DEVICE_USER_HEADERS.index(normalise_header(c)))
+        mapping[name] = [options[0]]
+        notes.append(f"{options[0]} taken as {name} (no column is named as one)")
+    return notes
 
 
 def _map_headerless(sample: FileSample, mapping: dict[str, list[str]]) -> None:
@@ -322,6 +412,8 @@ def detect_plan(sample: FileSample, *, format: str = "auto", timezone: str | Non
 
 
 def _detect_time(plan: ImportPlan, sample: FileSample, con: duckdb.DuckDBPyConnection | None) -> None:
+    if plan.source("conversion_time"):
+        detect_conversion_time_format(plan, _values(sample, plan.source("conversion_time")[0]), con)
     if plan.time_kind != "text" or not plan.source("event_time"):
         return
     detect_time_format(plan, _values(sample, plan.source("event_time")[0]), con)
@@ -330,16 +422,29 @@ def _detect_time(plan: ImportPlan, sample: FileSample, con: duckdb.DuckDBPyConne
 def detect_time_format(plan: ImportPlan, values: pd.Series, con: duckdb.DuckDBPyConnection | None = None
                        ) -> None:
     """Set the plan's time kind and patterns from sample values of its time column."""
-    plan.time_kind, plan.time_patterns = "text", []
+    plan.time_kind, plan.time_patterns, note = time_format(values, con)
+    if note:
+        plan.notes.append(note)
+
+
+def detect_conversion_time_format(plan: ImportPlan, values: pd.Series,
+                                  con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """The same for the conversion time column."""
+    plan.conversion_time_kind, plan.conversion_time_patterns, _ = time_format(values, con)
+
+
+def time_format(values: pd.Series, con: duckdb.DuckDBPyConnection | None = None
+                ) -> tuple[str, list[str], str | None]:
+    """Time kind, strptime patterns (best first) and a note on an ambiguous day/month order."""
     values = values.dropna().astype(str).str.strip().loc[lambda s: s != ""]
     if values.empty:
-        return
+        return "text", [], None
+    if (values != "0").any():  # zero timestamps are placeholders, rejected as such; they say nothing of the kind
+        values = values[values != "0"]
     if values.str.fullmatch(r"\d{9,10}(\.\d+)?").mean() > 0.9:
-        plan.time_kind = "unix_s"
-        return
+        return "unix_s", [], None
     if values.str.fullmatch(r"\d{12,13}").mean() > 0.9:
-        plan.time_kind = "unix_ms"
-        return
+        return "unix_ms", [], None
     own = con is None
     con = con or duckdb.connect()
     try:
@@ -353,15 +458,17 @@ def detect_time_format(plan: ImportPlan, values: pd.Series, con: duckdb.DuckDBPy
             con.close()
     hits = {p: n for p, n in counts if n}
     if not hits:
-        return  # every row will be rejected with "unparseable time" and the value shown
+        return "text", [], None  # every row will be rejected with "unparseable time" and the value shown
     # Ambiguous day/month orders: keep the family that parses the most values, then the rest.
     best = max(hits, key=lambda p: (hits[p], -TIME_PATTERNS.index(p)))
     clash = "%d/%m" if best.startswith("%m/%d") else "%m/%d" if best.startswith("%d/%m") else None
-    plan.time_patterns = sorted((p for p in hits if not (clash and p.startswith(clash))),
-                                key=lambda p: (-hits[p], TIME_PATTERNS.index(p)))
+    patterns = sorted((p for p in hits if not (clash and p.startswith(clash))),
+                      key=lambda p: (-hits[p], TIME_PATTERNS.index(p)))
+    note = None
     if best.startswith(("%m/%d", "%d/%m")):
         order = "month/day" if best.startswith("%m/%d") else "day/month"
-        plan.notes.append(f"Dates read as {order}/year ({hits[best]} of {len(values)} sample values)")
+        note = f"Dates read as {order}/year ({hits[best]} of {len(values)} sample values)"
+    return "text", patterns, note
 
 
 def _detect_personal(plan: ImportPlan, sample: FileSample) -> None:

@@ -42,6 +42,7 @@ class FileSample:
     has_header: bool = True
     columns: list[str] = field(default_factory=list)
     rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # sample rows, all text
+    complete: bool = False  # the sample holds every row of the file
 
     @property
     def format_label(self) -> str:
@@ -79,8 +80,11 @@ def sniff_file(path: str | Path, *, name: str | None = None) -> FileSample:
                                 "Excel .xlsx, Parquet or JSON lines")
     encoding, text = _decode_sample(head, label, complete=len(head) < SAMPLE_BYTES)
     if text.lstrip().startswith("{"):
-        return _sniff_jsonl(path, label, encoding, text)
-    return _sniff_delimited(path, label, encoding, text)
+        sample = _sniff_jsonl(path, label, encoding, text)
+    else:
+        sample = _sniff_delimited(path, label, encoding, text)
+    sample.complete = len(head) < SAMPLE_BYTES and len(sample.rows) < SAMPLE_ROWS
+    return sample
 
 
 def _decode_sample(head: bytes, label: str, *, complete: bool) -> tuple[str, str]:
@@ -223,7 +227,7 @@ def _sniff_parquet(path: Path, label: str) -> FileSample:
     finally:
         con.close()
     rows = pd.DataFrame([[cell_text(v) for v in r] for r in data], columns=columns, dtype="object")
-    return FileSample(path, "parquet", None, None, True, columns, rows)
+    return FileSample(path, "parquet", None, None, True, columns, rows, complete=len(rows) < SAMPLE_ROWS)
 
 
 def _sniff_xlsx(path: Path, label: str) -> FileSample:
@@ -237,7 +241,7 @@ def _sniff_xlsx(path: Path, label: str) -> FileSample:
         raise ImportFormatError(f"{label}: the workbook's first sheet is empty")
     has_header = _detect_header(table[0], table[1:])
     columns, rows = _frame(has_header, table)
-    return FileSample(path, "xlsx", None, None, has_header, columns, rows)
+    return FileSample(path, "xlsx", None, None, has_header, columns, rows, complete=len(rows) < SAMPLE_ROWS)
 
 
 def max_import_bytes() -> int:

@@ -11,9 +11,8 @@ import duckdb
 
 from engine.ingest.formats import ZONED_PATTERN, ImportPlan
 from engine.ingest.load import Source, raw_cells_json
+from engine.ingest.vocabulary import FLAG_FALSE, FLAG_TRUE
 from engine.warehouse import load_query
-
-EARLIEST_EVENT = "2000-01-01"
 
 _MACROS = (
     # only short values can be a null token, so most values skip lower(); a null token, trimmed or
@@ -49,29 +48,77 @@ def _text(plan: ImportPlan, name: str) -> str:
     return columns[0] if len(columns) == 1 else f"coalesce({', '.join(columns)})"
 
 
-def _time(plan: ImportPlan, raw: str, p: _Params) -> str:
+def _time(plan: ImportPlan, raw: str, p: _Params, *, conversion: bool = False) -> str:
+    """SQL for a UTC timestamp from text ``raw``: the row's time, or the conversion time."""
+    kind = plan.conversion_time_kind if conversion else plan.time_kind
+    patterns = plan.conversion_time_patterns if conversion else plan.time_patterns
+    prefix = "conversion_" if conversion else ""
     number = f"pond_number({raw})"
-    if plan.time_kind == "unix_s":
+    if kind == "unix_s":
         return f"case when abs({number}) < 1e11 then to_timestamp({number}) at time zone 'UTC' end"
-    if plan.time_kind == "unix_ms":
+    if kind == "unix_ms":
         return (f"case when abs({number}) < 1e14 then to_timestamp({number} / 1000) "
                 "at time zone 'UTC' end")
-    zoned = [f for f in plan.time_patterns if "%z" in f]
-    utc_text = [f for f in plan.time_patterns if "%z" not in f and ZONED_PATTERN.search(f)]
-    naive = [f for f in plan.time_patterns if not ZONED_PATTERN.search(f)]
+    zoned = [f for f in patterns if "%z" in f]
+    utc_text = [f for f in patterns if "%z" not in f and ZONED_PATTERN.search(f)]
+    naive = [f for f in patterns if not ZONED_PATTERN.search(f)]
     parts = []
     if zoned:
-        parts.append(f"try_strptime({raw}, {p.bind('zoned', zoned)}) at time zone 'UTC'")
+        parts.append(f"try_strptime({raw}, {p.bind(prefix + 'zoned', zoned)}) at time zone 'UTC'")
     if utc_text:
-        parts.append(f"try_strptime({raw}, {p.bind('utc_text', utc_text)})")
+        parts.append(f"try_strptime({raw}, {p.bind(prefix + 'utc_text', utc_text)})")
     if naive:
-        local = f"try_strptime({raw}, {p.bind('naive', naive)})"
+        local = f"try_strptime({raw}, {p.bind(prefix + 'naive', naive)})"
         if plan.timezone and plan.timezone != "UTC":
             local = f"timezone({p.bind('tz', plan.timezone)}, {local}) at time zone 'UTC'"
         parts.append(local)
     if not parts:
         return "cast(null as timestamp)"
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def _local_time(plan: ImportPlan, utc: str, p: _Params) -> str:
+    """SQL for a UTC time as the file wrote it, in the zone of its naive times (for placeholder checks)."""
+    if not plan.timezone or plan.timezone == "UTC" or plan.time_kind != "text":
+        return utc
+    return f"timezone({p.bind('tz', plan.timezone)}, cast({utc} as timestamptz))"
+
+
+def _conversion_slots(plan: ImportPlan, p: _Params) -> dict[str, str]:
+    """Template slots of the conversion flag: whether a row converted (null for an unreadable flag),
+    when, and the conversion event's type and id."""
+    if not plan.source("converted"):
+        return {"converted": "false", "conversion_time": "cast(null as timestamp)",
+                "conversion_type": "cast(null as varchar)", "conversion_event_id": "cast(null as uhugeint)"}
+    flag = "lower(s_converted)"
+    false, true = p.bind("flag_false", list(FLAG_FALSE)), p.bind("flag_true", list(FLAG_TRUE))
+    converted = (f"case when s_converted is null or list_contains({false}, {flag}) then false "
+                 f"when list_contains({true}, {flag}) then true end")
+    when = _time(plan, "s_conversion_time", p, conversion=True) if plan.source("conversion_time") else "t_event_time"
+    kind = p.bind("conversion_type", plan.conversion_event_type or "purchase")
+    event_id = ("md5_number('conversion|' || s_event_id)" if plan.source("event_id") else
+                f"md5_number(concat_ws('|', t_user_id, {kind}, cast(epoch_us(t_conversion_time) as varchar), "
+                "coalesce(s_item_id, ''), coalesce(s_order_id, ''), coalesce(s_content_id, ''), "
+                "coalesce(s_campaign_id, ''), coalesce(s_session_id, ''), '', ''))")
+    return {"converted": converted, "conversion_time": when, "conversion_type": kind,
+            "conversion_event_id": event_id}
+
+
+def build_event_rows(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
+    """Create the view ``canon_events``: the good rows of ``canon`` as events, plus one conversion
+    event per row whose conversion flag is set."""
+    if not plan.source("converted"):
+        con.execute("create or replace temp view canon_events as select * from canon where reason is null")
+        return
+    con.execute(
+        """create or replace temp view canon_events as
+        select * from canon where reason is null
+        union all
+        select * replace (conversion_event_id as event_id, conversion_time as event_time,
+                          conversion_type as event_type, cast(null as double) as quantity,
+                          cast(null as double) as amount)
+        from canon where reason is null and converted"""
+    )
 
 
 def _event_type(plan: ImportPlan, p: _Params) -> tuple[str, str]:
@@ -129,7 +176,7 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
     p = _Params()
     text_fields = ("user_id", "event_type", "item_id", "category", "content_id", "campaign_id",
                    "channel", "community_id", "referrer_id", "session_id", "order_id", "event_id",
-                   "item_name", "brand", "gender", "age_band", "city")
+                   "item_name", "brand", "gender", "age_band", "city", "converted", "conversion_time")
     slots = _source_slots(plan, source)
     columns = ",\n".join(
         [f"{_text(plan, f)} as s_{f}" for f in text_fields]
@@ -157,15 +204,40 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
         user_id=person["user_id"],
         referrer_id=person["referrer_id"],
         event_time=_time(plan, "s_event_time", p),
+        local_time=_local_time(plan, "t_event_time", p),
         event_type=event_type,
         vocabulary_join=vocabulary_join,
         quantity=quantity,
         amount=amount,
         event_id=("md5_number('id|' || s_event_id)" if plan.source("event_id") else "null"),
+        **_conversion_slots(plan, p),
     )
-    p.bind("earliest", EARLIEST_EVENT)
     _materialise(con, "canon", sql, p.values, source)
 
+
+def sample_time_range(plan: ImportPlan, values: list[str | None], *, complete: bool) -> dict | None:
+    """First and last time of sample values, read exactly as the import reads them (for the preview)."""
+    if not plan.source("event_time"):
+        return None
+    values = [v for v in values if v is not None and str(v).strip()]
+    if not values:
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        for macro in _MACROS:
+            con.execute(macro)
+        p = _Params()
+        expr = _time(plan, "s_event_time", p)
+        first, last, parsed = con.execute(
+            f"select min(t), max(t), count(t) from (select {expr} as t from "
+            f"(select pond_text(v) as s_event_time from unnest($values) as u(v)))",
+            {**p.values, "values": [str(v) for v in values]},
+        ).fetchone()
+    finally:
+        con.close()
+    return {"first": first.isoformat(sep=" ") if first else None, "last": last.isoformat(sep=" ") if last else None,
+            "parsed": parsed, "total": len(values), "complete": complete}
 
 
 def build_assignments(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: Source) -> None:
