@@ -3,7 +3,7 @@ rejects and reasons."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -211,3 +211,107 @@ def test_a_better_user_column_wins_over_an_ip(write):
     assert plan.source("user_id") == ["idfa"] and plan.source("event_time") == ["ts"]
     named = write("named.csv", "ip,user_id,ts,event\n1.2.3.4,u1,1700000000,view\n")
     assert inspect_file(named)[1].source("user_id") == ["user_id"]
+
+
+# 4. integral-float ids are the integer's text; old warehouses are migrated once ----------------------------
+
+def test_integral_float_ids_become_the_integers_text_in_every_id_column(con, write):
+    path = write("floats.jsonl",
+                 '{"user_id": 17084.0, "event_type": "purchase", "event_time": "2024-05-01 10:00:00", "item_id": 85123.0,'
+                 ' "order_id": 536365.0, "referrer_id": 17.0, "content_id": 5.0, "campaign_id": 12.0, "amount": 3.0}\n'
+                 '{"user_id": "00017", "event_type": "view", "event_time": "2024-05-01 11:00:00", "item_id": "17084.5",'
+                 ' "order_id": "A-1.0", "referrer_id": "0.0", "content_id": "-3.00", "campaign_id": "1e3"}\n')
+    import_file(con, path)
+    assert con.execute("select user_id, item_id, order_id, referrer_id, content_id, campaign_id from events "
+                       "order by event_time").fetchall() == [
+        ("17084", "85123", "536365", "17", "5", "12"),
+        ("00017", "17084.5", "A-1.0", "0", "-3", "1e3"),
+    ]
+
+
+def test_parquet_doubles_as_ids_meet_the_same_customer_from_a_csv(con, write, tmp_path):
+    import duckdb
+
+    parquet = tmp_path / "retail.parquet"
+    with duckdb.connect() as scratch:
+        scratch.execute(f"""copy (select * from (values (17084.0::double, 'purchase', '2024-05-01 10:00:00', 1e16::double),
+                                              (17085.0::double, 'view', '2024-05-01 10:05:00', 2.5::double))
+                                 as t(customer_id, event_type, event_time, item_id))
+                            to '{parquet}' (format parquet)""")
+    import_file(con, parquet)
+    csv = write("retail.csv", "customer_id,event_type,event_time\n17084,view,2024-05-02 10:00:00\n")
+    import_file(con, csv)
+    assert con.execute("select user_id, item_id from events order by event_time").fetchall() == [
+        ("17084", "10000000000000000"), ("17085", "2.5"), ("17084", None)]
+    assert con.execute("select count(*) from users").fetchone()[0] == 2
+
+
+def _age_to_schema_7_with_float_ids(path) -> None:
+    """A warehouse as an older Pond left it: ids of a float-typed export stored as '17084.0'."""
+    import duckdb
+
+    from engine import warehouse
+
+    with warehouse.connect(path) as con:
+        csv = Path(path).parent / "old.csv"
+        csv.write_text("user_id,event_type,event_time,item_id,amount\n"
+                       "17084,purchase,2024-05-01 10:00:00,85123,3\n"
+                       "17084,view,2024-05-02 09:00:00,85123,\n"
+                       "00017,view,2024-05-02 09:30:00,0085.0,\n")
+        import_file(con, csv)
+        # the same purchase, once more through a float-typed export, and another customer only seen as a float
+        con.execute("""insert into events select
+                md5_number(concat_ws('|', u, t, cast(epoch_us(ts) as varchar), i, '', '', '', '', '', a)),
+                ts, u, t, i, null, null, null, null, null, null, null, null, null, try_cast(nullif(a, '') as double), 2
+            from (values ('17084.0', 'purchase', timestamp '2024-05-01 10:00:00', '85123.0', '3.0'),
+                         ('17090.0', 'view', timestamp '2024-05-03 08:00:00', '85123.0', '')) as v(u, t, ts, i, a)""")
+        con.execute("insert into users values ('17084.0', null, null, null, 'F', null, 'Hangzhou', 2), "
+                    "('17090.0', null, null, null, null, null, null, 2)")
+        con.execute("insert into items values ('85123.0', 'mugs', 3.0, null, null, null, null, 2)")
+        con.execute("insert into experiments values ('new_checkout', '17090.0', 'B', null, 2)")
+        con.execute("insert into contents values ('5', 'post', null, null, null, null, null, 1), "
+                    "('5.0', null, 'Spring', null, null, null, '17084.0', 2), ('6.0', 'live', null, null, null, null, null, 2)")
+        con.execute("insert into campaigns values ('12.0', 'coupon', null, null, null, null, 2)")
+        con.execute("insert into uploads (upload_id, file_name, sha256, status) values (2, 'old.parquet', 'x', 'imported')")
+        warehouse.refresh_rollups(con, [date(2024, 5, 1), date(2024, 5, 3)])
+        con.execute("update meta set value = '7' where key = 'schema_version'")
+    with duckdb.connect(str(path)) as raw:  # the rollups as they were: the float spelling is a second user
+        assert raw.execute("select count(*) from user_day where day = '2024-05-01'").fetchone()[0] == 2
+
+
+def test_the_migration_rewrites_float_ids_in_events_and_every_derived_table_once(warehouse_path, write):
+    from engine import warehouse
+
+    _age_to_schema_7_with_float_ids(warehouse_path)
+    with warehouse.connect(warehouse_path) as con:
+        assert warehouse.schema_version(con) == warehouse.SCHEMA_VERSION
+        assert con.execute("select user_id, event_type, item_id, amount, upload_id from events "
+                           "order by event_time, user_id").fetchall() == [
+            ("17084", "purchase", "85123", 3.0, 1),  # the second copy of the purchase is gone
+            ("17084", "view", "85123", None, 1),
+            ("00017", "view", "0085.0", None, 1),  # text ids keep their spelling
+            ("17090", "view", "85123", None, 2),
+        ]
+        assert con.execute("select user_id, gender, city, first_seen from users order by 1").fetchall() == [
+            ("00017", None, None, datetime(2024, 5, 2, 9, 30)),
+            ("17084", "F", "Hangzhou", datetime(2024, 5, 1, 10)),
+            ("17090", None, None, datetime(2024, 5, 3, 8)),
+        ]
+        assert con.execute("select item_id, category from items order by 1").fetchall() == [
+            ("0085.0", None), ("85123", "mugs")]
+        assert con.execute("select user_id from experiments").fetchall() == [("17090",)]
+        assert con.execute("select content_id, kind, title, author_id from contents order by 1").fetchall() == [
+            ("5", "post", "Spring", "17084"), ("6", "live", None, None)]
+        assert con.execute("select campaign_id from campaigns").fetchall() == [("12",)]
+        assert con.execute("select day, user_id, purchases from user_day order by 1, 2").fetchall() == [
+            (date(2024, 5, 1), "17084", 1), (date(2024, 5, 2), "00017", 0), (date(2024, 5, 2), "17084", 0),
+            (date(2024, 5, 3), "17090", 0)]
+        assert con.execute("select sum(amount) from daily_events where event_type = 'purchase'").fetchone()[0] == 3.0
+        # the purchase's id is the one an import computes now: the same row again is a duplicate
+        again = write("again.csv", "user_id,event_type,event_time,item_id,amount\n"
+                      "17084.0,purchase,2024-05-01 10:00:00,85123.0,3\n17090,view,2024-05-03 08:00:00,85123,\n")
+        result = import_file(con, again)
+        assert (result.rows_imported, result.rows_duplicate) == (0, 2)
+        version = warehouse.data_version(con)
+    with warehouse.connect(warehouse_path) as con:  # once: opening again changes nothing
+        assert warehouse.data_version(con) == version

@@ -151,12 +151,18 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, width: int, label: str) -> None:
-    names = ", ".join(_names(width))
+    names = _names(width)
     try:
+        types = [t for _, t, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
+        # whole floating-point values as integers ("17084", not "17084.0" or "1e+16"), like Excel cells
+        cells = ", ".join(
+            f"case when {n} = trunc({n}) and abs({n}) < 1e18 then cast(cast({n} as hugeint) as varchar) "
+            f"else cast({n} as varchar) end as {n}" if t in ("DOUBLE", "FLOAT") else f"cast({n} as varchar) as {n}"
+            for n, t in zip(names, types, strict=False))
         con.execute(
             f"""create or replace temp table stage as
-            select cast(columns(* exclude (_row)) as varchar), _row
-            from (select *, row_number() over () as _row from read_parquet(?) as t({names}))""",
+            select {cells}, _row
+            from (select *, row_number() over () as _row from read_parquet(?) as t({", ".join(names)}))""",
             [str(path)],
         )
     except duckdb.Error as exc:

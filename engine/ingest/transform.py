@@ -24,6 +24,12 @@ _MACROS = (
     # a number from text pond_text has already cleaned (every caller passes an s_ column): cleaning
     # it again cost a third of the checking pass. The currency-stripping regex runs only when a
     # plain cast fails (infinite values pass here and are rejected with a reason by the validation step)
+    # an id spelled as an integral float ("17084.0": a numeric id column typed as a double in Parquet,
+    # Excel or a pandas export) is the integer's text, so that one customer is one user in every export;
+    # the cheap suffix test keeps the regex off most ids. Other text ids keep their spelling ("00001").
+    r"""create or replace temp macro pond_id(x) as
+        case when ends_with(x, '0') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
+             then split_part(x, '.', 1) else x end""",
     r"""create or replace temp macro pond_number(x) as
         coalesce(try_cast(x as double),
                  try_cast(regexp_replace(x, '[¥$€£,\s]|元|RMB', '', 'g') as double))""",
@@ -41,8 +47,13 @@ class _Params:
         return f"${name}"
 
 
+#: id fields whose integral-float spellings are normalised (pond_id)
+ID_FIELDS = ("user_id", "item_id", "order_id", "referrer_id", "content_id", "campaign_id")
+
+
 def _text(plan: ImportPlan, name: str) -> str:
-    columns = [f"pond_text(c{plan.columns.index(c)})" for c in plan.source(name)]
+    cell = "pond_id(pond_text(c{}))" if name in ID_FIELDS else "pond_text(c{})"
+    columns = [cell.format(plan.columns.index(c)) for c in plan.source(name)]
     if not columns:
         return "cast(null as varchar)"
     return columns[0] if len(columns) == 1 else f"coalesce({', '.join(columns)})"
