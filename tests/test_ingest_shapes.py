@@ -92,7 +92,7 @@ def test_placeholders_are_recognised_as_written_in_the_files_zone_and_as_zero_un
 def test_the_preview_says_when_only_part_of_the_sample_times_can_be_read(write):
     path = write("mixed.csv", "user_id,event_type,event_time\nu1,view,2024-05-01\nu2,view,yesterday\n")
     _, plan = inspect_file(path)
-    assert plan.time_range_text == "Dates: the file's times run all 2024-05-01 00:00 UTC (1 cannot be read)"
+    assert plan.time_range_text == "Dates: the file's times are all 2024-05-01 00:00 UTC (1 cannot be read)"
 
 
 # 3. money without an event type: purchases with amount and quantity ---------------------------------------
@@ -315,3 +315,57 @@ def test_the_migration_rewrites_float_ids_in_events_and_every_derived_table_once
         version = warehouse.data_version(con)
     with warehouse.connect(warehouse_path) as con:  # once: opening again changes nothing
         assert warehouse.data_version(con) == version
+
+
+# 7. the command line: inspect says when a file would be refused; --warehouse after the command ------------
+
+def test_inspect_exits_1_and_names_the_flags_that_fix_a_refused_file(write, capsys, tmp_path):
+    from engine.__main__ import main
+
+    bad = write("bad.csv", "a,b\n1,2024-05-01\n")
+    assert main(["inspect", str(bad), "--warehouse", str(tmp_path / "none.duckdb")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pond: bad.csv would be refused: no user column found among: a, b; map one with "
+                   "--map user_id=COLUMN (on the Upload page: the user_id picker) or rename its header, e.g. to user_id"]
+    assert main(["inspect", str(bad), "--map", "user_id=a", "--map", "event_time=b", "--event-type", "purchase"]) == 0
+    out = capsys.readouterr().out
+    assert "Dates: the file's times are all 2024-05-01 00:00 UTC" in out
+    assert "note: Every row is imported as purchase (chosen for this file)" in out
+    assert "No event type column" not in out
+    unreadable = write("times.csv", "user_id,event_type,event_time\nu1,view,soon\n")
+    assert main(["inspect", str(unreadable)]) == 1
+    assert "would be refused: none of its times can be read" in capsys.readouterr().err
+
+
+def test_warehouse_is_accepted_after_the_command_name(write, capsys, tmp_path):
+    from engine.__main__ import main
+
+    db = tmp_path / "after.duckdb"
+    good = write("good.csv", "user_id,event_type,event_time\nu1,view,2024-05-01 10:00:00\n")
+    assert main(["ingest", str(good), "--warehouse", str(db)]) == 0
+    assert main(["uploads", "--warehouse", str(db), "--format", "json"]) == 0
+    assert '"file_name":"good.csv"' in capsys.readouterr().out
+    assert db.exists()
+
+
+# 8. one default time zone, shown: the warehouse's business zone on the Upload page and the command line -----
+
+def test_naive_times_default_to_the_warehouses_business_zone_on_the_command_line(write, capsys, tmp_path):
+    from engine.__main__ import main
+
+    db = tmp_path / "zone.duckdb"
+    first = write("first.csv", "user_id,event_type,event_time\nu1,view,2024-05-01 08:00:00\n")
+    assert main(["--warehouse", str(db), "ingest", str(first), "--tz", "Asia/Shanghai"]) == 0
+    capsys.readouterr()
+    second = write("second.csv", "user_id,event_type,event_time\nu2,view,2024-05-01 08:00:00\n")
+    assert main(["--warehouse", str(db), "inspect", str(second)]) == 0
+    assert ("times without a zone read as Asia/Shanghai (the warehouse's business time zone; --tz to change)"
+            in capsys.readouterr().out)
+    assert main(["--warehouse", str(db), "ingest", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "times without a zone read as Asia/Shanghai" in out
+    assert "events from 2024-05-01 00:00 to 2024-05-01 00:00 UTC" in out
+    from engine import warehouse
+
+    with warehouse.connect(db) as con:  # both files' 08:00 in Shanghai are the same instant
+        assert con.execute("select distinct event_time from events").fetchall() == [(datetime(2024, 5, 1, 0, 0),)]

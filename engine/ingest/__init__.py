@@ -109,7 +109,16 @@ def inspect_file(path: str | Path, *, name: str | None = None, format: str = "au
 
 
 def describe_time_range(sample: FileSample, plan: ImportPlan) -> None:
-    """Set ``plan.time_range`` from the sample (again after the mapping or the zone changed)."""
+    """Set ``plan.time_range`` from the sample (again after the mapping or the zone changed), detecting
+    the format of a time column mapped since detection first."""
+    if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
+        column = plan.source("event_time")[0]
+        if column in sample.rows:
+            detect_time_format(plan, sample.rows[column], None)
+    if plan.source("conversion_time") and plan.conversion_time_kind == "text" and not plan.conversion_time_patterns:
+        column = plan.source("conversion_time")[0]
+        if column in sample.rows:
+            detect_conversion_time_format(plan, sample.rows[column], None)
     column = plan.source("event_time")
     values = sample.rows[column[0]].tolist() if column and column[0] in sample.rows else []
     plan.time_range = sample_time_range(plan, values, complete=sample.complete)
@@ -189,8 +198,8 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         _detect_time_again(con, plan, source)
         progress(0.1, "Reading and checking rows")
         build_canonical(con, plan, source, key=key)
-    rows_read, rejected, good, reasons = _checked_rows(con, "canon", label,
-                                                       hint="check the column mapping, time format and time zone")
+    hint = "check the column mapping (--map FIELD=COLUMN), the time column's format and its zone (--tz)"
+    rows_read, rejected, good, reasons = _checked_rows(con, "canon", label, hint=hint)
     build_event_rows(con, plan)
     conversions = con.execute("select count(*) from canon_events").fetchone()[0] - good
     upload_id = _next_upload_id(con)

@@ -87,9 +87,9 @@ class ImportPlan:
         if not r["parsed"]:
             return f"Dates: none of {where} times can be read; check the time column and its format"
         first, last = r["first"][:16], r["last"][:16]
-        span = f"all {first}" if first == last else f"from {first} to {last}"
+        span = f"are all {first}" if first == last else f"run from {first} to {last}"
         unread = "" if r["parsed"] == r["total"] else f" ({r['total'] - r['parsed']:,} cannot be read)"
-        return f"Dates: {where} times run {span} UTC{unread}"
+        return f"Dates: {where} times {span} UTC{unread}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +113,17 @@ class ImportPlan:
             self.time_kind, self.time_patterns = "text", []
         if name == "conversion_time":
             self.conversion_time_kind, self.conversion_time_patterns = "text", []
+
+    def set_event_type(self, event_type: str | None) -> None:
+        """Import every row as ``event_type`` (None: read the event type column); the preview's note
+        on the event type then says what was chosen."""
+        if event_type:
+            self.event_type_rule, self.event_type_constant = "constant", event_type
+        elif self.source("event_type"):
+            self.event_type_rule, self.event_type_constant = "column", None
+        self.notes = [n for n in self.notes if not n.startswith(("No event type column", "Every row is imported as"))]
+        if self.event_type_rule == "constant" and self.event_type_constant and not self.is_assignments:
+            self.notes.insert(0, f"Every row is imported as {self.event_type_constant} (chosen for this file)")
 
     @property
     def is_assignments(self) -> bool:
@@ -139,16 +150,17 @@ class ImportPlan:
             if not self.source(name):
                 what = "user" if name == "user_id" else "time"
                 raise ImportFormatError(
-                    f"{label}: no {what} column found among: {', '.join(self.columns)}; map a column "
-                    f"to {name} (Upload page) or rename its header, e.g. to {name}"
+                    f"{label}: no {what} column found among: {', '.join(self.columns)}; map one with "
+                    f"--map {name}=COLUMN (on the Upload page: the {name} picker) or rename its header, "
+                    f"e.g. to {name}"
                 )
         if self.event_type_rule == "column" and not self.source("event_type"):
             raise ImportFormatError(
-                f"{label}: no event type column; map one to event_type, or import every row as "
-                "one event type (e.g. purchase for an order export)"
+                f"{label}: no event type column; map one with --map event_type=COLUMN, or import every row "
+                "as one event type with --event-type purchase (on the Upload page: the event type pickers)"
             )
         if self.event_type_rule == "constant" and not self.event_type_constant:
-            raise ImportFormatError(f"{label}: say which event type every row is")
+            raise ImportFormatError(f"{label}: say which event type every row is, e.g. --event-type purchase")
         if self.event_type_rule == "invoice" and not self.source("order_id"):
             raise ImportFormatError(f"{label}: an invoice export needs its invoice column as order_id")
 
