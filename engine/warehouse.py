@@ -443,9 +443,9 @@ def normalise_float_ids(con: duckdb.DuckDBPyConnection) -> int:
     version moves on so that derived tags, scores and models are derived again.
     """
     con.execute(r"""create or replace temp macro pond_id(x) as
-        case when ends_with(x, '0') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
+        case when contains(x, '.') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
              then split_part(x, '.', 1) else x end""")
-    is_float = "(ends_with({c}, '0') and pond_id({c}) <> {c})"
+    is_float = "(contains({c}, '.') and pond_id({c}) <> {c})"
     in_events = " or ".join(is_float.format(c=c) for c in _EVENT_ID_COLUMNS)
     changed = con.execute(f"select count(*) from events where {in_events}").fetchone()[0]
     others = {t: " or ".join(is_float.format(c=c) for c in cols) for t, cols in _ID_COLUMNS.items()}

@@ -26,9 +26,9 @@ _MACROS = (
     # plain cast fails (infinite values pass here and are rejected with a reason by the validation step)
     # an id spelled as an integral float ("17084.0": a numeric id column typed as a double in Parquet,
     # Excel or a pandas export) is the integer's text, so that one customer is one user in every export;
-    # the cheap suffix test keeps the regex off most ids. Other text ids keep their spelling ("00001").
+    # the cheap test for a dot keeps the regex off most ids. Other text ids keep their spelling ("00001").
     r"""create or replace temp macro pond_id(x) as
-        case when ends_with(x, '0') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
+        case when contains(x, '.') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
              then split_part(x, '.', 1) else x end""",
     r"""create or replace temp macro pond_number(x) as
         coalesce(try_cast(x as double),
