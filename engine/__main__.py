@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="as for ingest: see how the file reads with this mapping")
     p.add_argument("--event-type", help="as for ingest")
 
+    p = sub.add_parser("mappings", help="mappings remembered per header (from --map/--event-type or the "
+                       "Upload page): list them, or forget one")
+    p.add_argument("action", choices=("list", "forget"))
+    p.add_argument("signature", nargs="?", help="forget: the mapping's signature (or its start), from `mappings list`")
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"))
+
     p = sub.add_parser("uploads", help="list the upload history")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"))
 
@@ -218,14 +224,6 @@ def _progress_printer(label: str):
     return report
 
 
-def default_timezone(path: Path | None) -> str:
-    """The zone of naive times when --tz is not given: the warehouse's business time zone (the Upload
-    page's default too), UTC when there is no warehouse yet."""
-    path = path or warehouse.default_warehouse_path()
-    if not Path(path).exists():
-        return "UTC"
-    with warehouse.connect(path, create=False) as con:
-        return warehouse.business_timezone(con)
 
 
 def _zone_line(plan, zone: str, given: bool) -> str | None:
@@ -238,10 +236,10 @@ def _zone_line(plan, zone: str, given: bool) -> str | None:
     return f"times without a zone read as {zone} ({why})"
 
 
-def _plan_for(path: Path, args, zone: str):
+def _plan_for(path: Path, args, zone: str, con=None):
     from engine.ingest import describe_time_range, inspect_file
 
-    sample, plan = inspect_file(path, format=args.format, timezone=zone)
+    sample, plan = inspect_file(path, format=args.format, timezone=zone, con=con)
     for field, column in args.map:
         plan.set_column(field, column or None)
     if args.event_type:
@@ -259,7 +257,7 @@ def cmd_ingest(args, con) -> int:
     failed = 0
     for path in args.files:
         try:
-            _, plan = _plan_for(path, args, zone)
+            _, plan = _plan_for(path, args, zone, con)
             if args.keep_personal:
                 plan.pseudonymise = []
             result = import_file(con, path, plan=plan, timezone=zone,
@@ -288,8 +286,14 @@ def cmd_ingest(args, con) -> int:
 
 
 def cmd_inspect(args) -> int:
-    zone = args.tz or default_timezone(args.warehouse)
-    sample, plan = _plan_for(args.file, args, zone)
+    path = args.warehouse or warehouse.default_warehouse_path()
+    if Path(path).exists():  # the warehouse's zone and remembered mappings; nothing is written
+        with warehouse.connect(path, create=False) as con:
+            zone = args.tz or warehouse.business_timezone(con)
+            sample, plan = _plan_for(args.file, args, zone, con)
+    else:
+        zone = args.tz or "UTC"
+        sample, plan = _plan_for(args.file, args, zone)
     print(f"{args.file}: {sample.format_label}, header: {'yes' if sample.has_header else 'no'}, "
           f"format: {plan.format}")
     for field, columns in plan.mapping.items():
@@ -647,6 +651,18 @@ def run(args: argparse.Namespace) -> int:
     with warehouse.connect(args.warehouse) as con:
         if args.command == "ingest":
             return cmd_ingest(args, con)
+        if args.command == "mappings":
+            from engine.ingest import forget_mapping, list_mappings
+
+            if args.action == "list":
+                _emit(list_mappings(con), args.format)
+            elif not args.signature:
+                raise PondError("say which mapping to forget: `python -m engine mappings forget SIGNATURE` "
+                                "(`mappings list` shows them)")
+            else:
+                forget_mapping(con, args.signature)  # one statement: no new data version, nothing to derive
+                print(f"forgot the mapping {args.signature}")
+            return 0
         if args.command == "uploads":
             from engine.ingest import list_uploads
 

@@ -150,6 +150,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # 8: ids imported as integral floats ("17084.0") become the integer's text, as imports now write them
         lambda con: normalise_float_ids(con),
     ),
+    (
+        # 9: mappings an operator chose, per header signature, applied to the next such file (engine.ingest.remembered)
+        """create table if not exists mappings (
+            signature varchar primary key, columns varchar not null, plan varchar not null, upload_id integer,
+            saved_at timestamp, saved_by varchar
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

@@ -369,3 +369,101 @@ def test_naive_times_default_to_the_warehouses_business_zone_on_the_command_line
 
     with warehouse.connect(db) as con:  # both files' 08:00 in Shanghai are the same instant
         assert con.execute("select distinct event_time from events").fetchall() == [(datetime(2024, 5, 1, 0, 0),)]
+
+
+# remembered mappings: the second file of a shape needs no mapping ---------------------------------------
+
+WEEK = "who,when,what,paid\n{user},2024-05-0{day} 10:00:00,x{day},1{day}\n"
+
+
+def test_an_edited_mapping_is_remembered_for_the_same_header_and_can_be_forgotten(con, write):
+    from engine.ingest import forget_mapping, list_mappings
+
+    first = write("week1.csv", WEEK.format(user="m1", day=1))
+    _, plan = inspect_file(first, con=con)
+    assert plan.remembered_from is None and "user_id" not in plan.mapping
+    plan.set_column("user_id", "who")
+    plan.set_column("event_time", "when")
+    result = import_file(con, first, plan=plan)
+    assert "Mapping remembered for files with these columns: the next one is imported the same way" in result.notes
+    remembered = list_mappings(con)
+    assert remembered[["columns", "mapping", "upload_id"]].values.tolist() == [
+        ["who, when, what, paid", "amount=paid, event_time=when, user_id=who, every row=purchase", 1]]
+    # next week's export, its header spelt a little differently: no mapping to give
+    second = write("week2.csv", WEEK.format(user="m2", day=8).replace("who,when", "Who,When"))
+    _, plan = inspect_file(second, con=con)
+    assert plan.remembered_from == 1
+    assert plan.notes[0] == ("Mapping from upload 1 (remembered for files with these columns; change it here or "
+                             "forget it)")
+    assert plan.time_range_text == "Dates: the file's times are all 2024-05-08 10:00 UTC"
+    result = import_file(con, second)  # no plan: detection plus what is remembered
+    assert (result.rows_imported, result.rows_rejected) == (1, 0)
+    assert [(t, u, e, a) for t, u, e, _, _, a in events(con)] == [
+        (datetime(2024, 5, 1, 10), "m1", "purchase", 11.0), (datetime(2024, 5, 8, 10), "m2", "purchase", 18.0)]
+    assert len(list_mappings(con)) == 1  # applying it unchanged saves nothing new
+    forget_mapping(con, remembered["signature"][0][:6])
+    assert list_mappings(con).empty
+    assert inspect_file(second, con=con)[1].remembered_from is None
+
+
+def test_a_file_of_another_shape_or_without_a_header_is_not_remembered(con, write):
+    from engine.ingest import list_mappings
+
+    plain = write("plain.csv", "user_id,event_type,event_time\nu1,view,2024-05-01 10:00:00\n")
+    import_file(con, plain, plan=inspect_file(plain, con=con)[1])  # as detected: nothing to remember
+    headerless = write("nohead.csv", "u1,view,2024-05-02 10:00:00\n")
+    _, plan = inspect_file(headerless, con=con)
+    plan.set_event_type("click")
+    import_file(con, headerless, plan=plan)
+    assert list_mappings(con).empty
+
+
+def test_mappings_on_the_command_line(write, capsys, tmp_path):
+    from engine.__main__ import main
+
+    db = str(tmp_path / "cli.duckdb")
+    first = write("week1.csv", WEEK.format(user="m1", day=1))
+    assert main(["ingest", str(first), "--warehouse", db, "--map", "user_id=who", "--map", "event_time=when",
+                 "--event-type", "purchase"]) == 0
+    assert "note: Mapping remembered" in capsys.readouterr().out
+    second = write("week2.csv", WEEK.format(user="m2", day=8))
+    assert main(["inspect", str(second), "--warehouse", db]) == 0
+    assert "note: Mapping from upload 1" in capsys.readouterr().out
+    assert main(["ingest", str(second), "--warehouse", db]) == 0
+    assert "imported 1, rejected 0" in capsys.readouterr().out
+    assert main(["mappings", "list", "--warehouse", db, "--format", "json"]) == 0
+    import json
+
+    listed = json.loads(capsys.readouterr().out)
+    assert [(m["upload_id"], m["columns"]) for m in listed] == [(1, "who, when, what, paid")]
+    assert main(["mappings", "forget", listed[0]["signature"], "--warehouse", db]) == 0
+    assert main(["mappings", "forget", "nope", "--warehouse", db]) == 1
+    assert "no remembered mapping with signature 'nope'" in capsys.readouterr().err
+    assert main(["inspect", str(second), "--warehouse", db]) == 1  # no user column again, and says so
+
+
+def test_the_upload_page_applies_a_remembered_mapping_and_forgets_it(tmp_path, monkeypatch, write):
+    from streamlit.testing.v1 import AppTest
+
+    from engine import warehouse
+
+    db = tmp_path / "page.duckdb"
+    monkeypatch.setenv("POND_WAREHOUSE", str(db))
+    with warehouse.connect(db) as con:
+        first = write("week1.csv", WEEK.format(user="m1", day=1))
+        _, plan = inspect_file(first, con=con)
+        plan.set_column("user_id", "who")
+        plan.set_column("event_time", "when")
+        import_file(con, first, plan=plan)
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60).run()
+    at.switch_page("views/upload.py").run()
+    at.get("file_uploader")[0].upload("week2.csv", WEEK.format(user="m2", day=8).encode(), "text/csv").run()
+    assert not at.exception
+    assert any("Mapping from upload 1" in c.value for c in at.caption)
+    assert not at.button(key="file-0-week2.csv-import").disabled
+    at.button(key="file-0-week2.csv-forget").click().run()
+    assert not at.exception
+    with warehouse.connect(db) as con:
+        assert con.execute("select count(*) from mappings").fetchone() == (0,)
+    assert not any("Mapping from upload 1" in c.value for c in at.caption)
+    assert at.button(key="file-0-week2.csv-import").disabled  # no user column without the remembered mapping

@@ -139,6 +139,16 @@ with tab_import:
                 top[2].caption(f"ℹ️ {note}")
             if plan.time_range_text:
                 top[2].caption(f"📅 {plan.time_range_text}")
+            if item.plan.remembered_from and top[2].button(
+                    "Forget this remembered mapping", key=f"{key}-forget",
+                    help="Files with these columns are then mapped by detection again"):
+                try:
+                    imports.forget_remembered(item)
+                    for widget in [k for k in st.session_state if str(k).startswith(f"{key}-")]:
+                        del st.session_state[widget]  # the pickers show detection's choices again
+                except PondError as exc:
+                    st.error(str(exc))
+                st.rerun()
             try:
                 plan.check(uploaded.name)
                 refusal = None

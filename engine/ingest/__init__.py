@@ -34,6 +34,7 @@ from engine.ingest.formats import (
 )
 from engine.ingest.load import Source, open_source, unpack_raw
 from engine.ingest.personal import pseudonym_key
+from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
 from engine.portraits import refresh_after_write
@@ -50,8 +51,8 @@ from engine.warehouse import (
     write_transaction,
 )
 
-__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "describe_time_range", "import_file",
-           "inspect_file",
+__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "describe_time_range", "forget_mapping",
+           "import_file", "inspect_file", "list_mappings",
            "list_uploads", "rejected_rows", "undo_upload"]
 
 Progress = Callable[[float, str], None]
@@ -100,10 +101,17 @@ def file_sha256(path: Path) -> str:
 
 
 def inspect_file(path: str | Path, *, name: str | None = None, format: str = "auto",
-                 timezone: str | None = None) -> tuple[FileSample, ImportPlan]:
-    """Sniff a file and detect its import plan, without touching the warehouse."""
+                 timezone: str | None = None, con: duckdb.DuckDBPyConnection | None = None
+                 ) -> tuple[FileSample, ImportPlan]:
+    """Sniff a file and detect its import plan, without changing the warehouse.
+
+    With ``con``, a mapping remembered for files with the same header is applied (its note says
+    from which upload); see :mod:`engine.ingest.remembered`.
+    """
     sample = sniff_file(path, name=name)
     plan = detect_plan(sample, format=format, timezone=timezone)
+    if con is not None and format == "auto":
+        apply_remembered(con, plan)
     describe_time_range(sample, plan)
     return sample, plan
 
@@ -159,10 +167,15 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     progress(0.02, f"Reading {label}")
     if timezone:
         check_timezone(con, timezone)
+    detected = None
     if plan is None:
-        _, plan = inspect_file(path, name=label, format=format, timezone=timezone)
-    elif timezone:
-        plan.timezone = timezone
+        _, plan = inspect_file(path, name=label, format=format, timezone=timezone, con=con)
+    else:
+        if timezone:
+            plan.timezone = timezone
+        if path.exists() and not plan.is_assignments and plan.has_header:
+            # what detection proposes, to tell whether the operator chose another mapping to remember
+            detected = detect_plan(sniff_file(path, name=label), timezone=timezone)
     plan.check(label)
     if not path.exists():
         raise ImportFormatError(f"{label}: no such file")
@@ -180,6 +193,9 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         with write_transaction(con):
             result = _import_in_transaction(con, path, plan, label, sha, started,
                                             imported_by or getpass.getuser(), progress)
+            if detected is not None and remember(con, plan, detected, result.upload_id, imported_by):
+                result.notes.append("Mapping remembered for files with these columns: the next one is "
+                                    "imported the same way")
     finally:
         _drop_temporaries(con)
     if derive:

@@ -76,6 +76,8 @@ class ImportPlan:
     #: the preview's times: first and last (ISO, UTC), how many sample values parsed, of how many,
     #: and whether the sample is the whole file; filled by :func:`engine.ingest.inspect_file`
     time_range: dict | None = None
+    #: the upload whose remembered mapping this plan applies (see engine.ingest.remembered)
+    remembered_from: int | None = None
 
     @property
     def time_range_text(self) -> str | None:
