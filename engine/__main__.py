@@ -230,7 +230,9 @@ def _zone_line(plan, zone: str, given: bool) -> str | None:
     """Say which zone naive times are read in, when the file has any."""
     from engine.ingest.formats import ZONED_PATTERN
 
-    if plan.time_kind != "text" or not any(not ZONED_PATTERN.search(p) for p in plan.time_patterns):
+    naive = plan.time_kind == "excel_serial" or (
+        plan.time_kind == "text" and any(not ZONED_PATTERN.search(p) for p in plan.time_patterns))
+    if not naive:
         return None
     why = "--tz" if given else "the warehouse's business time zone; --tz to change"
     return f"times without a zone read as {zone} ({why})"

@@ -467,3 +467,73 @@ def test_the_upload_page_applies_a_remembered_mapping_and_forgets_it(tmp_path, m
         assert con.execute("select count(*) from mappings").fetchone() == (0,)
     assert not any("Mapping from upload 1" in c.value for c in at.caption)
     assert at.button(key="file-0-week2.csv-import").disabled  # no user column without the remembered mapping
+
+
+# the corpus: dates and amounts as exports write them ----------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024/5/1 9:05", datetime(2024, 5, 1, 9, 5)),
+    ("01-May-2024", datetime(2024, 5, 1)),
+    ("01-May-2024 09:05", datetime(2024, 5, 1, 9, 5)),
+    ("May 1, 2024", datetime(2024, 5, 1)),
+    ("September 30, 2024", datetime(2024, 9, 30)),
+    ("2024年5月1日 9时5分", datetime(2024, 5, 1, 9, 5)),
+    ("2024年05月01日", datetime(2024, 5, 1)),
+    ("20240501", datetime(2024, 5, 1)),
+    ("1714554300", datetime(2024, 5, 1, 9, 5)),
+    ("1714554300000", datetime(2024, 5, 1, 9, 5)),
+    ("45413", datetime(2024, 5, 1)),
+    ("45413.378472222", datetime(2024, 5, 1, 9, 5)),
+])
+def test_times_as_exports_write_them(con, write, text, expected):
+    path = write("times.csv", f'user_id,event_type,event_time\nu1,view,"{text}"\nu2,view,"{text}"\n')
+    result = import_file(con, path)
+    assert (result.rows_imported, result.rows_rejected) == (2, 0)
+    got = con.execute("select distinct event_time from events").fetchone()[0]
+    assert abs((got - expected).total_seconds()) < 1
+
+
+def test_excel_serial_dates_are_local_times_and_zero_is_a_placeholder(con, write):
+    path = write("serial.csv", "user_id,event_type,event_time\nu1,view,45413.5\nu2,view,45414\nu3,view,0\n")
+    result = import_file(con, path, timezone="Asia/Shanghai")
+    assert rejects(con, result) == [[3, "placeholder date 1899-12-30 (an empty date cell, not a real time)"]]
+    assert [t for t, *_ in events(con)] == [datetime(2024, 5, 1, 4), datetime(2024, 5, 1, 16)]
+
+
+@pytest.mark.parametrize("text, amount", [
+    ("¥1,299.00", 1299.0), ("1.299,00 €", 1299.0), ("12,50", 12.5), ("1,299", 1299.0), ("RMB 88", 88.0),
+    ("$1,000,000.5", 1000000.5), ("-3.00", -3.0), ("59元", 59.0),
+])
+def test_amounts_with_currency_signs_and_thousands_separators(con, write, text, amount):
+    path = write("amounts.csv", f'user_id,event_type,event_time,amount\nu1,refund,2024-05-01 10:00:00,"{text}"\n'
+                 f'u1,purchase,2024-05-01 11:00:00,"{text}"\n')
+    import_file(con, path)
+    assert con.execute("select amount from events where event_type = 'purchase'").fetchone()[0] == amount
+    assert con.execute("select amount from events where event_type = 'refund'").fetchone()[0] == abs(amount)
+
+
+# real exports: every id stored can be found again in the source file by its spelling --------------------
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("relative, columns", [
+    ("taobao_userbehavior/UserBehavior_head84k.csv", {"user_id": 0, "item_id": 1}),
+    ("rees46/2019-Oct_first3h.csv", {"user_id": 7, "item_id": 2, "session_id": 8}),
+])
+def test_real_exports_round_trip_their_ids_by_spelling(con, real_data, relative, columns):
+    import csv
+
+    from engine.__main__ import main
+
+    path = real_data / relative
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    source = {name: {r[i] for r in rows if len(r) > i} for name, i in columns.items()}
+    database = con.execute("pragma database_list").fetchall()[0][2]
+    con.close()  # the command line opens the warehouse itself, with --format auto
+    assert main(["--warehouse", database, "ingest", str(path), "--format", "auto"]) == 0
+    from engine import warehouse
+
+    with warehouse.connect(database) as again:
+        for name in columns:
+            stored = {v for (v,) in again.execute(f"select distinct {name} from events").fetchall()}
+            assert stored and stored <= source[name], sorted(stored - source[name])[:5]

@@ -42,7 +42,12 @@ TIME_PATTERNS: tuple[str, ...] = (
     "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y",
     "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d%H%M%S", "%Y%m%d",
+    "%Y年%m月%d日 %H时%M分%S秒", "%Y年%m月%d日 %H时%M分",
+    "%d-%b-%Y %H:%M:%S", "%d-%b-%Y %H:%M", "%d-%b-%Y", "%d %b %Y", "%b %d, %Y %H:%M", "%b %d, %Y", "%B %d, %Y",
 )
+#: Excel stores dates as days since 1899-12-30; a text export of a date cell can carry that number.
+#: Only values between these (1954 and 2119) count as serial dates.
+EXCEL_SERIAL_RANGE = (20_000, 80_000)
 ZONED_PATTERN = re.compile(r"%z|Z$|UTC$")
 
 
@@ -64,7 +69,7 @@ class ImportPlan:
     event_type_rule: str = "column"  # column | constant | invoice
     event_type_constant: str | None = None
     vocabulary: dict[str, str] = field(default_factory=lambda: dict(EVENT_VOCABULARY))
-    time_kind: str = "text"  # text | unix_s | unix_ms
+    time_kind: str = "text"  # text | unix_s | unix_ms | excel_serial
     time_patterns: list[str] = field(default_factory=list)
     #: a set conversion flag (field ``converted``) adds this event at ``conversion_time`` (else the row's time)
     conversion_event_type: str = "purchase"
@@ -459,6 +464,9 @@ def time_format(values: pd.Series, con: duckdb.DuckDBPyConnection | None = None
         return "unix_s", [], None
     if values.str.fullmatch(r"\d{12,13}").mean() > 0.9:
         return "unix_ms", [], None
+    serial = pd.to_numeric(values.where(values.str.fullmatch(r"\d{5}(\.\d+)?")), errors="coerce")
+    if serial.between(*EXCEL_SERIAL_RANGE).mean() > 0.9:
+        return "excel_serial", [], "Times read as Excel serial dates (days since 1899-12-30)"
     own = con is None
     con = con or duckdb.connect()
     try:

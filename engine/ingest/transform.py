@@ -21,18 +21,22 @@ _MACROS = (
         case when length(x) <= 6 and strpos(' nN-\', left(x, 1)) > 0
                   and lower(trim(x)) in ('', 'null', 'nan', 'none', 'n/a', '\n', '-')
              then null else trim(x) end""",
-    # a number from text pond_text has already cleaned (every caller passes an s_ column): cleaning
-    # it again cost a third of the checking pass. The currency-stripping regex runs only when a
-    # plain cast fails (infinite values pass here and are rejected with a reason by the validation step)
+    # money as operators' exports write it, currency already stripped: 1,299.00 and 1.299,00 (and 12,50)
+    r"""create or replace temp macro pond_money(x) as
+        case when regexp_full_match(x, '-?\d{1,3}(\.\d{3})+(,\d+)?|-?\d+,\d{1,2}')
+             then try_cast(replace(replace(x, '.', ''), ',', '.') as double)
+             else try_cast(replace(x, ',', '') as double) end""",
     # an id spelled as an integral float ("17084.0": a numeric id column typed as a double in Parquet,
     # Excel or a pandas export) is the integer's text, so that one customer is one user in every export;
     # the cheap test for a dot keeps the regex off most ids. Other text ids keep their spelling ("00001").
     r"""create or replace temp macro pond_id(x) as
         case when contains(x, '.') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
              then split_part(x, '.', 1) else x end""",
+    # a number from text pond_text has already cleaned (every caller passes an s_ column): cleaning
+    # it again cost a third of the checking pass. The currency-stripping regex runs only when a
+    # plain cast fails (infinite values pass here and are rejected with a reason by the validation step)
     r"""create or replace temp macro pond_number(x) as
-        coalesce(try_cast(x as double),
-                 try_cast(regexp_replace(x, '[¥$€£,\s]|元|RMB', '', 'g') as double))""",
+        coalesce(try_cast(x as double), pond_money(regexp_replace(x, '[¥$€£\s]|元|RMB|CNY|EUR|USD', '', 'g')))""",
 )
 
 
@@ -70,6 +74,12 @@ def _time(plan: ImportPlan, raw: str, p: _Params, *, conversion: bool = False) -
     if kind == "unix_ms":
         return (f"case when abs({number}) < 1e14 then to_timestamp({number} / 1000) "
                 "at time zone 'UTC' end")
+    if kind == "excel_serial":  # days since 1899-12-30, in the zone of the file's naive times
+        local = (f"case when {number} between 0 and 2958465 then timestamp '1899-12-30' "
+                 f"+ to_microseconds(cast(round({number} * 86400000000) as bigint)) end")
+        if plan.timezone and plan.timezone != "UTC":
+            local = f"timezone({p.bind(prefix + 'serial_tz', plan.timezone)}, {local}) at time zone 'UTC'"
+        return local
     zoned = [f for f in patterns if "%z" in f]
     utc_text = [f for f in patterns if "%z" not in f and ZONED_PATTERN.search(f)]
     naive = [f for f in patterns if not ZONED_PATTERN.search(f)]
@@ -90,7 +100,7 @@ def _time(plan: ImportPlan, raw: str, p: _Params, *, conversion: bool = False) -
 
 def _local_time(plan: ImportPlan, utc: str, p: _Params) -> str:
     """SQL for a UTC time as the file wrote it, in the zone of its naive times (for placeholder checks)."""
-    if not plan.timezone or plan.timezone == "UTC" or plan.time_kind != "text":
+    if not plan.timezone or plan.timezone == "UTC" or plan.time_kind not in ("text", "excel_serial"):
         return utc
     return f"timezone({p.bind('tz', plan.timezone)}, cast({utc} as timestamptz))"
 
