@@ -7,6 +7,10 @@ with source as (
     from {relation}
 ),
 
+identified as (
+    {identified}
+),
+
 typed as (
     select
         s.*,
@@ -16,7 +20,7 @@ typed as (
         {quantity} as t_quantity,
         pond_number(s_price) as t_price,
         {converted} as t_converted
-    from source as s
+    from identified as s
 ),
 
 timed as (
