@@ -537,3 +537,38 @@ def test_real_exports_round_trip_their_ids_by_spelling(con, real_data, relative,
         for name in columns:
             stored = {v for (v,) in again.execute(f"select distinct {name} from events").fetchall()}
             assert stored and stored <= source[name], sorted(stored - source[name])[:5]
+
+
+# title rows and merged group headers above the header --------------------------------------------------
+
+def test_a_title_line_above_the_header_of_a_text_export_is_skipped(con, write):
+    path = write("report.csv", "订单报表 2024年5月,,,\n\n会员ID,下单时间,商品ID,实付金额\n"
+                 "00017,2024-05-01 09:05:00,i1,12.5\n00018,2024-05-01 10:00:00,i2,7\n00019,2024-05-01 11:00:00,,\n")
+    sample, plan = inspect_file(path)
+    assert (sample.skip_rows, sample.columns) == (2, ["会员ID", "下单时间", "商品ID", "实付金额"])
+    assert plan.notes[0] == "The header is on line 3: the 2 line(s) above it (a title or a group header) are skipped"
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (3, 3, 0)
+    assert [(u, a) for _, u, _, _, _, a in events(con)] == [("00017", 12.5), ("00018", 7.0), ("00019", None)]
+
+
+def test_an_excel_sheet_with_a_title_and_a_merged_group_header(con, tmp_path):
+    import openpyxl
+
+    path = tmp_path / "orders.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Orders, week 18"])
+    sheet.append([])
+    sheet.append(["Customer", None, "Order", None, None])  # merged group cells: the value sits in the first
+    sheet.append(["customer_id", "region", "order_id", "order_date", "total"])
+    sheet.append([17084.0, "east", "A1", "2024-05-01 09:05:00", 12.5])
+    sheet.append([17085, "west", "A2", "2024-05-02 10:00:00", 8])
+    sheet.append([None, "west", "A3", "2024-05-02 11:00:00", 8])
+    book.save(path)
+    sample, plan = inspect_file(path)
+    assert (sample.skip_rows, sample.columns) == (3, ["customer_id", "region", "order_id", "order_date", "total"])
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (3, 2, 1)
+    assert rejects(con, result) == [[3, "missing user id"]]
+    assert [(u, e, a) for _, u, e, _, _, a in events(con)] == [("17084", "purchase", 12.5), ("17085", "purchase", 8.0)]

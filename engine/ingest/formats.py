@@ -83,6 +83,8 @@ class ImportPlan:
     time_range: dict | None = None
     #: the upload whose remembered mapping this plan applies (see engine.ingest.remembered)
     remembered_from: int | None = None
+    #: lines (or sheet rows) above the header: a title or a merged group header
+    skip_rows: int = 0
 
     @property
     def time_range_text(self) -> str | None:
@@ -380,9 +382,14 @@ def _map_headerless(sample: FileSample, mapping: dict[str, list[str]]) -> None:
 
 
 def _plan(sample: FileSample, fmt: str, mapping: dict[str, list[str]], **kwargs) -> ImportPlan:
+    notes = kwargs.pop("notes", [])
+    if sample.skip_rows:
+        notes = [f"The header is on line {sample.skip_rows + 1}: the {sample.skip_rows} line(s) above it "
+                 "(a title or a group header) are skipped", *notes]
     return ImportPlan(format=fmt, kind=sample.kind, encoding=sample.encoding,
                       delimiter=sample.delimiter, has_header=sample.has_header,
-                      columns=list(sample.columns), mapping=mapping, **kwargs)
+                      columns=list(sample.columns), mapping=mapping, skip_rows=sample.skip_rows,
+                      notes=notes, **kwargs)
 
 
 DETECTORS = {

@@ -53,7 +53,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         yield Source("stage")
         return
     copy = _text_copy(path, plan)
-    skip = 1 if plan.has_header else 0
+    skip = plan.skip_rows + (1 if plan.has_header else 0)
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
     relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
                             columns = {columns}, quote = '"', escape = '"', auto_detect = false,
@@ -176,7 +176,7 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
     con.execute(f"create or replace temp table stage ({', '.join(n + ' varchar' for n in names)}, "
                 "_row bigint)")
     rows = iter_xlsx_rows(path, label)
-    if plan.has_header:
+    for _ in range(plan.skip_rows + (1 if plan.has_header else 0)):  # title rows, then the header
         next(rows, None)
     batch: list[list] = []
     number = 0
