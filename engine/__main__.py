@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", type=_mapping, action="append", default=[], metavar="FIELD=COLUMN",
                    help="override the detected column for a field (repeatable); COLUMN empty unmaps")
     p.add_argument("--event-type", help="import every row as this event type (e.g. purchase)")
+    p.add_argument("--date-order", choices=("month", "day"),
+                   help="read slash dates such as 01/02/2024 as month/day/year or day/month/year")
     p.add_argument("--keep-personal", action="store_true",
                    help="do not pseudonymise columns that look like phone numbers, e-mails or WeChat ids")
 
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", type=_mapping, action="append", default=[], metavar="FIELD=COLUMN",
                    help="as for ingest: see how the file reads with this mapping")
     p.add_argument("--event-type", help="as for ingest")
+    p.add_argument("--date-order", choices=("month", "day"), help="as for ingest")
 
     p = sub.add_parser("mappings", help="mappings remembered per header (from --map/--event-type or the "
                        "Upload page): list them, or forget one")
@@ -246,7 +249,10 @@ def _plan_for(path: Path, args, zone: str, con=None):
         plan.set_column(field, column or None)
     if args.event_type:
         plan.set_event_type(args.event_type)
-    if args.map or args.event_type:
+    if args.map or args.event_type or args.date_order:
+        describe_time_range(sample, plan)
+    if args.date_order:
+        plan.set_date_order(args.date_order)
         describe_time_range(sample, plan)
     return sample, plan
 

@@ -572,3 +572,28 @@ def test_an_excel_sheet_with_a_title_and_a_merged_group_header(con, tmp_path):
     assert (result.rows_read, result.rows_imported, result.rows_rejected) == (3, 2, 1)
     assert rejects(con, result) == [[3, "missing user id"]]
     assert [(u, e, a) for _, u, e, _, _, a in events(con)] == [("17084", "purchase", 12.5), ("17085", "purchase", 8.0)]
+
+
+# ambiguous dates: the preview says which reading it chose and why, and it can be switched ----------------
+
+def test_ambiguous_slash_dates_say_their_reading_and_can_be_switched(con, write, capsys):
+    from engine.__main__ import main
+
+    path = write("slash.csv", "user_id,event_type,event_time\nu1,view,01/02/2024\nu2,view,03/04/2024\n")
+    _, plan = inspect_file(path)
+    assert plan.date_order == "month"
+    assert ("Dates read as month/day/year (2 of 2 sample values read either way: month/day is assumed); "
+            "switch with --date-order day (Upload page: the date order picker)") in plan.notes
+    plan.set_date_order("day")
+    assert plan.time_patterns[0] == "%d/%m/%Y" and plan.date_order == "day"
+    import_file(con, path, plan=plan)
+    assert [t for t, *_ in events(con)] == [datetime(2024, 2, 1), datetime(2024, 4, 3)]
+    clear = write("clear.csv", "user_id,event_type,event_time\nu1,view,13/02/2024\nu2,view,03/04/2024\n")
+    _, plan = inspect_file(clear)
+    assert plan.date_order == "day"
+    assert any(n.startswith("Dates read as day/month/year (2 of 2 sample values read so, 1 as month/day/year)")
+               for n in plan.notes)
+    assert main(["inspect", str(path), "--date-order", "day"]) == 0
+    out = capsys.readouterr().out
+    assert "Dates read as day/month/year (chosen)" in out
+    assert "Dates: the file's times run from 2024-02-01 00:00 to 2024-04-03 00:00 UTC" in out

@@ -94,6 +94,11 @@ def edit_plan(item, key: str):
         plan.conversion_event_type = st.selectbox(
             f"A set {plan.source('converted')[0]} adds a second event:", EVENT_TYPES,
             index=EVENT_TYPES.index(default), key=f"{key}-conversion")
+    if plan.date_order:
+        orders = {"month": "month/day/year (01/02/2024 is 2 January)", "day": "day/month/year (1 February)"}
+        picked = st.radio("Dates like 01/02/2024 are", list(orders), format_func=orders.get, horizontal=True,
+                          index=list(orders).index(plan.date_order), key=f"{key}-date-order")
+        plan.set_date_order(picked)
     if plan.pseudonymise:
         keep = st.checkbox(f"Keep {', '.join(plan.pseudonymise)} as they are (they look like phone numbers, "
                            "e-mails or WeChat ids and are pseudonymised by default)", key=f"{key}-keep")

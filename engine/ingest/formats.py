@@ -135,6 +135,25 @@ class ImportPlan:
             self.notes.insert(0, f"Every row is imported as {self.event_type_constant} (chosen for this file)")
 
     @property
+    def date_order(self) -> str | None:
+        """``month`` or ``day`` when the time column is read as M/D/Y or D/M/Y, else None."""
+        first = next((p for p in self.time_patterns if p.startswith(("%m/%d", "%d/%m"))), None)
+        return None if first is None else "month" if first.startswith("%m/%d") else "day"
+
+    def set_date_order(self, order: str) -> None:
+        """Read slash dates as month/day/year (``month``) or day/month/year (``day``)."""
+        if order not in ("month", "day"):
+            raise ImportFormatError(f"date order {order!r}: use month (01/02/2024 is 2 January) or day "
+                                    "(1 February)")
+        if self.date_order in (None, order):
+            return
+        old, new = ("%d/%m", "%m/%d") if order == "month" else ("%m/%d", "%d/%m")
+        swapped = [new + p[len(old):] if p.startswith(old) else p for p in self.time_patterns]
+        self.time_patterns = list(dict.fromkeys(swapped))
+        self.notes = [n for n in self.notes if not n.startswith("Dates read as")]
+        self.notes.append(f"Dates read as {'month/day' if order == 'month' else 'day/month'}/year (chosen)")
+
+    @property
     def is_assignments(self) -> bool:
         """An experiment assignment file (user, experiment, variant) rather than events."""
         return self.format == "experiment_assignments"
@@ -495,8 +514,13 @@ def time_format(values: pd.Series, con: duckdb.DuckDBPyConnection | None = None
                       key=lambda p: (-hits[p], TIME_PATTERNS.index(p)))
     note = None
     if best.startswith(("%m/%d", "%d/%m")):
-        order = "month/day" if best.startswith("%m/%d") else "day/month"
-        note = f"Dates read as {order}/year ({hits[best]} of {len(values)} sample values)"
+        order, other, flag = (("month/day", "day/month", "day") if best.startswith("%m/%d")
+                              else ("day/month", "month/day", "month"))
+        also = max((n for p, n in hits.items() if clash and p.startswith(clash)), default=0)
+        why = (f"{hits[best]} of {len(values)} sample values read so, {also} as {other}/year" if also < hits[best]
+               else f"{hits[best]} of {len(values)} sample values read either way: month/day is assumed")
+        note = (f"Dates read as {order}/year ({why}); switch with --date-order {flag} "
+                "(Upload page: the date order picker)")
     return "text", patterns, note
 
 
