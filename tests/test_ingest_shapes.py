@@ -597,3 +597,22 @@ def test_ambiguous_slash_dates_say_their_reading_and_can_be_switched(con, write,
     out = capsys.readouterr().out
     assert "Dates read as day/month/year (chosen)" in out
     assert "Dates: the file's times run from 2024-02-01 00:00 to 2024-04-03 00:00 UTC" in out
+
+
+# undo removes what only the undone upload brought ------------------------------------------------------
+
+def test_undo_removes_the_users_items_and_derived_rows_only_that_upload_brought(con, write):
+    from engine.ingest import undo_upload
+
+    first = import_file(con, write("a.csv", "user_id,event_type,event_time,item_id,gender,city\n"
+                                            "a1,view,2024-05-01 10:00:00,i1,F,Hangzhou\n"
+                                            "a2,view,2024-05-01 11:00:00,i2,M,Suzhou\n"))
+    import_file(con, write("b.csv", "user_id,event_type,event_time,item_id\nb1,view,2024-05-02 10:00:00,i2\n"
+                                    "a2,purchase,2024-05-02 11:00:00,i2\n"))
+    con.execute("insert into contents values ('post1', 'post', null, null, null, null, null, ?)", [first.upload_id])
+    con.execute("insert into user_tags values ('a1', 'beauty', 1.0), ('b1', 'toys', 1.0)")
+    undo_upload(con, first.upload_id, derive=False)
+    assert con.execute("select user_id from users order by 1").fetchall() == [("a2",), ("b1",)]
+    assert con.execute("select item_id from items order by 1").fetchall() == [("i2",)]
+    assert con.execute("select count(*) from contents").fetchone() == (0,)
+    assert con.execute("select user_id from user_tags").fetchall() == [("b1",)]

@@ -420,8 +420,17 @@ def _undo_in_transaction(con: duckdb.DuckDBPyConnection, upload_id: int) -> int:
     con.execute("delete from experiments where upload_id = ?", [upload_id])
     refresh_user_activity(con)
     execute_query(con, "users_drop_vanished")
-    con.execute("delete from items where upload_id = ? and item_id not in "
-                "(select distinct item_id from events where item_id is not null)", [upload_id])
+    # what only this upload brought goes with it: its users left without events (with their
+    # attributes: a demo's users have some), items, contents, communities and campaigns no other
+    # upload's events name, and the tags and scores derived for users that are gone
+    con.execute("delete from users where upload_id = ? and user_id not in "
+                "(select distinct user_id from events)", [upload_id])
+    for table, column in (("items", "item_id"), ("contents", "content_id"), ("communities", "community_id"),
+                          ("campaigns", "campaign_id")):
+        con.execute(f"delete from {table} where upload_id = ? and {column} not in "
+                    f"(select distinct {column} from events where {column} is not null)", [upload_id])
+    for table in ("user_tags", "user_scores"):
+        con.execute(f"delete from {table} where user_id not in (select user_id from users)")
     refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
     con.execute("update uploads set status = 'undone', undone_at = ? where upload_id = ?",
                 [datetime.now(), upload_id])
