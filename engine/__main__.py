@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-type", help="import every row as this event type (e.g. purchase)")
     p.add_argument("--date-order", choices=("month", "day"),
                    help="read slash dates such as 01/02/2024 as month/day/year or day/month/year")
+    p.add_argument("--add-to-demo", action="store_true",
+                   help="when the warehouse holds only the demo, add to it (default: the first import replaces it)")
     p.add_argument("--keep-personal", action="store_true",
                    help="do not pseudonymise columns that look like phone numbers, e-mails or WeChat ids")
 
@@ -268,8 +270,8 @@ def cmd_ingest(args, con) -> int:
             _, plan = _plan_for(path, args, zone, con)
             if args.keep_personal:
                 plan.pseudonymise = []
-            result = import_file(con, path, plan=plan, timezone=zone,
-                                 progress=_progress_printer(path.name))
+            result = import_file(con, path, plan=plan, timezone=zone, progress=_progress_printer(path.name),
+                                 demo="add" if args.add_to_demo else "replace")
         except PondError as exc:
             if sys.stderr.isatty():
                 print(file=sys.stderr)

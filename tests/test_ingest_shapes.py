@@ -616,3 +616,76 @@ def test_undo_removes_the_users_items_and_derived_rows_only_that_upload_brought(
     assert con.execute("select item_id from items order by 1").fetchall() == [("i2",)]
     assert con.execute("select count(*) from contents").fetchone() == (0,)
     assert con.execute("select user_id from user_tags").fetchall() == [("b1",)]
+
+
+# the first real import replaces the demo (the default on the command line and the page), or adds to it -----
+
+@pytest.fixture
+def demo_warehouse(tmp_path):
+    from engine import warehouse
+    from engine.demo import build_demo
+
+    path = tmp_path / "demo.duckdb"
+    with warehouse.connect(path) as con:
+        build_demo(con, users=60, days=14, seed=1, end=date(2026, 3, 1))
+    return path
+
+
+def test_the_first_import_replaces_the_demo_on_the_command_line(demo_warehouse, write, capsys):
+    from engine import warehouse
+    from engine.__main__ import main
+
+    own = write("own.csv", "user_id,event_type,event_time\nc1,view,2017-11-25 10:00:00\nc2,view,2017-11-25 11:00:00\n")
+    assert main(["--warehouse", str(demo_warehouse), "ingest", str(own), "--tz", "Asia/Shanghai"]) == 0
+    assert "note: Replaced the demo data (upload 1): the warehouse now holds only imported data" in capsys.readouterr().out
+    with warehouse.connect(demo_warehouse) as con:
+        for table in ("users", "items", "contents", "communities", "campaigns", "experiments", "user_day"):
+            assert con.execute(f"select count(*) from {table} where upload_id = 1" if table != "user_day" else
+                               "select count(*) from user_day where user_id not in ('c1', 'c2')").fetchone() == (0,)
+        assert con.execute("select user_id from users order by 1").fetchall() == [("c1",), ("c2",)]
+        assert con.execute("select upload_id, status from uploads order by 1").fetchall() == [
+            (1, "undone"), (2, "imported")]
+        assert warehouse.business_timezone(con) == "Asia/Shanghai"
+    # a second import is not the first any more: it adds
+    more = write("more.csv", "user_id,event_type,event_time\nc3,view,2017-11-26 10:00:00\n")
+    assert main(["--warehouse", str(demo_warehouse), "ingest", str(more)]) == 0
+    assert "Replaced the demo" not in capsys.readouterr().out
+
+
+def test_add_to_demo_keeps_it_and_a_refused_file_leaves_the_demo_as_it_was(demo_warehouse, write, capsys):
+    from engine import warehouse
+    from engine.__main__ import main
+    from tests.conftest import table_snapshot
+
+    with warehouse.connect(demo_warehouse) as con:
+        before, events_before = table_snapshot(con), con.execute("select count(*) from events").fetchone()[0]
+    bad = write("bad.csv", "user_id,event_type,event_time\nc1,view,soon\n")
+    assert main(["--warehouse", str(demo_warehouse), "ingest", str(bad)]) == 1
+    with warehouse.connect(demo_warehouse) as con:
+        after = table_snapshot(con)
+        after.pop("audit", None), before.pop("audit", None)  # the refusal is in the audit trail
+        assert after == before
+    own = write("own.csv", "user_id,event_type,event_time\nc1,view,2026-02-25 10:00:00\n")
+    assert main(["--warehouse", str(demo_warehouse), "ingest", str(own), "--add-to-demo"]) == 0
+    with warehouse.connect(demo_warehouse) as con:
+        assert con.execute("select count(*) from events").fetchone()[0] == events_before + 1
+
+
+def test_the_upload_page_offers_to_replace_the_demo_or_add_to_it(demo_warehouse, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from engine import warehouse
+
+    monkeypatch.setenv("POND_WAREHOUSE", str(demo_warehouse))
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60).run()
+    at.switch_page("views/upload.py").run()
+    at.get("file_uploader")[0].upload("own.csv", b"user_id,event_type,event_time\nc1,view,2026-02-25 10:00:00\n",
+                                      "text/csv").run()
+    assert not at.exception
+    choice = at.radio(key="demo-choice")
+    assert choice.value == "replace"
+    choice.set_value("add").run()
+    at.button(key="file-0-own.csv-import").click().run()
+    assert not at.exception
+    with warehouse.connect(demo_warehouse) as con:  # added beside the demo, as chosen
+        assert con.execute("select count(distinct upload_id) from events").fetchone() == (2,)

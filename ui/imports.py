@@ -113,7 +113,7 @@ def forget_remembered(item: Inspected) -> None:
         del st.session_state[key]
 
 
-def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
+def run_import(item: Inspected, plan: ImportPlan, *, demo: str = "replace") -> ImportResult:
     """Import with a progress bar; raises PondError for a refused file (warehouse unchanged)."""
     bar = st.progress(0.0, text=f"Importing {item.name} ...")
 
@@ -124,7 +124,7 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
     try:
         with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
             result = import_file(con, item.path, plan=plan, name=item.name, imported_by=user.name,
-                                 progress=progress, derive=False)
+                                 progress=progress, derive=False, demo=demo)
             version = warehouse.data_version(con)
     except PondError as exc:
         auth.record("import", f"{item.name}: refused: {exc}", ok=False)

@@ -113,6 +113,16 @@ with tab_import:
     if not files:
         widgets.empty_state("No file chosen yet.", hint="Drop one or more exports above; you will see a "
                             "preview and the detected columns before anything is imported.")
+    history_now = data.uploads(path, version)
+    imported_now = history_now[history_now["status"] == "imported"] if not history_now.empty else history_now
+    demo_only = len(imported_now) == 1 and imported_now["format"].iloc[0] == "demo"
+    demo_choice = "replace"
+    if files and demo_only:
+        demo_choice = st.radio(
+            "This warehouse holds only the demo data. Your first import", ["replace", "add"], horizontal=True,
+            format_func={"replace": "replaces the demo (recommended)", "add": "is added beside the demo"}.get,
+            key="demo-choice", help="Added beside it, your events mix with generated ones on every page. "
+                                    "The command line does the same (`--add-to-demo` keeps the demo).")
     zones = list(imports.COMMON_ZONES)
     if summary["timezone"] not in zones:
         zones.insert(0, summary["timezone"])
@@ -162,7 +172,7 @@ with tab_import:
                 st.warning(f"Import would be refused: {refusal}")
             if st.button("Import", key=f"{key}-import", type="primary", disabled=refusal is not None):
                 try:
-                    results[key] = imports.run_import(item, plan)
+                    results[key] = imports.run_import(item, plan, demo=demo_choice)
                 except PondError as exc:
                     results[key] = str(exc)
                 st.rerun()  # so the history, the badge and the filters show the new version

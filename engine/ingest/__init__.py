@@ -40,6 +40,7 @@ from engine.ingest.transform import build_assignments, build_canonical, build_ev
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
+    ROLLUPS,
     bind_named,
     business_timezone,
     check_timezone,
@@ -51,7 +52,8 @@ from engine.warehouse import (
     write_transaction,
 )
 
-__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "describe_time_range", "forget_mapping",
+__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "demo_only", "describe_time_range",
+           "forget_mapping",
            "import_file", "inspect_file", "list_mappings",
            "list_uploads", "rejected_rows", "undo_upload"]
 
@@ -136,10 +138,30 @@ def _noop(fraction: float, message: str) -> None:
     return None
 
 
+def demo_only(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The demo's upload id when the warehouse holds the demo and nothing imported beside it."""
+    rows = con.execute("select upload_id, format from uploads where status = 'imported'").fetchall()
+    return rows[0][0] if len(rows) == 1 and rows[0][1] == "demo" else None
+
+
+#: every table a demo build fills, and what is derived from it
+_DEMO_TABLES = ("events", "users", "items", "contents", "communities", "campaigns", "experiments", "user_tags",
+                "user_scores", *ROLLUPS)
+
+
+def _replace_demo(con: duckdb.DuckDBPyConnection, demo_id: int) -> None:
+    """Remove the demo's data (inside the import's transaction): the first real import starts clean."""
+    for table in _DEMO_TABLES:
+        con.execute(f"delete from {table}")
+    con.execute("update meta set value = 'UTC' where key = 'business_timezone'")
+    con.execute("update uploads set status = 'undone', undone_at = ?, message = 'replaced by the first import' "
+                "where upload_id = ?", [datetime.now(), demo_id])
+
+
 def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
                 name: str | None = None, format: str = "auto", timezone: str | None = None,
                 imported_by: str | None = None, progress: Progress | None = None,
-                derive: bool = True) -> ImportResult:
+                derive: bool = True, demo: str = "add") -> ImportResult:
     """Import one file as one upload, in one transaction.
 
     Parameters
@@ -151,6 +173,10 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     timezone
         IANA zone of naive source times; when the warehouse is still empty it also becomes the
         warehouse's business time zone (the calendar of day-level charts).
+    demo
+        When the warehouse holds only the demo: ``replace`` it (what the command line and the Upload
+        page do unless told otherwise: a first real import must not mix with generated data) or
+        ``add`` to it (the default here, for scripts and benchmarks that import into a demo).
     derive
         Re-derive what is kept per data version (interest tags) before returning. The dashboard
         passes false and derives in the background, so that an upload returns seconds earlier;
@@ -188,11 +214,20 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     if previous:
         return ImportResult(label, "already_imported", plan.format, sha, upload_id=previous[0])
 
+    if demo not in ("replace", "add"):
+        raise PondError(f"demo={demo!r}: use replace or add")
     started = datetime.now()
     try:
         with write_transaction(con):
+            # an assignment file assigns users already there: it never replaces the demo's
+            demo_id = demo_only(con) if demo == "replace" and not plan.is_assignments else None
+            if demo_id is not None:
+                _replace_demo(con, demo_id)
             result = _import_in_transaction(con, path, plan, label, sha, started,
                                             imported_by or getpass.getuser(), progress)
+            if demo_id is not None:
+                result.notes.insert(0, f"Replaced the demo data (upload {demo_id}): the warehouse now holds only "
+                                       "imported data")
             if detected is not None and remember(con, plan, detected, result.upload_id, imported_by):
                 result.notes.append("Mapping remembered for files with these columns: the next one is "
                                     "imported the same way")
