@@ -39,6 +39,8 @@ UPLOAD_DIR = Path(tempfile.gettempdir()) / "pond-uploads"
 UPLOAD_KEEP_SECONDS = 24 * 3600
 #: Writers wait longer than readers: an import should queue behind a short CLI job.
 WRITE_LOCK_TIMEOUT = 30.0
+#: how long a preview waits for the warehouse (for remembered mappings) before going without them
+INSPECT_LOCK_TIMEOUT = 2.0
 COMMON_ZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
                 "Asia/Seoul", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles")
 
@@ -88,7 +90,8 @@ def inspect_upload(uploaded, *, format: str, timezone: str | None) -> Inspected:
     key = ("pond_inspected", path.name, format, timezone)
     if key not in st.session_state:
         try:  # with the warehouse, a mapping remembered for these columns is applied
-            with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
+            # briefly: while another process imports, the preview comes without them rather than late
+            with warehouse.connect(warehouse.default_warehouse_path(), timeout=INSPECT_LOCK_TIMEOUT) as con:
                 sample, plan = inspect_file(path, name=uploaded.name, format=format, timezone=timezone, con=con)
         except (WarehouseError, WarehouseLockedError):
             log.warning("warehouse busy: %s inspected without remembered mappings", uploaded.name)
