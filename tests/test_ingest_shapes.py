@@ -671,6 +671,17 @@ def test_add_to_demo_keeps_it_and_a_refused_file_leaves_the_demo_as_it_was(demo_
         assert con.execute("select count(*) from events").fetchone()[0] == events_before + 1
 
 
+def _wait_for_derivation(path) -> None:
+    """The server's thread that derives tags after an upload must not outlive the test (nor the process)."""
+    import time
+
+    import ui.imports
+
+    deadline = time.monotonic() + 60
+    while ui.imports.deriving(str(path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_the_upload_page_offers_to_replace_the_demo_or_add_to_it(demo_warehouse, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -687,5 +698,6 @@ def test_the_upload_page_offers_to_replace_the_demo_or_add_to_it(demo_warehouse,
     choice.set_value("add").run()
     at.button(key="file-0-own.csv-import").click().run()
     assert not at.exception
+    _wait_for_derivation(demo_warehouse)
     with warehouse.connect(demo_warehouse) as con:  # added beside the demo, as chosen
         assert con.execute("select count(distinct upload_id) from events").fetchone() == (2,)
