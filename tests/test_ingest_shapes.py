@@ -701,3 +701,15 @@ def test_the_upload_page_offers_to_replace_the_demo_or_add_to_it(demo_warehouse,
     _wait_for_derivation(demo_warehouse)
     with warehouse.connect(demo_warehouse) as con:  # added beside the demo, as chosen
         assert con.execute("select count(distinct upload_id) from events").fetchone() == (2,)
+
+
+def test_a_chosen_date_order_is_remembered_too(con, write):
+    first = write("eu1.csv", "user_id,event_type,event_time\nu1,view,01/02/2024\nu2,view,03/04/2024\n")
+    _, plan = inspect_file(first, con=con)
+    plan.set_date_order("day")
+    import_file(con, first, plan=plan)
+    second = write("eu2.csv", "user_id,event_type,event_time\nu3,view,05/06/2024\n")
+    _, plan = inspect_file(second, con=con)
+    assert (plan.remembered_from, plan.date_order) == (1, "day")
+    import_file(con, second)
+    assert con.execute("select event_time from events where user_id = 'u3'").fetchone()[0] == datetime(2024, 6, 5)

@@ -24,6 +24,7 @@ from engine.ingest.vocabulary import normalise_header
 
 #: the parts of a plan an operator edits, and so the parts that are remembered
 REMEMBERED = ("mapping", "event_type_rule", "event_type_constant", "conversion_event_type", "pseudonymise")
+#: and the reading of slash dates (ImportPlan.date_order)
 
 
 def header_signature(plan: ImportPlan) -> str | None:
@@ -39,6 +40,7 @@ def choices(plan: ImportPlan) -> dict:
     data = {k: getattr(plan, k) for k in REMEMBERED}
     data["mapping"] = {f: [normalise_header(c) for c in cs] for f, cs in sorted(plan.mapping.items())}
     data["pseudonymise"] = sorted(plan.pseudonymise)
+    data["date_order"] = plan.date_order  # 01/02/2024 as month/day or day/month, when the file has such dates
     return data
 
 
@@ -69,6 +71,8 @@ def apply_remembered(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> int | 
     plan.event_type_constant = stored["event_type_constant"]
     plan.conversion_event_type = stored["conversion_event_type"]
     plan.pseudonymise = list(stored["pseudonymise"])
+    if stored.get("date_order") and plan.date_order:
+        plan.set_date_order(stored["date_order"])
     plan.notes = [n for n in plan.notes if not n.startswith(("No event type column", "Every row is imported as"))]
     plan.notes.insert(0, f"Mapping from upload {upload_id} (remembered for files with these columns; change it "
                          "here or forget it)")
