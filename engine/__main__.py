@@ -47,17 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="import export files (CSV, TSV, xlsx, Parquet, JSON lines)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--format", default="auto", choices=("auto", *FORMAT_NAMES))
-    p.add_argument("--tz", help="IANA time zone of naive source times, e.g. Asia/Shanghai (default UTC)")
+    p.add_argument("--tz", help="IANA time zone of naive source times, e.g. Asia/Shanghai (default: the "
+                   "warehouse's business time zone, as on the Upload page; UTC for a new warehouse)")
     p.add_argument("--map", type=_mapping, action="append", default=[], metavar="FIELD=COLUMN",
                    help="override the detected column for a field (repeatable); COLUMN empty unmaps")
     p.add_argument("--event-type", help="import every row as this event type (e.g. purchase)")
+    p.add_argument("--date-order", choices=("month", "day"),
+                   help="read slash dates such as 01/02/2024 as month/day/year or day/month/year")
+    p.add_argument("--add-to-demo", action="store_true",
+                   help="when the warehouse holds only the demo, add to it (default: the first import replaces it)")
     p.add_argument("--keep-personal", action="store_true",
                    help="do not pseudonymise columns that look like phone numbers, e-mails or WeChat ids")
 
-    p = sub.add_parser("inspect", help="show how a file would be imported, without importing it")
+    p = sub.add_parser("inspect", help="show how a file would be imported, without importing it; exit status 1 "
+                       "when the import would refuse it")
     p.add_argument("file", type=Path)
     p.add_argument("--format", default="auto", choices=("auto", *FORMAT_NAMES))
-    p.add_argument("--tz")
+    p.add_argument("--tz", help="as for ingest")
+    p.add_argument("--map", type=_mapping, action="append", default=[], metavar="FIELD=COLUMN",
+                   help="as for ingest: see how the file reads with this mapping")
+    p.add_argument("--event-type", help="as for ingest")
+    p.add_argument("--date-order", choices=("month", "day"), help="as for ingest")
+
+    p = sub.add_parser("mappings", help="mappings remembered per header (from --map/--event-type or the "
+                       "Upload page): list them, or forget one")
+    p.add_argument("action", choices=("list", "forget"))
+    p.add_argument("signature", nargs="?", help="forget: the mapping's signature (or its start), from `mappings list`")
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"))
 
     p = sub.add_parser("uploads", help="list the upload history")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"))
@@ -209,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     funnels.add_argument("--strict", action="store_true",
                          help="each step must be the user's next action (default: other events may "
                               "come between)")
+    for command in sub.choices.values():  # also after the command name: `python -m engine ingest --warehouse W F`
+        command.add_argument("--warehouse", type=Path, default=argparse.SUPPRESS,
+                             help="warehouse file (default: $POND_WAREHOUSE or data/pond.duckdb)")
     return parser
 
 
@@ -244,22 +263,49 @@ def _progress_printer(label: str):
     return report
 
 
+
+
+def _zone_line(plan, zone: str, given: bool) -> str | None:
+    """Say which zone naive times are read in, when the file has any."""
+    from engine.ingest.formats import ZONED_PATTERN
+
+    naive = plan.time_kind == "excel_serial" or (
+        plan.time_kind == "text" and any(not ZONED_PATTERN.search(p) for p in plan.time_patterns))
+    if not naive:
+        return None
+    why = "--tz" if given else "the warehouse's business time zone; --tz to change"
+    return f"times without a zone read as {zone} ({why})"
+
+
+def _plan_for(path: Path, args, zone: str, con=None):
+    from engine.ingest import describe_time_range, inspect_file
+
+    sample, plan = inspect_file(path, format=args.format, timezone=zone, con=con)
+    for field, column in args.map:
+        plan.set_column(field, column or None)
+    if args.event_type:
+        plan.set_event_type(args.event_type)
+    if args.map or args.event_type or args.date_order:
+        describe_time_range(sample, plan)
+    if args.date_order:
+        plan.set_date_order(args.date_order)
+        describe_time_range(sample, plan)
+    return sample, plan
+
+
 def cmd_ingest(args, con) -> int:
     from engine import audit
-    from engine.ingest import import_file, inspect_file
+    from engine.ingest import import_file
 
+    zone = args.tz or warehouse.business_timezone(con)
     failed = 0
     for path in args.files:
         try:
-            _, plan = inspect_file(path, format=args.format, timezone=args.tz)
-            for field, column in args.map:
-                plan.set_column(field, column or None)
-            if args.event_type:
-                plan.event_type_rule, plan.event_type_constant = "constant", args.event_type
+            _, plan = _plan_for(path, args, zone, con)
             if args.keep_personal:
                 plan.pseudonymise = []
-            result = import_file(con, path, plan=plan, timezone=args.tz,
-                                 progress=_progress_printer(path.name))
+            result = import_file(con, path, plan=plan, timezone=zone, progress=_progress_printer(path.name),
+                                 demo="add" if args.add_to_demo else "replace")
         except PondError as exc:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
@@ -271,6 +317,11 @@ def cmd_ingest(args, con) -> int:
             print(file=sys.stderr)
         audit.record(con, cli_actor(), "import", f"{path.name}: upload {result.upload_id}", rows=result.rows_imported)
         print(result.summary)
+        if result.first_event is not None:
+            print(f"  events from {result.first_event:%Y-%m-%d %H:%M} to {result.last_event:%Y-%m-%d %H:%M} UTC")
+        zone_line = _zone_line(plan, zone, bool(args.tz))
+        if zone_line and result.status == "imported":
+            print(f"  {zone_line}")
         for reason, count in result.reject_reasons.items():
             print(f"  rejected {count:,}: {reason}")
         for note in result.notes:
@@ -279,9 +330,14 @@ def cmd_ingest(args, con) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from engine.ingest import inspect_file
-
-    sample, plan = inspect_file(args.file, format=args.format, timezone=args.tz)
+    path = args.warehouse or warehouse.default_warehouse_path()
+    if Path(path).exists():  # the warehouse's zone and remembered mappings; nothing is written
+        with warehouse.connect(path, create=False) as con:
+            zone = args.tz or warehouse.business_timezone(con)
+            sample, plan = _plan_for(args.file, args, zone, con)
+    else:
+        zone = args.tz or "UTC"
+        sample, plan = _plan_for(args.file, args, zone)
     print(f"{args.file}: {sample.format_label}, header: {'yes' if sample.has_header else 'no'}, "
           f"format: {plan.format}")
     for field, columns in plan.mapping.items():
@@ -289,10 +345,31 @@ def cmd_inspect(args) -> int:
     if plan.event_type_rule != "column":
         print(f"  event_type    <- {plan.event_type_rule} {plan.event_type_constant or ''}".rstrip())
     print(f"  time: {plan.time_kind} {', '.join(plan.time_patterns[:3])}".rstrip())
+    zone_line = _zone_line(plan, zone, bool(args.tz))
+    if zone_line:
+        print(f"  {zone_line}")
+    if plan.time_range_text:
+        print(f"  {plan.time_range_text}")
     for note in plan.notes:
         print(f"  note: {note}")
     print(sample.rows.head(5).to_string(index=False))
+    refusal = _refusal(plan, args.file.name)
+    if refusal:
+        print(f"pond: {args.file.name} would be refused: {refusal}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _refusal(plan, label: str) -> str | None:
+    """Why the import would refuse this plan, as far as the file's sample tells."""
+    try:
+        plan.check(label)
+    except PondError as exc:
+        return str(exc).removeprefix(f"{label}: ")
+    if plan.time_range and not plan.time_range["parsed"] and plan.time_range["complete"]:
+        return (f"none of its times can be read as a time ({plan.source('event_time')[0]}); map another column "
+                "with --map event_time=COLUMN, or export the times as ISO text (2024-05-01 09:05:00)")
+    return None
 
 
 def cmd_query(args, con) -> int:
@@ -675,6 +752,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"pond: removed {leftover.name}, left by an interrupted restore or import", file=sys.stderr)
         if args.command == "ingest":
             return cmd_ingest(args, con)
+        if args.command == "mappings":
+            from engine.ingest import forget_mapping, list_mappings
+
+            if args.action == "list":
+                _emit(list_mappings(con), args.format)
+            elif not args.signature:
+                raise PondError("say which mapping to forget: `python -m engine mappings forget SIGNATURE` "
+                                "(`mappings list` shows them)")
+            else:
+                forget_mapping(con, args.signature)  # one statement: no new data version, nothing to derive
+                print(f"forgot the mapping {args.signature}")
+            return 0
         if args.command == "uploads":
             from engine.ingest import list_uploads
 

@@ -147,6 +147,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             rows bigint, ok boolean not null
         )""",
     ),
+    (
+        # 8: ids imported as integral floats ("17084.0") become the integer's text, as imports now write them
+        lambda con: normalise_float_ids(con),
+    ),
+    (
+        # 9: mappings an operator chose, per header signature, applied to the next such file (engine.ingest.remembered)
+        """create table if not exists mappings (
+            signature varchar primary key, columns varchar not null, plan varchar not null, upload_id integer,
+            saved_at timestamp, saved_by varchar
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")
@@ -466,6 +477,87 @@ def refresh_user_activity(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("users_refresh_seen", "users_update_seen", "users_insert_new"):
         execute_query(con, name)
     con.execute("drop table user_activity")
+
+
+#: where ids live: table -> id columns (events and every table derived from them)
+_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("user_id",), "items": ("item_id",), "contents": ("content_id", "author_id"),
+    "campaigns": ("campaign_id",), "experiments": ("user_id",), "user_tags": ("user_id",),
+    "user_scores": ("user_id",),
+}
+#: the key of each table that keeps one row per id: a float spelling whose integer already has a row
+#: is merged into that row (the integer's values first) rather than renamed into a second one
+_ID_KEYS: dict[str, tuple[str, ...]] = {
+    "users": ("user_id",), "items": ("item_id",), "contents": ("content_id",), "campaigns": ("campaign_id",),
+    "experiments": ("experiment", "user_id"), "user_scores": ("user_id",), "user_tags": ("user_id", "tag"),
+}
+_EVENT_ID_COLUMNS = ("user_id", "item_id", "order_id", "referrer_id", "content_id", "campaign_id")
+_NATURAL_KEY = ("md5_number(concat_ws('|', {user_id}, event_type, cast(epoch_us(event_time) as varchar), "
+                "coalesce({item_id}, ''), coalesce({order_id}, ''), coalesce({content_id}, ''), "
+                "coalesce({campaign_id}, ''), coalesce(session_id, ''), coalesce(cast(quantity as varchar), ''), "
+                "coalesce(cast(amount as varchar), '')))")
+
+
+def normalise_float_ids(con: duckdb.DuckDBPyConnection) -> int:
+    """Rewrite ids stored as integral floats (``17084.0``) as the integer's text, in the events and
+    every table derived from them; returns how many events changed. Call inside a transaction.
+
+    Events whose id is their natural key get the id the importer now computes, so that the same row
+    imported again is a duplicate; two events that become one (a customer imported under both
+    spellings) keep the first upload's copy. The days they fall on are rolled up again, and the data
+    version moves on so that derived tags, scores and models are derived again.
+    """
+    con.execute(r"""create or replace temp macro pond_id(x) as
+        case when contains(x, '.') and regexp_full_match(x, '-?(0|[1-9][0-9]*)\.0+')
+             then split_part(x, '.', 1) else x end""")
+    is_float = "(contains({c}, '.') and pond_id({c}) <> {c})"
+    in_events = " or ".join(is_float.format(c=c) for c in _EVENT_ID_COLUMNS)
+    changed = con.execute(f"select count(*) from events where {in_events}").fetchone()[0]
+    others = {t: " or ".join(is_float.format(c=c) for c in cols) for t, cols in _ID_COLUMNS.items()}
+    if not changed and not any(con.execute(f"select count(*) from {t} where {w}").fetchone()[0]
+                               for t, w in others.items()):
+        return 0
+    tz = business_timezone(con)
+    con.execute(f"""create or replace temp table float_id_days as
+        select distinct cast((event_time at time zone 'UTC') at time zone ? as date) as day
+        from events where {in_events}""", [tz])
+    con.execute("create or replace temp table touched_users as select distinct pond_id(user_id) as user_id "
+                f"from events where {in_events}")
+    old_key = _NATURAL_KEY.format(**{c: c for c in _EVENT_ID_COLUMNS})
+    new_key = _NATURAL_KEY.format(**{c: f"pond_id({c})" for c in _EVENT_ID_COLUMNS})
+    assignments = ", ".join(f"{c} = pond_id({c})" for c in _EVENT_ID_COLUMNS)
+    con.execute(f"""create or replace temp table float_id_events as
+        select distinct case when event_id = {old_key} then {new_key} else event_id end as event_id
+        from events where {in_events}""")
+    con.execute(f"update events set event_id = case when event_id = {old_key} then {new_key} else event_id end, "
+                f"{assignments} where {in_events}")
+    con.execute("""delete from events where rowid in (
+        select rowid from (
+            select rowid, row_number() over (partition by event_id order by upload_id, rowid) as copy
+            from events where event_id in (select event_id from float_id_events)
+        ) where copy > 1)""")
+    for table, columns in _ID_COLUMNS.items():
+        key = _ID_KEYS[table]
+        spelled = is_float.format(c=f"f.{key[-1]}")
+        same = " and ".join(f"t.{k} = pond_id(f.{k})" if k in columns else f"t.{k} = f.{k}" for k in key)
+        values = [c for c in _table_columns(con, table) if c not in key]
+        if values:  # the integer's row takes what only the float spelling's row knew
+            con.execute(f"update {table} as t set {', '.join(f'{c} = coalesce(t.{c}, f.{c})' for c in values)} "
+                        f"from {table} as f where {spelled} and {same}")
+        con.execute(f"delete from {table} as f where {spelled} and exists (select 1 from {table} as t where {same})")
+        con.execute(f"update {table} set {', '.join(f'{c} = pond_id({c})' for c in columns)} where {others[table]}")
+    refresh_user_activity(con)
+    refresh_rollups(con, [d for (d,) in con.execute("select day from float_id_days").fetchall()])
+    for temp in ("float_id_days", "float_id_events", "touched_users"):
+        con.execute(f"drop table {temp}")
+    if changed:
+        bump_data_version(con)
+    return changed
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
+                                      "order by ordinal_position", [table]).fetchall()]
 
 
 def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:

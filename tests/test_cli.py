@@ -29,8 +29,8 @@ def test_refused_file_exits_non_zero_with_one_line_and_no_traceback(tmp_path, wr
     done = run_cli("ingest", bad, warehouse=tmp_path / "w.duckdb")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "pond: refused bad.csv: no user column found among: a, b; map a column to user_id (Upload page) "
-        "or rename its header, e.g. to user_id"]
+        "pond: refused bad.csv: no user column found among: a, b; map one with --map user_id=COLUMN "
+        "(on the Upload page: the user_id picker) or rename its header, e.g. to user_id"]
     assert "Traceback" not in done.stderr
 
 

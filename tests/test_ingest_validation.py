@@ -33,7 +33,7 @@ def test_each_reject_reason_with_the_offending_value(con, write):
         [2, "missing user id"],
         [3, "missing time"],
         [4, "unparseable time 'yesterday'"],
-        [5, "impossible date 1970-01-01 (before 2000-01-01 or in the future)"],
+        [5, "placeholder date 1970-01-01 (a zero timestamp, not a real time)"],
         [6, "negative quantity -2 on a line that is not a refund"],
         [8, "unparseable quantity 'two'"],
         [9, "unparseable amount 'ten'"],
@@ -45,7 +45,7 @@ def test_each_reject_reason_with_the_offending_value(con, write):
                                         "amount"]
     assert rejects.loc[2, "event_time"] == "yesterday"
     assert result.reject_reasons == {
-        "missing user id": 2, "impossible date": 1, "missing event type": 1, "missing time": 1,
+        "missing user id": 2, "placeholder date": 1, "missing event type": 1, "missing time": 1,
         "negative quantity": 1, "unparseable amount": 2, "unparseable quantity": 1, "unparseable time": 1}
     # "nan" is a null marker, not a number
     assert con.execute("select user_id, quantity, amount from events order by 1").fetchall() == [

@@ -27,7 +27,7 @@ from pathlib import Path
 import streamlit as st
 
 from engine import warehouse
-from engine.errors import PondError
+from engine.errors import PondError, WarehouseError, WarehouseLockedError
 from engine.ingest import ImportPlan, ImportResult, import_file, inspect_file, undo_upload
 from engine.ingest.sniff import FileSample
 from engine.portraits import GIVE_WAY_SECONDS, derive_interest_tags_in_turns
@@ -39,6 +39,8 @@ UPLOAD_DIR = Path(tempfile.gettempdir()) / "pond-uploads"
 UPLOAD_KEEP_SECONDS = 24 * 3600
 #: Writers wait longer than readers: an import should queue behind a short CLI job.
 WRITE_LOCK_TIMEOUT = 30.0
+#: how long a preview waits for the warehouse (for remembered mappings) before going without them
+INSPECT_LOCK_TIMEOUT = 2.0
 COMMON_ZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
                 "Asia/Seoul", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles")
 
@@ -87,12 +89,34 @@ def inspect_upload(uploaded, *, format: str, timezone: str | None) -> Inspected:
     path = save_upload(uploaded)
     key = ("pond_inspected", path.name, format, timezone)
     if key not in st.session_state:
-        sample, plan = inspect_file(path, name=uploaded.name, format=format, timezone=timezone)
+        try:  # with the warehouse, a mapping remembered for these columns is applied
+            # briefly: while another process imports, the preview comes without them rather than late
+            with warehouse.connect(warehouse.default_warehouse_path(), timeout=INSPECT_LOCK_TIMEOUT) as con:
+                sample, plan = inspect_file(path, name=uploaded.name, format=format, timezone=timezone, con=con)
+        except (WarehouseError, WarehouseLockedError):
+            log.warning("warehouse busy: %s inspected without remembered mappings", uploaded.name)
+            sample, plan = inspect_file(path, name=uploaded.name, format=format, timezone=timezone)
         st.session_state[key] = Inspected(path, uploaded.name, sample, plan)
     return st.session_state[key]
 
 
-def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
+def forget_remembered(item: Inspected) -> None:
+    """Forget the mapping remembered for this file's columns; the file is inspected afresh."""
+    from engine.ingest import forget_mapping
+    from engine.ingest.remembered import header_signature
+
+    auth.require("import")
+    signature = header_signature(item.plan)
+    with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
+        forget_mapping(con, signature)
+    auth.record("import", f"{item.name}: forgot the mapping remembered from upload {item.plan.remembered_from}")
+    # session-state keys may come back as text, so match on the text of the inspection key's start
+    start = str(("pond_inspected", item.path.name))[:-1]
+    for key in [k for k in st.session_state if str(k).startswith(start)]:
+        del st.session_state[key]
+
+
+def run_import(item: Inspected, plan: ImportPlan, *, demo: str = "replace") -> ImportResult:
     """Import with a progress bar; raises PondError for a refused file (warehouse unchanged)."""
     bar = st.progress(0.0, text=f"Importing {item.name} ...")
 
@@ -103,7 +127,7 @@ def run_import(item: Inspected, plan: ImportPlan) -> ImportResult:
     try:
         with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
             result = import_file(con, item.path, plan=plan, name=item.name, imported_by=user.name,
-                                 progress=progress, derive=False)
+                                 progress=progress, derive=False, demo=demo)
             version = warehouse.data_version(con)
     except PondError as exc:
         auth.record("import", f"{item.name}: refused: {exc}", ok=False)
@@ -212,5 +236,4 @@ def run_undo(upload_id: int):
 
 
 __all__ = ["COMMON_ZONES", "Inspected", "PondError", "derive_in_background", "derive_when_new", "deriving",
-           "wait_for_derivation",
-           "inspect_upload", "run_import", "run_undo"]
+           "forget_remembered", "wait_for_derivation", "inspect_upload", "run_import", "run_undo"]

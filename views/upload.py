@@ -5,7 +5,7 @@ import copy
 import streamlit as st
 
 from engine.errors import PondError
-from engine.ingest import FORMAT_NAMES
+from engine.ingest import FORMAT_NAMES, describe_time_range
 from engine.ingest.vocabulary import FIELDS, REQUIRED_FIELDS
 from engine.warehouse import EVENT_TYPES
 from ui import data, imports, widgets
@@ -84,10 +84,21 @@ def edit_plan(item, key: str):
         default = plan.event_type_constant if plan.event_type_constant in EVENT_TYPES else "view"
         constant = st.selectbox("No event type column: every row is a", EVENT_TYPES,
                                 index=EVENT_TYPES.index(default), key=f"{key}-constant")
-        if plan.event_type_rule != "invoice":
-            plan.event_type_rule, plan.event_type_constant = "constant", constant
+        if plan.event_type_rule != "invoice" and (plan.event_type_rule, plan.event_type_constant) != (
+                "constant", constant):
+            plan.set_event_type(constant)
     elif plan.event_type_rule == "constant":
-        plan.event_type_rule = "column"
+        plan.set_event_type(None)
+    if plan.source("converted"):
+        default = plan.conversion_event_type if plan.conversion_event_type in EVENT_TYPES else "purchase"
+        plan.conversion_event_type = st.selectbox(
+            f"A set {plan.source('converted')[0]} adds a second event:", EVENT_TYPES,
+            index=EVENT_TYPES.index(default), key=f"{key}-conversion")
+    if plan.date_order:
+        orders = {"month": "month/day/year (01/02/2024 is 2 January)", "day": "day/month/year (1 February)"}
+        picked = st.radio("Dates like 01/02/2024 are", list(orders), format_func=orders.get, horizontal=True,
+                          index=list(orders).index(plan.date_order), key=f"{key}-date-order")
+        plan.set_date_order(picked)
     if plan.pseudonymise:
         keep = st.checkbox(f"Keep {', '.join(plan.pseudonymise)} as they are (they look like phone numbers, "
                            "e-mails or WeChat ids and are pseudonymised by default)", key=f"{key}-keep")
@@ -102,6 +113,16 @@ with tab_import:
     if not files:
         widgets.empty_state("No file chosen yet.", hint="Drop one or more exports above; you will see a "
                             "preview and the detected columns before anything is imported.")
+    history_now = data.uploads(path, version)
+    imported_now = history_now[history_now["status"] == "imported"] if not history_now.empty else history_now
+    demo_only = len(imported_now) == 1 and imported_now["format"].iloc[0] == "demo"
+    demo_choice = "replace"
+    if files and demo_only:
+        demo_choice = st.radio(
+            "This warehouse holds only the demo data. Your first import", ["replace", "add"], horizontal=True,
+            format_func={"replace": "replaces the demo (recommended)", "add": "is added beside the demo"}.get,
+            key="demo-choice", help="Added beside it, your events mix with generated ones on every page. "
+                                    "The command line does the same (`--add-to-demo` keeps the demo).")
     zones = list(imports.COMMON_ZONES)
     if summary["timezone"] not in zones:
         zones.insert(0, summary["timezone"])
@@ -114,7 +135,11 @@ with tab_import:
                                    help="auto recognises the common exports; pick one to force it.")
             zone = top[1].selectbox("Time zone of times without one", zones, key=f"{key}-tz",
                                     index=zones.index(summary["timezone"]),
-                                    help="Unix timestamps and times that name their zone are not shifted.")
+                                    help="Unix timestamps and times that name their zone are not shifted. "
+                                         "The default is the warehouse's business time zone, as for "
+                                         "`python -m engine ingest` without --tz.")
+            top[1].caption(f"Default: {summary['timezone']}, the warehouse's business time zone "
+                           "(also the command line's)")
             try:
                 item = imports.inspect_upload(uploaded, format=fmt, timezone=zone)
             except PondError as exc:
@@ -122,13 +147,32 @@ with tab_import:
                 continue
             top[2].markdown(f"**Detected:** {item.plan.format} · {item.sample.format_label} · "
                             f"header {'yes' if item.sample.has_header else 'no'}")
-            for note in item.plan.notes:
-                top[2].caption(f"ℹ️ {note}")
             st.dataframe(item.sample.rows.head(10), hide_index=True, height=230)
             plan = edit_plan(item, key)
-            if st.button("Import", key=f"{key}-import", type="primary"):
+            describe_time_range(item.sample, plan)  # the notes and dates of the plan as edited
+            for note in plan.notes:
+                top[2].caption(f"ℹ️ {note}")
+            if plan.time_range_text:
+                top[2].caption(f"📅 {plan.time_range_text}")
+            if item.plan.remembered_from and top[2].button(
+                    "Forget this remembered mapping", key=f"{key}-forget",
+                    help="Files with these columns are then mapped by detection again"):
                 try:
-                    results[key] = imports.run_import(item, plan)
+                    imports.forget_remembered(item)
+                    for widget in [k for k in st.session_state if str(k).startswith(f"{key}-")]:
+                        del st.session_state[widget]  # the pickers show detection's choices again
+                except PondError as exc:
+                    st.error(str(exc))
+                st.rerun()
+            try:
+                plan.check(uploaded.name)
+                refusal = None
+            except PondError as exc:
+                refusal = str(exc)
+                st.warning(f"Import would be refused: {refusal}")
+            if st.button("Import", key=f"{key}-import", type="primary", disabled=refusal is not None):
+                try:
+                    results[key] = imports.run_import(item, plan, demo=demo_choice)
                 except PondError as exc:
                     results[key] = str(exc)
                 st.rerun()  # so the history, the badge and the filters show the new version

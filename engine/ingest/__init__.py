@@ -25,14 +25,22 @@ import duckdb
 import pandas as pd
 
 from engine.errors import ImportFormatError, PondError
-from engine.ingest.formats import FORMAT_NAMES, ImportPlan, detect_plan, detect_time_format
+from engine.ingest.formats import (
+    FORMAT_NAMES,
+    ImportPlan,
+    detect_conversion_time_format,
+    detect_plan,
+    detect_time_format,
+)
 from engine.ingest.load import Source, open_source, unpack_raw
 from engine.ingest.personal import pseudonym_key
+from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
-from engine.ingest.transform import build_assignments, build_canonical
+from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
 from engine.portraits import refresh_after_write
 from engine.warehouse import (
     EVENT_TYPES,
+    ROLLUPS,
     bind_named,
     business_timezone,
     check_timezone,
@@ -44,7 +52,9 @@ from engine.warehouse import (
     write_transaction,
 )
 
-__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "import_file", "inspect_file",
+__all__ = ["FORMAT_NAMES", "ImportPlan", "ImportResult", "UndoResult", "demo_only", "describe_time_range",
+           "forget_mapping",
+           "import_file", "inspect_file", "list_mappings",
            "list_uploads", "rejected_rows", "undo_upload"]
 
 Progress = Callable[[float, str], None]
@@ -93,20 +103,65 @@ def file_sha256(path: Path) -> str:
 
 
 def inspect_file(path: str | Path, *, name: str | None = None, format: str = "auto",
-                 timezone: str | None = None) -> tuple[FileSample, ImportPlan]:
-    """Sniff a file and detect its import plan, without touching the warehouse."""
+                 timezone: str | None = None, con: duckdb.DuckDBPyConnection | None = None
+                 ) -> tuple[FileSample, ImportPlan]:
+    """Sniff a file and detect its import plan, without changing the warehouse.
+
+    With ``con``, a mapping remembered for files with the same header is applied (its note says
+    from which upload); see :mod:`engine.ingest.remembered`.
+    """
     sample = sniff_file(path, name=name)
-    return sample, detect_plan(sample, format=format, timezone=timezone)
+    plan = detect_plan(sample, format=format, timezone=timezone)
+    if con is not None and format == "auto":
+        apply_remembered(con, plan)
+    describe_time_range(sample, plan)
+    return sample, plan
+
+
+def describe_time_range(sample: FileSample, plan: ImportPlan) -> None:
+    """Set ``plan.time_range`` from the sample (again after the mapping or the zone changed), detecting
+    the format of a time column mapped since detection first."""
+    if plan.source("event_time") and plan.time_kind == "text" and not plan.time_patterns:
+        column = plan.source("event_time")[0]
+        if column in sample.rows:
+            detect_time_format(plan, sample.rows[column], None)
+    if plan.source("conversion_time") and plan.conversion_time_kind == "text" and not plan.conversion_time_patterns:
+        column = plan.source("conversion_time")[0]
+        if column in sample.rows:
+            detect_conversion_time_format(plan, sample.rows[column], None)
+    column = plan.source("event_time")
+    values = sample.rows[column[0]].tolist() if column and column[0] in sample.rows else []
+    plan.time_range = sample_time_range(plan, values, complete=sample.complete)
 
 
 def _noop(fraction: float, message: str) -> None:
     return None
 
 
+def demo_only(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The demo's upload id when the warehouse holds the demo and nothing imported beside it."""
+    rows = con.execute("select upload_id, format from uploads where status = 'imported'").fetchall()
+    return rows[0][0] if len(rows) == 1 and rows[0][1] == "demo" else None
+
+
+#: every table a demo build fills, and what is derived from it
+_DEMO_TABLES = ("events", "users", "items", "contents", "communities", "campaigns", "experiments", "user_tags",
+                "user_scores", *ROLLUPS)
+
+
+def _replace_demo(con: duckdb.DuckDBPyConnection, demo_id: int) -> None:
+    """Remove the demo's data (inside the import's transaction): the first real import starts clean."""
+    for table in _DEMO_TABLES:
+        con.execute(f"delete from {table}")
+    con.execute("update meta set value = 'UTC' where key = 'business_timezone'")
+    con.execute("update uploads set status = 'undone', undone_at = ?, message = 'replaced by the first import' "
+                "where upload_id = ?", [datetime.now(), demo_id])
+
+
 def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
                 name: str | None = None, format: str = "auto", timezone: str | None = None,
                 imported_by: str | None = None, progress: Progress | None = None,
-                derive: bool = True) -> ImportResult:
+                derive: bool = True, demo: str = "add") -> ImportResult:
     """Import one file as one upload, in one transaction.
 
     Parameters
@@ -118,6 +173,10 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     timezone
         IANA zone of naive source times; when the warehouse is still empty it also becomes the
         warehouse's business time zone (the calendar of day-level charts).
+    demo
+        When the warehouse holds only the demo: ``replace`` it (what the command line and the Upload
+        page do unless told otherwise: a first real import must not mix with generated data) or
+        ``add`` to it (the default here, for scripts and benchmarks that import into a demo).
     derive
         Re-derive what is kept per data version (interest tags) before returning. The dashboard
         passes false and derives in the background, so that an upload returns seconds earlier;
@@ -134,10 +193,15 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     progress(0.02, f"Reading {label}")
     if timezone:
         check_timezone(con, timezone)
+    detected = None
     if plan is None:
-        _, plan = inspect_file(path, name=label, format=format, timezone=timezone)
-    elif timezone:
-        plan.timezone = timezone
+        _, plan = inspect_file(path, name=label, format=format, timezone=timezone, con=con)
+    else:
+        if timezone:
+            plan.timezone = timezone
+        if path.exists() and not plan.is_assignments and plan.has_header:
+            # what detection proposes, to tell whether the operator chose another mapping to remember
+            detected = detect_plan(sniff_file(path, name=label), timezone=timezone)
     plan.check(label)
     if not path.exists():
         raise ImportFormatError(f"{label}: no such file")
@@ -150,11 +214,23 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     if previous:
         return ImportResult(label, "already_imported", plan.format, sha, upload_id=previous[0])
 
+    if demo not in ("replace", "add"):
+        raise PondError(f"demo={demo!r}: use replace or add")
     started = datetime.now()
     try:
         with write_transaction(con):
+            # an assignment file assigns users already there: it never replaces the demo's
+            demo_id = demo_only(con) if demo == "replace" and not plan.is_assignments else None
+            if demo_id is not None:
+                _replace_demo(con, demo_id)
             result = _import_in_transaction(con, path, plan, label, sha, started,
                                             imported_by or getpass.getuser(), progress)
+            if demo_id is not None:
+                result.notes.insert(0, f"Replaced the demo data (upload {demo_id}): the warehouse now holds only "
+                                       "imported data")
+            if detected is not None and remember(con, plan, detected, result.upload_id, imported_by):
+                result.notes.append("Mapping remembered for files with these columns: the next one is "
+                                    "imported the same way")
     finally:
         _drop_temporaries(con)
     if derive:
@@ -173,8 +249,10 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         _detect_time_again(con, plan, source)
         progress(0.1, "Reading and checking rows")
         build_canonical(con, plan, source, key=key)
-    rows_read, rejected, good, reasons = _checked_rows(con, "canon", label,
-                                                       hint="check the column mapping, time format and time zone")
+    hint = "check the column mapping (--map FIELD=COLUMN), the time column's format and its zone (--tz)"
+    rows_read, rejected, good, reasons = _checked_rows(con, "canon", label, hint=hint)
+    build_event_rows(con, plan)
+    conversions = con.execute("select count(*) from canon_events").fetchone()[0] - good
     upload_id = _next_upload_id(con)
     progress(0.55, "Adding new events")
     imported = _insert_events(con, plan, upload_id)
@@ -188,6 +266,9 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     for name in ("ingest_upsert_user_attributes", "ingest_update_user_attributes"):
         execute_query(con, name)
     notes = list(plan.notes)
+    if conversions:
+        notes.append(f"{conversions:,} rows with a set conversion flag also became "
+                     f"{plan.conversion_event_type or 'purchase'} events")
     if was_empty and plan.timezone and business_timezone(con) != plan.timezone:
         con.execute("update meta set value = ? where key = 'business_timezone'", [plan.timezone])
         notes.append(f"Business time zone set to {plan.timezone} (day boundaries of charts)")
@@ -205,8 +286,9 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         notes.append("Kept event types outside the standard vocabulary: " + ", ".join(others))
     result = ImportResult(
         file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
-        rows_read=rows_read, rows_imported=imported, rows_rejected=rejected, rows_duplicate=good - imported,
-        reject_reasons=reasons, first_event=first, last_event=last, notes=notes,
+        rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
+        rows_duplicate=good + conversions - imported, reject_reasons=reasons, first_event=first, last_event=last,
+        notes=notes,
     )
     _record_upload(con, result, plan, who, started)
     return result
@@ -233,7 +315,7 @@ def _import_assignments(con, path, plan, label, sha, started, who, progress) -> 
 # The steps every kind of import shares. Table names passed here are our own constants
 # ("canon", "canon_assignments", "events", "experiments"), never user text.
 
-_TEMPORARY_VIEWS = ("canon", "canon_assignments")
+_TEMPORARY_VIEWS = ("canon_events", "canon", "canon_assignments")
 _TEMPORARY_TABLES = ("stage", "stage_rejects", "canon_rows", "canon_assignments_rows", "vocabulary",
                      "touched_users", "seen_items", "seen_user_attributes")
 
@@ -252,6 +334,11 @@ def _detect_time_again(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source:
         values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
                              source.params).df()
         detect_time_format(plan, values.iloc[:, 0], con)
+    if plan.source("conversion_time") and plan.conversion_time_kind == "text" and not plan.conversion_time_patterns:
+        column = plan.columns.index(plan.source("conversion_time")[0])
+        values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
+                             source.params).df()
+        detect_conversion_time_format(plan, values.iloc[:, 0], con)
 
 
 def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: int) -> int:
@@ -263,8 +350,7 @@ def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: 
     contains the event time, so a stored copy has the same time).
     """
     repeats, first, last = con.execute(
-        "select count(*) - count(distinct event_id), min(event_time), max(event_time) from canon "
-        "where reason is null"
+        "select count(*) - count(distinct event_id), min(event_time), max(event_time) from canon_events"
     ).fetchone()
     natural = not plan.source("event_id")
     sql = load_query("ingest_insert_events").format(
@@ -369,8 +455,17 @@ def _undo_in_transaction(con: duckdb.DuckDBPyConnection, upload_id: int) -> int:
     con.execute("delete from experiments where upload_id = ?", [upload_id])
     refresh_user_activity(con)
     execute_query(con, "users_drop_vanished")
-    con.execute("delete from items where upload_id = ? and item_id not in "
-                "(select distinct item_id from events where item_id is not null)", [upload_id])
+    # what only this upload brought goes with it: its users left without events (with their
+    # attributes: a demo's users have some), items, contents, communities and campaigns no other
+    # upload's events name, and the tags and scores derived for users that are gone
+    con.execute("delete from users where upload_id = ? and user_id not in "
+                "(select distinct user_id from events)", [upload_id])
+    for table, column in (("items", "item_id"), ("contents", "content_id"), ("communities", "community_id"),
+                          ("campaigns", "campaign_id")):
+        con.execute(f"delete from {table} where upload_id = ? and {column} not in "
+                    f"(select distinct {column} from events where {column} is not null)", [upload_id])
+    for table in ("user_tags", "user_scores"):
+        con.execute(f"delete from {table} where user_id not in (select user_id from users)")
     refresh_rollups(con, list(days["day"].dt.date) if len(days) else [])
     con.execute("update uploads set status = 'undone', undone_at = ? where upload_id = ?",
                 [datetime.now(), upload_id])

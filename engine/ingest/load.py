@@ -53,7 +53,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         yield Source("stage")
         return
     copy = _text_copy(path, plan)
-    skip = 1 if plan.has_header else 0
+    skip = plan.skip_rows + (1 if plan.has_header else 0)
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
     relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
                             columns = {columns}, quote = '"', escape = '"', auto_detect = false,
@@ -65,8 +65,11 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         with _refusing_unreadable(plan, label):
             yield Source(relation, params, numbered=False)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
-            con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, csv_line "
-                        "from csv_rejects where scan_id = (select max(scan_id) from csv_reject_scans)", [skip])
+            # DuckDB stores one reject per missing column of a short line: one line, one reject
+            con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, "
+                        "trim(csv_line, chr(13) || chr(10)) from csv_rejects "
+                        "where scan_id = (select max(scan_id) from csv_reject_scans) "
+                        "qualify row_number() over (partition by line order by column_idx) = 1", [skip])
     finally:
         with contextlib.suppress(duckdb.Error):  # after a failed read the transaction is aborted anyway
             con.execute("drop table if exists csv_rejects")
@@ -148,12 +151,18 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, width: int, label: str) -> None:
-    names = ", ".join(_names(width))
+    names = _names(width)
     try:
+        types = [t for _, t, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
+        # whole floating-point values as integers ("17084", not "17084.0" or "1e+16"), like Excel cells
+        cells = ", ".join(
+            f"case when {n} = trunc({n}) and abs({n}) < 1e18 then cast(cast({n} as hugeint) as varchar) "
+            f"else cast({n} as varchar) end as {n}" if t in ("DOUBLE", "FLOAT") else f"cast({n} as varchar) as {n}"
+            for n, t in zip(names, types, strict=False))
         con.execute(
             f"""create or replace temp table stage as
-            select cast(columns(* exclude (_row)) as varchar), _row
-            from (select *, row_number() over () as _row from read_parquet(?) as t({names}))""",
+            select {cells}, _row
+            from (select *, row_number() over () as _row from read_parquet(?) as t({", ".join(names)}))""",
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -167,7 +176,7 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
     con.execute(f"create or replace temp table stage ({', '.join(n + ' varchar' for n in names)}, "
                 "_row bigint)")
     rows = iter_xlsx_rows(path, label)
-    if plan.has_header:
+    for _ in range(plan.skip_rows + (1 if plan.has_header else 0)):  # title rows, then the header
         next(rows, None)
     batch: list[list] = []
     number = 0

@@ -42,6 +42,8 @@ class FileSample:
     has_header: bool = True
     columns: list[str] = field(default_factory=list)
     rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # sample rows, all text
+    complete: bool = False  # the sample holds every row of the file
+    skip_rows: int = 0  # lines (or sheet rows) above the header: a title, a merged group header, blanks
 
     @property
     def format_label(self) -> str:
@@ -79,8 +81,11 @@ def sniff_file(path: str | Path, *, name: str | None = None) -> FileSample:
                                 "Excel .xlsx, Parquet or JSON lines")
     encoding, text = _decode_sample(head, label, complete=len(head) < SAMPLE_BYTES)
     if text.lstrip().startswith("{"):
-        return _sniff_jsonl(path, label, encoding, text)
-    return _sniff_delimited(path, label, encoding, text)
+        sample = _sniff_jsonl(path, label, encoding, text)
+    else:
+        sample = _sniff_delimited(path, label, encoding, text)
+    sample.complete = len(head) < SAMPLE_BYTES and len(sample.rows) < SAMPLE_ROWS
+    return sample
 
 
 def _decode_sample(head: bytes, label: str, *, complete: bool) -> tuple[str, str]:
@@ -100,6 +105,23 @@ def _decode_sample(head: bytes, label: str, *, complete: bool) -> tuple[str, str
 
 def _split_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()][: SAMPLE_ROWS + 1]
+
+
+#: at most this many rows above the header are taken for a title
+MAX_TITLE_ROWS = 5
+
+
+def _title_rows(table: list[list[str]]) -> int:
+    """How many leading rows are a title or a merged group header rather than the table: rows with
+    at most half as many filled cells as the table's usual row, before the first row that has more."""
+    filled = [sum(1 for c in row if str(c).strip()) for row in table]
+    if len(filled) < 3:
+        return 0
+    usual = max(set(filled[1:]), key=filled[1:].count)
+    count = 0
+    while count < min(MAX_TITLE_ROWS, len(filled) - 2) and usual >= 2 and filled[count] <= usual // 2:
+        count += 1
+    return count
 
 
 def _fields(line: str, delimiter: str) -> list[str]:
@@ -176,9 +198,15 @@ def _sniff_delimited(path: Path, label: str, encoding: str, text: str) -> FileSa
         raise ImportFormatError(f"{label}: not a table: found no delimiter (comma, tab, semicolon, "
                                 "pipe or blanks) that splits the lines into columns")
     table = [_fields(line, delimiter) for line in lines]
+    titles = _title_rows(table)
+    skip = 0
+    if titles:  # lines to skip in the file, blank ones included
+        physical = [i for i, line in enumerate(text.splitlines()) if line.strip()]
+        skip = physical[titles]
+        table = table[titles:]
     has_header = _detect_header(table[0], table[1:])
     columns, rows = _frame(has_header, table)
-    return FileSample(path, "csv", encoding, delimiter, has_header, columns, rows)
+    return FileSample(path, "csv", encoding, delimiter, has_header, columns, rows, skip_rows=skip)
 
 
 def _sniff_jsonl(path: Path, label: str, encoding: str, text: str) -> FileSample:
@@ -223,21 +251,26 @@ def _sniff_parquet(path: Path, label: str) -> FileSample:
     finally:
         con.close()
     rows = pd.DataFrame([[cell_text(v) for v in r] for r in data], columns=columns, dtype="object")
-    return FileSample(path, "parquet", None, None, True, columns, rows)
+    return FileSample(path, "parquet", None, None, True, columns, rows, complete=len(rows) < SAMPLE_ROWS)
 
 
 def _sniff_xlsx(path: Path, label: str) -> FileSample:
-    table = []
-    for row in iter_xlsx_rows(path, label):
+    table, physical = [], []
+    for number, row in enumerate(iter_xlsx_rows(path, label)):
         if any(c not in (None, "") for c in row):
             table.append(["" if c is None else c for c in row])
-        if len(table) > SAMPLE_ROWS:
+            physical.append(number)
+        if len(table) > SAMPLE_ROWS + MAX_TITLE_ROWS:
             break
     if not table:
         raise ImportFormatError(f"{label}: the workbook's first sheet is empty")
+    titles = _title_rows(table)
+    skip = physical[titles] if titles else 0
+    table = table[titles:][: SAMPLE_ROWS + 1]
     has_header = _detect_header(table[0], table[1:])
     columns, rows = _frame(has_header, table)
-    return FileSample(path, "xlsx", None, None, has_header, columns, rows)
+    return FileSample(path, "xlsx", None, None, has_header, columns, rows, complete=len(rows) < SAMPLE_ROWS,
+                      skip_rows=skip)
 
 
 def max_import_bytes() -> int:

@@ -27,6 +27,8 @@ FIELDS: dict[str, str] = {
     "gender": "Gender",
     "age_band": "Age or age band",
     "city": "City",
+    "converted": "Conversion flag: a set flag adds a second event (is_attributed, converted ...)",
+    "conversion_time": "Time of the conversion (else the row's time)",
     "experiment": "A/B experiment (assignment files)",
     "variant": "Experiment variant (assignment files)",
 }
@@ -92,6 +94,51 @@ def field_for_header(name: str) -> str | None:
 
 def is_contact_header(name: str) -> bool:
     return normalise_header(name) in CONTACT_HEADERS
+
+
+#: Weaker clues, used only for fields no header names outright (see :func:`guess_field_for_header`).
+_MONEY_WORDS = ("value", "amount", "revenue", "sales", "total", "payment", "price_paid", "金额", "实付", "支付",
+                "销售额", "营业额")
+_NOT_MONEY_WORDS = ("time", "date", "type", "method", "status", "channel", "id", "时间", "日期", "方式", "状态",
+                    "渠道")
+_QUANTITY_WORDS = ("qty", "quantity", "数量", "件数")
+_QUANTITY_PREFIXES = ("number_of", "numberof", "num_", "no_of", "nb_", "count_of")
+#: identifiers of a device, a browser or an account of a platform, best first; an IP address last
+DEVICE_USER_HEADERS = ("openid", "unionid", "visitorid", "visitor", "deviceid", "idfa", "idfv", "imei",
+                       "oaid", "androidid", "cookieid", "cookie", "clientid", "anonymousid", "guestid",
+                       "设备id", "设备号", "访客id", "ip", "ipaddress", "ipaddr", "clientip")
+CONVERSION_FLAG_HEADERS = ("isattributed", "attributed", "converted", "isconverted", "conversion",
+                           "ispaid", "haspaid", "ispurchased", "purchased", "是否成交", "是否支付", "是否购买",
+                           "是否转化", "是否下单")
+#: values of a conversion flag; any other value is a rejected row
+FLAG_TRUE = ("1", "1.0", "true", "t", "yes", "y", "是", "已成交", "成交", "已支付", "已转化", "已购买")
+FLAG_FALSE = ("0", "0.0", "false", "f", "no", "n", "否", "未成交", "未支付", "未转化", "未购买")
+
+
+def _words(name: str) -> str:
+    return re.sub(r"[\s\-.]+", "_", str(name).strip().lower())
+
+
+def guess_field_for_header(name: str) -> str | None:
+    """A field a header probably stands for when no header names it outright: money, a quantity,
+    a time (``*_time``, ``*_at``, ``ts``) or a device / visitor id as the user."""
+    words = _words(name)
+    norm = normalise_header(name)
+    if norm in DEVICE_USER_HEADERS:
+        return "user_id"
+    if words in ("ts",) or words.endswith(("_time", "_at", "_ts", "_timestamp", "_datetime", "_date")) \
+            or norm.endswith(("时间", "日期")):
+        return "event_time"
+    if any(w in words for w in _QUANTITY_WORDS) or words.startswith(_QUANTITY_PREFIXES):
+        return "quantity"
+    if any(w in words for w in _MONEY_WORDS) and not any(
+            w in words.replace("_", " ").split() or (not w.isascii() and w in words) for w in _NOT_MONEY_WORDS):
+        return "amount"
+    return None
+
+
+def is_conversion_flag_header(name: str) -> bool:
+    return normalise_header(name) in CONVERSION_FLAG_HEADERS
 
 
 #: Source event names (lower case) -> canonical event type.

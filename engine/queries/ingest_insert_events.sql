@@ -1,10 +1,10 @@
 -- Template (filled by engine.ingest._insert_events): the good canonical rows that are new, i.e. the
 -- first copy within the file (first_copies slot: a qualify clause, empty when no id repeats) and
 -- absent from the stored events (stored slot: a time-range filter when ids are natural keys).
+-- canon_events holds the good rows of canon and the conversion events some rows add.
 insert into events
 with first_copies as (
-    select * from canon
-    where reason is null
+    select * from canon_events
     {first_copies}
 ),
 
