@@ -233,8 +233,9 @@ def _measured(frame: pd.DataFrame, measure: str) -> pd.Series:
     return frame[measure].astype(float)
 
 
-def _one_range(con, query: TrendQuery, start: date, end: date) -> pd.DataFrame:
-    top = _top_values(con, query, start, end)
+def _one_range(con, query: TrendQuery, start: date, end: date, top: list[str] | None = None) -> pd.DataFrame:
+    """The trend over [start, end]; ``top``: the breakdown values to show (default: this range's biggest)."""
+    top = top if top is not None else _top_values(con, query, start, end)
     parts = []
     for letter, series in zip(LETTERS, query.series, strict=False):
         frame = _run_series(con, series, query, start, end, top)
@@ -265,10 +266,11 @@ def trends(con: duckdb.DuckDBPyConnection, query: TrendQuery | None = None) -> T
     """Compute a trend; see the module docstring for the rules."""
     query = query or TrendQuery()
     start, end = _bounds(con, query)
-    frame = _one_range(con, query, start, end)
-    if query.compare:
+    top = _top_values(con, query, start, end)
+    frame = _one_range(con, query, start, end, top)
+    if query.compare:  # the previous period split by the same values, so that each line has its own past
         days = (end - start).days + 1
-        before = _one_range(con, query, start - timedelta(days=days), start - timedelta(days=1))
+        before = _one_range(con, query, start - timedelta(days=days), start - timedelta(days=1), top)
         for part in (frame, before):
             part["position"] = part.groupby(["series", "breakdown"]).cumcount()
         earlier = before.set_index(["series", "breakdown", "position"])["value"].rename("previous")

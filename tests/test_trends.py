@@ -131,3 +131,10 @@ def test_values_are_bound_never_formatted():
 def test_empty_range_gives_zeros(shop):
     result = trends(shop, TrendQuery((Series("view"),), start=date(2023, 1, 1), end=date(2023, 1, 2)))
     assert values(result) == [0, 0]
+
+
+def test_previous_period_uses_the_same_breakdown_values(shop):
+    # Jan 8-14 has only douyin (u4); the week before has douyin, wechat and no channel
+    result = trends(shop, TrendQuery((Series("any"),), start=date(2024, 1, 8), end=date(2024, 1, 14),
+                                     interval="week", breakdown="channel", compare=True))
+    assert result.frame[["breakdown", "value", "previous"]].values.tolist() == [["douyin", 1, 3]]
