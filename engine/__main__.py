@@ -169,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none",
-                           help="retention: channel, community or a saved segment (--name); funnel: "
-                                "channel of the entry event or a saved segment (--name); trends: any "
-                                "event or user property (channel, category, gender ...)")
+                           help="retention: channel, community, gender, age_band, city or a saved segment "
+                                "(--name); funnel and trends: any event or user property (channel, category, "
+                                "gender ...) or, for funnels, a saved segment (--name)")
     p.add_argument("--name", help="segment: the saved segment whose users to print; experiment: its name")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,

@@ -33,7 +33,7 @@ from engine.warehouse import PASSIVE_EVENT_TYPES, run_composed, run_query
 
 PERIODS = ("day", "week", "month")
 MODES = ("on", "on_or_after")
-BREAKDOWNS = ("none", "channel", "community", "segment")
+BREAKDOWNS = ("none", "channel", "community", "segment", "gender", "age_band", "city")
 ANY_EVENT = "any"
 
 

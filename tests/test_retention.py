@@ -184,3 +184,12 @@ def test_weeks_that_start_on_sunday_and_a_minimum_of_return_events(shop, write):
         RetentionQuery(week_start="friday")
     with pytest.raises(PondError, match="1 to 1,000 return events"):
         RetentionQuery(min_returns=0)
+
+
+def test_breakdown_by_a_user_property_that_only_some_users_have(shop, write):
+    import_file(shop, write("who.csv", "user_id,event_type,event_time,gender\nu1,signup,2023-12-01 10:00:00,F\n"))
+    m = retention_matrix(shop, RetentionQuery(period="day", breakdown="gender"))
+    sizes = m[m["period"] == 0].groupby("segment")["cohort_size"].sum().to_dict()
+    assert sizes == {"F": 1, "(unknown)": 2}  # u1; u2 and u3 have no gender
+    with pytest.raises(PondError, match="breakdown must be one of"):
+        RetentionQuery(breakdown="shoe_size")

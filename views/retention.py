@@ -35,11 +35,13 @@ start_event = top[1].selectbox("Start event", options, index=options.index(defau
 return_event = top[2].selectbox("Return event", options, index=options.index(default), key="ret-return",
                                 format_func=lambda v: labels.get(v, v))
 saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = top[3].selectbox("Breakdown", ["none", "channel", "community"] + (["segment"] if saved else []),
+breakdown = top[3].selectbox("Breakdown", ["none", "channel", "community", "gender", "age_band", "city"]
+                             + (["segment"] if saved else []),
                              key="ret-breakdown",
                              format_func=lambda b: "saved segment" if b == "segment" else b,
                              help="Channel: the user's acquisition channel. Community: the first group "
-                                  "they joined. Saved segment: its users against everyone else.")
+                                  "they joined. Gender, age band, city: the user's, from imported profiles. Saved "
+                                  "segment: its users against everyone else.")
 second = st.columns([1.6, 1.3, 1.2, 1, 2])
 cohort_type = second[0].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts", horizontal=True,
                               help="First time: a user's cohort is the period of their first start event. "

@@ -51,6 +51,9 @@ attributes as (
         case $breakdown
             when 'channel' then coalesce(u.acquisition_channel, '(unknown)')
             when 'community' then coalesce(c.community_id, '(no community)')
+            when 'gender' then coalesce(u.gender, '(unknown)')
+            when 'age_band' then coalesce(u.age_band, '(unknown)')
+            when 'city' then coalesce(u.city, '(unknown)')
             when 'segment' then case when s.user_id is not null then $segment else 'Everyone else' end
             else 'All users'
         end as segment
