@@ -250,3 +250,30 @@ def test_unordered_funnels(shop):
         FunnelQuery(order="unordered", same_item=True)
     with pytest.raises(PondError, match="unordered funnel counts distinct steps"):
         FunnelQuery(order="unordered", steps=("view", "view"))
+
+
+def test_strict_never_converts_more_users_than_sequential(tmp_path_factory):
+    """On generated streams (ties, repeats, passive events, missing items), strict <= sequential at every step."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from engine import warehouse
+
+    kinds = st.sampled_from(["view", "cart", "purchase", "impression", "share"])
+    event = st.tuples(st.sampled_from(["a", "b", "c"]), kinds, st.integers(0, 40), st.sampled_from(["A", "B", ""]))
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(st.lists(event, min_size=1, max_size=25), st.booleans())
+    def check(rows, same_item):
+        path = tmp_path_factory.mktemp("strict") / "w.duckdb"
+        csv = path.with_suffix(".csv")
+        csv.write_text("user_id,event_type,event_time,item_id\n" + "".join(
+            f"{u},{k},2024-01-01 10:{m // 60:02d}:{m % 60:02d},{i}\n" for u, k, m, i in rows))
+        with warehouse.connect(path) as con:
+            import_file(con, csv)
+            day = {"start": date(2024, 1, 1), "end": date(2024, 1, 1), "same_item": same_item}
+            strict = counts(funnel(con, FunnelQuery(order="strict", **day)))
+            sequential = counts(funnel(con, FunnelQuery(**day)))
+        assert all(s <= q for s, q in zip(strict, sequential, strict=True)), (strict, sequential)
+
+    check()
