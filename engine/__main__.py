@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     path.add_argument("--path-steps", type=int, default=4, help="steps per path, 2 to 8 (default 4)")
     path.add_argument("--top", type=int, default=20, help="paths listed (default 20)")
     path.add_argument("--links", action="store_true", help="print the moves between steps instead of whole paths")
+    path.add_argument("--keep-repeats", action="store_true", help="every event is a step (default: a run is one)")
+    path.add_argument("--by-category", action="store_true", help="name steps by event type and item category")
+    path.add_argument("--max-nodes", type=int, default=8, help="names per step before 'other' (default 8)")
     funnels = p.add_argument_group("funnel")
     funnels.add_argument("--steps", default="view,cart,purchase", help="2 to 8 event types, comma-separated")
     funnels.add_argument("--window-days", type=float, default=7.0)
@@ -388,7 +391,8 @@ def cmd_query(args, con) -> int:
         if bool(args.start_event) == bool(args.end_event):
             raise PondError("say where paths start or end: --start-event EVENT or --end-event EVENT")
         query = PathQuery(args.start_event or args.end_event, "after" if args.start_event else "before",
-                          args.path_steps, args.start, args.end, args.channel)
+                          args.path_steps, args.start, args.end, args.channel, not args.keep_repeats,
+                          "category" if args.by_category else "type", args.max_nodes)
         result = paths(con, query, top=args.top)
         _emit(result.links if args.links else result.paths, args.format)
         return 0

@@ -3,8 +3,11 @@
 Semantics (as in PostHog's user paths):
 
 - A user's stream is their own actions (impressions and coupon pushes happen *to* them and are left
-  out) in time order; events at one timestamp keep their import order. A run of the same event
-  (view, view, view) is one step, so paths show moves between kinds of action.
+  out) in time order; events at one timestamp keep their import order. A step is named by its event
+  type, or by type and item category (``grouping="category"``). With ``collapse`` (the default) a run
+  of one name (view, view, view) is one step, so paths show moves between kinds of action.
+- Each step shows its ``max_nodes`` most common names; the rest are summed as ``other``.
+- ``steps``: users still on their path at each step and how many stopped before it (drop-off).
 - Only events on the range's days count, the steps after or before the anchor included.
 - ``after`` a start event: each user's first start event on a day of the range, then their next
   ``steps - 1`` steps (a user whose stream ends sooner has a shorter path, ending in ``(end)``).
@@ -37,6 +40,9 @@ class PathQuery:
     start: date | None = None
     end: date | None = None
     channel: str | None = None  # anchors through this channel only
+    collapse: bool = True  # a run of one event (view, view, view) is one step
+    grouping: str = "type"  # node names: the event type, or "category": type and item category
+    max_nodes: int = 8  # nodes per step; the rest are summed as "other"
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -47,6 +53,10 @@ class PathQuery:
             raise PondError("choose the event the paths start (or end) at")
         if self.event in PASSIVE_EVENT_TYPES:
             raise PondError(f"{self.event} happens to users, not by them; paths follow users' own actions")
+        if self.grouping not in ("type", "category"):
+            raise PondError(f"group path steps by type or category, not {self.grouping!r}")
+        if not 2 <= self.max_nodes <= 50:
+            raise PondError(f"show 2 to 50 nodes per step, not {self.max_nodes}")
         if self.start and self.end and self.end < self.start:
             raise PondError(f"the range ends ({self.end}) before it starts ({self.start})")
 
@@ -57,6 +67,18 @@ class PathResult:
     links: pd.DataFrame  # step, source, target, users
     users: pd.DataFrame = field(repr=False)  # user_id, path
     query: PathQuery = field(repr=False)
+    steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["step", "users", "dropped",
+                                                                             "share_of_start"]))
+
+    def nodes(self) -> list[str]:
+        """Every node of the Sankey diagram (``2. cart``), step by step."""
+        return list(dict.fromkeys([*self.links["source"], *self.links["target"]]))
+
+    def users_through(self, node: str) -> pd.DataFrame:
+        """The users whose path has this node's name at its step (``user_id, path``)."""
+        step, _, name = node.partition(". ")
+        k = int(step) - 1
+        return self.users[self.users["path"].map(lambda p: p.split(" → ")[k:k + 1] == [name])].reset_index(drop=True)
 
 
 def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top: int = 20) -> PathResult:
@@ -67,6 +89,7 @@ def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top
     if start is None:
         raise PondError("the warehouse holds no events yet; import a file or build the demo")
     params = {"event": query.event, "direction": query.direction, "steps": query.steps, "start": start,
+              "collapse": query.collapse, "grouping": query.grouping,
               "end": end, "channel": query.channel, "tz": business_timezone(con),
               "passive": list(PASSIVE_EVENT_TYPES),
               "lo": datetime.combine(start, time()) - timedelta(days=1),
@@ -81,6 +104,7 @@ def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top
     filler = END if query.direction == "after" else START
     padded = sequences.map(lambda s: s if len(s) == query.steps else (
         [*s, filler] if query.direction == "after" else [filler, *s]))
+    padded = _cap_nodes(padded, query.max_nodes)
     users = pd.DataFrame({"user_id": padded.index, "path": padded.map(" → ".join).to_numpy()})
     counts = users.groupby("path").size().rename("users").reset_index()
     counts["steps"] = counts["path"].str.count("→") + 1
@@ -92,4 +116,24 @@ def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top
             links.append((k + 1, f"{k + 1}. {sequence[k]}", f"{k + 2}. {sequence[k + 1]}"))
     moves = (pd.DataFrame(links, columns=["step", "source", "target"]).groupby(["step", "source", "target"])
              .size().rename("users").reset_index().sort_values(["step", "users"], ascending=[True, False]))
-    return PathResult(counts[["path", "steps", "users", "share"]], moves.reset_index(drop=True), users, query)
+    reached = pd.DataFrame([(k + 1, name) for sequence in padded for k, name in enumerate(sequence)],
+                           columns=["step", "node"])
+    per_step = reached[~reached["node"].isin([END, START])].groupby("step").size().rename("users").reset_index()
+    per_step["dropped"] = (per_step["users"].shift(1) - per_step["users"]).fillna(0).astype("int64")
+    per_step["share_of_start"] = per_step["users"] / len(users)
+    return PathResult(counts[["path", "steps", "users", "share"]], moves.reset_index(drop=True), users, query,
+                      per_step)
+
+
+OTHER = "other"
+
+
+def _cap_nodes(sequences: pd.Series, limit: int) -> pd.Series:
+    """Per step, the ``limit`` names with the most users; the others become ``other``."""
+    keep: dict[int, set] = {}
+    longest = max((len(s) for s in sequences), default=0)
+    for k in range(longest):
+        names = pd.Series([s[k] for s in sequences if len(s) > k and s[k] not in (END, START)]).value_counts()
+        ranked = sorted(names.items(), key=lambda item: (-item[1], item[0]))  # ties by name: the same every run
+        keep[k] = {name for name, _ in ranked[:limit]} | {END, START}
+    return sequences.map(lambda s: [n if n in keep[k] else OTHER for k, n in enumerate(s)])

@@ -1004,11 +1004,19 @@ def test_paths_page_after_and_before(demo):
     with warehouse.connect(demo) as con:
         expected = paths(con, PathQuery("view", "after", 4, date(2026, 1, 30), date(2026, 2, 28)), top=20)
     assert any(m.value.startswith(f"**{len(expected.users):,} users**") for m in at.markdown)
-    assert at.dataframe[0].value["path"].tolist() == expected.paths["path"].tolist()
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    assert tables[("path", "steps", "users", "share")]["path"].tolist() == expected.paths["path"].tolist()
+    assert tables[("step", "users", "dropped", "share_of_start")]["users"].tolist() == expected.steps["users"].tolist()
+    # the users behind a node, e.g. the second step's first node
+    node = expected.nodes()[1]
+    at.selectbox(key="paths-node").select(node).run()
+    assert any(c.value.startswith(f"{len(expected.users_through(node)):,} users through {node}") for c in at.caption)
     at.radio(key="paths-direction").set_value("before").run()
     at.slider(key="paths-steps").set_value(3).run()
+    at.toggle(key="paths-collapse").set_value(False).run()
+    at.radio(key="paths-grouping").set_value("category").run()
     no_errors(at)
-    assert at.dataframe[0].value["steps"].max() == 3
+    assert {tuple(d.value.columns): d.value for d in at.dataframe}[("path", "steps", "users", "share")]["steps"].max() == 3
     at.selectbox(key="paths-event-before").select("refund").run()
     at.sidebar.date_input[0].set_value((date(2026, 2, 27), date(2026, 2, 27))).run()
     no_errors(at)

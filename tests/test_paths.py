@@ -68,3 +68,37 @@ def test_no_anchor_and_refusals(shop):
         PathQuery("impression")
     with pytest.raises(PondError, match="direction must be after"):
         PathQuery("view", direction="around")
+
+
+def test_drop_off_per_step(shop):
+    result = paths(shop, PathQuery("view", "after", 4, **DAY))
+    # u1, u2, u4, u5 start; u5 stops after its view, u2 and u4 after their second step
+    assert result.steps[["step", "users", "dropped"]].values.tolist() == [[1, 4, 0], [2, 3, 1], [3, 1, 2], [4, 1, 0]]
+
+
+def test_repeats_kept_categories_and_a_cap_on_nodes(con, write):
+    import_file(con, write("cats.csv", "user_id,event_type,event_time,category\n"
+                                       "a,view,2024-01-01 10:00:00,shoes\na,view,2024-01-01 10:01:00,shoes\n"
+                                       "a,view,2024-01-01 10:02:00,bags\nb,view,2024-01-01 10:00:00,shoes\n"
+                                       "b,cart,2024-01-01 10:01:00,shoes\nc,view,2024-01-01 10:00:00,bags\n"
+                                       "c,share,2024-01-01 10:01:00,\nd,view,2024-01-01 10:00:00,bags\n"
+                                       "d,like,2024-01-01 10:01:00,\ne,view,2024-01-01 10:00:00,bags\n"
+                                       "e,like,2024-01-01 10:01:00,\n"))
+    kept = paths(con, PathQuery("view", "after", 3, collapse=False, **DAY))
+    assert "view → view → view" in set(kept.paths["path"])  # a's three views, repeats kept
+    grouped = paths(con, PathQuery("view", "after", 3, grouping="category", **DAY))
+    assert set(grouped.users.set_index("user_id").loc[["a"], "path"]) == {"view · shoes → view · bags → (end)"}
+    capped = paths(con, PathQuery("view", "after", 2, max_nodes=2, **DAY))
+    # second steps: like 2 (d, e), cart 1 (b), share 1 (c); a's views collapse into one step, then (end).
+    # Two nodes: like, and cart before share by name; share becomes "other"
+    seconds = capped.links[capped.links["step"] == 1].set_index("target")["users"].to_dict()
+    assert seconds == {"2. like": 2, "2. cart": 1, "2. other": 1, "2. (end)": 1}
+    with pytest.raises(PondError, match="type or category"):
+        PathQuery("view", grouping="brand")
+
+
+def test_users_through_a_node(shop):
+    result = paths(shop, PathQuery("view", "after", 4, **DAY))
+    assert result.nodes()[:2] == ["1. view", "2. cart"]
+    assert result.users_through("2. cart")["user_id"].tolist() == ["u1", "u4"]
+    assert result.users_through("3. (end)")["user_id"].tolist() == ["u2", "u4"]

@@ -19,6 +19,7 @@ if not types:
     st.stop()
 
 cols = st.columns([1.4, 1.4, 1.6, 1])
+options = st.columns([1.2, 1.6, 1])
 direction = cols[0].radio("Paths", ["after", "before"], key="paths-direction", horizontal=True,
                           format_func={"after": "after a start event", "before": "before an end event"}.get)
 default = "view" if direction == "after" else "purchase"
@@ -26,10 +27,16 @@ event = cols[1].selectbox("Start event" if direction == "after" else "End event"
                           index=types.index(default) if default in types else 0)
 steps = cols[2].slider("Steps", min_value=2, max_value=8, value=4, key="paths-steps")
 top = int(cols[3].number_input("Top paths", min_value=5, max_value=100, value=20, step=5, key="paths-top"))
+collapse = options[0].toggle("Repeats as one step", value=True, key="paths-collapse",
+                             help="On: view, view, view is one step. Off: every event is a step.")
+grouping = options[1].radio("Steps named by", ["type", "category"], key="paths-grouping", horizontal=True,
+                            format_func={"type": "event type", "category": "type and item category"}.get)
+nodes = int(options[2].number_input("Nodes per step", min_value=2, max_value=50, value=8, key="paths-nodes",
+                                    help="The most common names of each step; the rest are summed as “other”."))
 
 try:
     result = data.paths(path, version, PathQuery(event, direction, steps, chosen.period.start, chosen.period.end,
-                                                 chosen.channel), top)
+                                                 chosen.channel, collapse, grouping, nodes), top)
 except PondError as exc:
     data.show_pond_error(exc)
 
@@ -42,6 +49,21 @@ st.markdown(f"**{len(result.users):,} users** · {steps} steps {direction} “{e
 st.plotly_chart(charts.path_sankey(result.links), width="stretch")
 st.caption("Each column is a step; a band's width is the users who made that move. (end): the user did nothing "
            "more in the chosen days; (start): nothing before.")
+st.markdown("**Drop-off by step**")
+st.dataframe(result.steps, hide_index=True, column_config={
+    "users": st.column_config.NumberColumn("users on their path"),
+    "dropped": st.column_config.NumberColumn("stopped before this step"),
+    "share_of_start": st.column_config.NumberColumn("share of the users", format="percent")})
+widgets.csv_download(result.steps, f"pond-paths-{direction}-{event}-steps.csv", label="Drop-off as CSV",
+                     key="paths-steps-csv")
+
+st.markdown("**Who went through a node**")
+node = st.selectbox("Node", result.nodes(), key="paths-node",
+                    help="The users whose path passes through this step (its number) and this action.")
+through = result.users_through(node)
+widgets.capped_table(through, f"{len(through):,} users through {node}", height=220)
+widgets.csv_download(through, f"pond-paths-node-{node}.csv", label="These users as CSV", key="paths-node-csv")
+
 st.markdown("**Top paths**")
 st.dataframe(result.paths, hide_index=True, column_config={
     "share": st.column_config.NumberColumn("share of users", format="percent")})

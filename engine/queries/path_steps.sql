@@ -1,10 +1,13 @@
 -- Each user's path within the days [$start, $end]: the steps after their first $event ($direction =
 -- 'after') or before their last one ($direction = 'before'), $steps steps at most, the anchor
--- included. A step is a run of one event type in the user's own actions (not $passive), in time
--- order, events at one timestamp in import order. Anchors through $channel only, when one is given.
+-- included. A step is an event of the user's own (not $passive), in time order, events at one
+-- timestamp in import order, labelled by its type ($grouping = 'type') or type and category
+-- ('category'); with $collapse a run of one label is one step. Anchors through $channel only.
 with actions as (
     select
         user_id, event_type, channel, event_time, upload_id, rowid as import_order,
+        case when $grouping = 'category' and category is not null then event_type || ' · ' || category
+             else event_type end as label,
         cast((event_time at time zone 'UTC') at time zone $tz as date) as day
     from events
     where not list_contains($passive, event_type)
@@ -17,15 +20,15 @@ in_range as (
 
 ordered as (
     select *,
-        lag(event_type) over (partition by user_id order by event_time, upload_id, import_order) as previous_type
+        lag(label) over (partition by user_id order by event_time, upload_id, import_order) as previous_label
     from in_range
 ),
 
 runs as (
-    -- the first event of each run of one type stands for the run
+    -- with $collapse, the first event of each run of one label stands for the run
     select *, row_number() over (partition by user_id order by event_time, upload_id, import_order) as k
     from ordered
-    where previous_type is null or previous_type <> event_type
+    where not $collapse or previous_label is null or previous_label <> label
 ),
 
 anchors as (
@@ -42,7 +45,7 @@ final as (
     select
         r.user_id,
         case when $direction = 'after' then r.k - a.anchor + 1 else $steps - (a.anchor - r.k) end as step,
-        r.event_type
+        r.label as event_type
     from runs as r
     join anchors as a on a.user_id = r.user_id
     where ($direction = 'after' and r.k between a.anchor and a.anchor + $steps - 1)
