@@ -29,7 +29,8 @@ def demo(tmp_path):
 
 def cli_import(db, csv) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "engine", "--warehouse", str(db), "ingest", str(csv)],
+    # --add-to-demo: the first import into a demo-only warehouse would otherwise replace the demo
+    done = subprocess.run([sys.executable, "-m", "engine", "--warehouse", str(db), "ingest", str(csv), "--add-to-demo"],
                           cwd=warehouse.PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     return done, time.monotonic() - started
 
