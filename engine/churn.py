@@ -340,6 +340,14 @@ def history_start(con: duckdb.DuckDBPyConnection) -> date:
     return start
 
 
+def longest_list_horizon(con: duckdb.DuckDBPyConnection) -> int:
+    """The longest horizon the at-risk and propensity lists can be backtested at (0: none)."""
+    try:
+        return max(0, _longest_horizon(history_start(con), last_day(con)))
+    except InsufficientDataError:
+        return 0
+
+
 def _longest_horizon(start: date, end: date, cutoff: date | None = None) -> int:
     """The longest horizon whose training cut keeps at least a horizon of history before it.
 

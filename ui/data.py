@@ -103,6 +103,14 @@ def daily_activity(path: str, version: int, start: date, end: date, channel: str
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def longest_churn_horizon(path: str, version: int) -> int:
+    from engine.churn import longest_list_horizon
+
+    with connect(path) as con:
+        return longest_list_horizon(con)
+
+
 @st.cache_data(show_spinner="Following users' paths ...", max_entries=32)
 def paths(path: str, version: int, query, top: int):
     from engine.paths import paths as compute

@@ -61,9 +61,16 @@ with tab_survival:
                                                              help="Empty: more than half are still active.")})
         widgets.csv_download(groups, "pond-churn-groups.csv", label="Groups as CSV", key="churn-groups-csv")
 
+# the lists start at 30 days, or at the longest horizon the data can be backtested at when that is shorter
+longest = data.longest_churn_horizon(path, version)
+start_horizon = min(30, longest) if longest >= 1 else 30
+if 1 <= longest < 30:
+    st.caption(f"The history backs horizons up to {longest} days (three horizons of data are needed to train "
+               "and check a list), so the lists start there.")
+
 with tab_risk:
     if tab_risk.open:
-        horizon = st.slider("Risk of no activity in the next … days", 1, 90, 30, key="churn-horizon")
+        horizon = st.slider("Risk of no activity in the next … days", 1, 90, start_horizon, key="churn-horizon")
         try:
             with st.spinner("Fitting the Cox model ..."):
                 risk = data.churn_risk(path, version, int(horizon), 30)
@@ -94,7 +101,7 @@ with tab_risk:
 
 with tab_propensity:
     if tab_propensity.open:
-        horizon_p = st.slider("Chance of a purchase in the next … days", 1, 90, 30, key="prop-horizon")
+        horizon_p = st.slider("Chance of a purchase in the next … days", 1, 90, start_horizon, key="prop-horizon")
         try:
             with st.spinner("Fitting the logistic regression ..."):
                 prop = data.purchase_propensity(path, version, int(horizon_p))
