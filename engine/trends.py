@@ -209,17 +209,20 @@ def _run_series(con, series: Series, query: TrendQuery, start: date, end: date, 
     return frame
 
 
-def _top_values(con, query: TrendQuery, start: date, end: date) -> list[str] | None:
-    """The breakdown values with the most events over every series, most first (None: no limit needed)."""
+def _top_values(con, query: TrendQuery, start: date, end: date
+                ) -> tuple[list[str] | None, list[pd.DataFrame] | None]:
+    """The breakdown values with the most events over every series, most first (None: no breakdown),
+    and the series' frames of this ranking pass when every value made the list: no ``Other`` bucket is
+    needed then, so those frames are the answer and the series need not run again."""
     if query.breakdown is None:
-        return None
+        return None, None
+    frames = [_run_series(con, series, query, start, end, None) for series in query.series]
     totals: dict[str, int] = {}
-    for series in query.series:
-        frame = _run_series(con, series, query, start, end, None)
+    for frame in frames:
         for value, events in frame.groupby("breakdown")["events"].sum().items():
             totals[value] = totals.get(value, 0) + int(events)
     named = sorted((v for v in totals if v != NONE), key=lambda v: (-totals[v], v))
-    return named[:query.limit]
+    return named[:query.limit], frames if len(named) <= query.limit else None
 
 
 def _periods(start: date, end: date, interval: str) -> list[date]:
@@ -233,12 +236,13 @@ def _measured(frame: pd.DataFrame, measure: str) -> pd.Series:
     return frame[measure].astype(float)
 
 
-def _one_range(con, query: TrendQuery, start: date, end: date, top: list[str] | None = None) -> pd.DataFrame:
-    """The trend over [start, end]; ``top``: the breakdown values to show (default: this range's biggest)."""
-    top = top if top is not None else _top_values(con, query, start, end)
+def _one_range(con, query: TrendQuery, start: date, end: date, top: list[str] | None,
+               frames: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+    """The trend over [start, end] split by the breakdown values ``top``; ``frames``: the series'
+    results when they are already at hand (see :func:`_top_values`)."""
     parts = []
-    for letter, series in zip(LETTERS, query.series, strict=False):
-        frame = _run_series(con, series, query, start, end, top)
+    for n, (letter, series) in enumerate(zip(LETTERS, query.series, strict=False)):
+        frame = frames[n] if frames is not None else _run_series(con, series, query, start, end, top)
         frame["value"] = _measured(frame, series.measure)
         parts.append(frame[["period", "breakdown", "value", "events"]].assign(series=letter))
     raw = pd.concat(parts, ignore_index=True)
@@ -266,8 +270,8 @@ def trends(con: duckdb.DuckDBPyConnection, query: TrendQuery | None = None) -> T
     """Compute a trend; see the module docstring for the rules."""
     query = query or TrendQuery()
     start, end = _bounds(con, query)
-    top = _top_values(con, query, start, end)
-    frame = _one_range(con, query, start, end, top)
+    top, ranked = _top_values(con, query, start, end)
+    frame = _one_range(con, query, start, end, top, ranked)
     if query.compare:  # the previous period split by the same values, so that each line has its own past
         days = (end - start).days + 1
         before = _one_range(con, query, start - timedelta(days=days), start - timedelta(days=1), top)

@@ -271,14 +271,24 @@ def test_look_up_a_users_recommendations(dashboard, page):
     assert_no_exception(page)
 
 
+PASSWORD = "correct horse battery"
+
+
+def sign_in(tab, name: str, password: str) -> None:
+    """Fill the sign-in form and submit it."""
+    tab.get_by_label("User name").fill(name)
+    tab.get_by_label("Password", exact=True).fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+
+
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     """A second dashboard whose warehouse has accounts, so everyone signs in."""
     from engine import access
 
     folder, db = _demo_folder(tmp_path_factory, "e2e-secured")
-    access.add_user(db, "ada", "admin", "correct horse battery")
-    access.add_user(db, "vera", "viewer", "correct horse battery")
+    access.add_user(db, "ada", "admin", PASSWORD)
+    access.add_user(db, "vera", "viewer", PASSWORD)
     for url in _serve(folder, {"POND_WAREHOUSE": str(db)}):
         yield url, db
 
@@ -293,12 +303,9 @@ def test_sign_in_roles_and_the_audit_trail(secured, request):
         try:
             tab.goto(url)
             tab.get_by_text("Sign in to Pond").wait_for(timeout=60_000)
-            tab.get_by_label("User name").fill("vera")
-            tab.get_by_label("Password", exact=True).fill("not her password")
-            tab.get_by_role("button", name="Sign in").click()
+            sign_in(tab, "vera", "not her password")
             tab.get_by_text("Wrong name or password").wait_for(timeout=30_000)
-            tab.get_by_label("Password", exact=True).fill("correct horse battery")
-            tab.get_by_role("button", name="Sign in").click()
+            sign_in(tab, "vera", PASSWORD)
             tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
             # a viewer's menu (in the top bar, one drop-down per section) has no Data section at all
             nav = tab.locator('[data-testid="stTopNav"]').inner_text()
@@ -308,9 +315,7 @@ def test_sign_in_roles_and_the_audit_trail(secured, request):
             tab.keyboard.press("Escape")
             tab.get_by_role("button", name="Sign out").click()
             tab.get_by_text("Sign in to Pond").wait_for(timeout=30_000)
-            tab.get_by_label("User name").fill("ada")
-            tab.get_by_label("Password", exact=True).fill("correct horse battery")
-            tab.get_by_role("button", name="Sign in").click()
+            sign_in(tab, "ada", PASSWORD)
             tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
             tab.get_by_text("Data", exact=True).first.click()
             tab.get_by_text("Admin", exact=True).first.click()
@@ -360,9 +365,7 @@ def test_a_viewer_finds_no_table_download_button(secured, request):
         try:
             tab.goto(url)
             tab.get_by_text("Sign in to Pond").wait_for(timeout=60_000)
-            tab.get_by_label("User name").fill("vera")
-            tab.get_by_label("Password", exact=True).fill("correct horse battery")
-            tab.get_by_role("button", name="Sign in").click()
+            sign_in(tab, "vera", PASSWORD)
             tab.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
             tab.get_by_text("Tables", exact=True).first.click()
             tab.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
