@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="kpis/daily: events of this channel; retention: users acquired "
                    "through it")
     p.add_argument("--format", default="csv", choices=("csv", "json"))
+    p.add_argument("--where", action="append", default=[], metavar="FILTER",
+                   help='a property filter, e.g. "city = 上海", "channel in douyin,wechat", "amount between 100,500" '
+                        f"(repeatable; all must hold); for {', '.join(FILTERED_ANALYSES)}")
     retention = p.add_argument_group("retention")
     retention.add_argument("--period", default="week", choices=("day", "week", "month"),
                            help="retention and lifecycle periods")
@@ -203,8 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--measure", action="append",
                        help="events | users | per_user | sum_amount | avg_amount, one per --event (or one for all)")
     trend.add_argument("--interval", default="day", choices=("day", "week", "month"))
-    trend.add_argument("--where", action="append", default=[],
-                       help='a filter on every series, e.g. "channel = douyin", "amount between 100,500" (repeatable)')
     trend.add_argument("--formula", help="combine the series, e.g. 'B / A'")
     trend.add_argument("--limit", type=int, default=5, help="breakdown values shown before 'Other'")
     trend.add_argument("--compare", action="store_true", help="beside the period just before")
@@ -375,7 +376,23 @@ def _refusal(plan, label: str) -> str | None:
     return None
 
 
+#: the analyses that read through the property filters of --where (the dashboard's filter bar)
+FILTERED_ANALYSES = ("kpis", "daily-events", "daily-activity", "active-users", "trends", "funnel", "retention",
+                     "paths", "ctr", "communities", "lifecycle", "stickiness", "rfm")
+
+
 def cmd_query(args, con) -> int:
+    from engine import scope
+    from engine.filters import parse_condition
+
+    conditions = tuple(parse_condition(w) for w in args.where)
+    if conditions and args.analysis not in FILTERED_ANALYSES:
+        raise PondError(f"--where does not apply to {args.analysis}; it filters {', '.join(FILTERED_ANALYSES)}")
+    with scope.applied(conditions):
+        return _run_query(args, con)
+
+
+def _run_query(args, con) -> int:
     from engine import metrics
 
     if args.analysis == "channels":

@@ -48,7 +48,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
-from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone
+from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, read_sql
 
 ORDERS = ("sequential", "strict", "unordered")
 ANY_STEP = "any"  # a step that any action of the user's own completes
@@ -328,7 +328,7 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     body = {"strict": _strict_sql, "unordered": _unordered_sql}.get(query.order, _sequential_sql)(query)
     n = len(query.steps)
     sql = body + _best_sql(n)
-    users = con.execute(sql, bind_named(sql, _params(con, query))).df()
+    users = read_sql(con, sql, _params(con, query)).df()
     for k in range(2, n + 1):  # strict attempts carry the next actions' times even when they missed
         users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
     users = _drop_excluded(con, users, query)
@@ -409,8 +409,9 @@ def _drop_excluded(con: duckdb.DuckDBPyConnection, users: pd.DataFrame, query: F
     entered = pd.to_datetime(users["entered_at"])
     dropped = pd.Series(False, index=users.index)
     for event, after, before in query.exclusions:
-        times = con.execute("select user_id, event_time from events where event_type = ? and event_time >= ? "
-                            "and event_time < ?", [event, params["lo"], params["hi"]]).df()
+        times = read_sql(con, "select user_id, event_time from events where event_type = $event "
+                         "and event_time >= $lo and event_time < $hi",
+                         {"event": event, "lo": params["lo"], "hi": params["hi"]}).df()
         if times.empty:
             continue
         frm = entered if after == 1 else pd.to_datetime(users[f"step_{after}_at"])

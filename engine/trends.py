@@ -34,7 +34,7 @@ import pandas as pd
 from engine.errors import PondError
 from engine.filters import PROPERTIES, Condition, compile_conditions
 from engine.lifecycle import mark_complete
-from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone
+from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, read_sql
 
 MEASURES = {"events": "Events", "users": "Unique users", "per_user": "Events per user",
             "sum_amount": "Sum of amount", "avg_amount": "Average amount"}
@@ -204,7 +204,7 @@ def _run_series(con, series: Series, query: TrendQuery, start: date, end: date, 
         tz=business_timezone(con), event=series.event, passive=list(PASSIVE_EVENT_TYPES),
         start=start, end=end, interval=query.interval, limited=top is not None, top=top or [""],
         lo=datetime.combine(start, time()) - timedelta(days=1), hi=datetime.combine(end, time()) + timedelta(days=2))
-    frame = con.execute(sql, bind_named(sql, params)).df()
+    frame = read_sql(con, sql, params).df()
     frame["period"] = pd.to_datetime(frame["period"]).dt.date
     return frame
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from engine import scope
 from engine.errors import WarehouseError, WarehouseLockedError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -351,10 +352,12 @@ def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
 @contextmanager
 def write_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One transaction for a change of data: on success it bumps the warehouse version (so the
-    dashboard's caches refresh) and commits; on any error or interruption it rolls back all."""
+    dashboard's caches refresh) and commits; on any error or interruption it rolls back all.
+    Its reads see every row: a property filter (:mod:`engine.scope`) never reaches a writer."""
     con.execute("begin transaction")
     try:
-        yield
+        with scope.applied(()):
+            yield
         bump_data_version(con)
         con.execute("commit")
     except BaseException:
@@ -417,17 +420,24 @@ def compose_query(name: str, **slots: str) -> str:
 
 
 def run_composed(con: duckdb.DuckDBPyConnection, name: str, params: dict, **slots: str) -> pd.DataFrame:
-    sql = compose_query(name, **slots)
-    return con.execute(sql, bind_named(sql, params)).df()
+    return read_sql(con, compose_query(name, **slots), params).df()
+
+
+def read_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | Sequence | None = None
+             ) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` through the current global filter (:mod:`engine.scope`), binding the named
+    parameters it uses. Analyses that assemble their SQL run it through here."""
+    if scope.current() and (params is None or isinstance(params, dict)):
+        sql, params = scope.scoped(sql, params, business_timezone(con))
+    if isinstance(params, dict):
+        params = bind_named(sql, params)
+    return con.execute(sql, params or {})
 
 
 def execute_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
                   ) -> duckdb.DuckDBPyConnection:
-    """Execute a named query, binding the named parameters it uses."""
-    sql = load_query(name)
-    if isinstance(params, dict):
-        params = bind_named(sql, params)
-    return con.execute(sql, params or {})
+    """Execute a named query, binding the named parameters it uses (reads see the global filter)."""
+    return read_sql(con, load_query(name), params)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None

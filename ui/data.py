@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from engine import metrics, warehouse
+from engine import metrics, scope, warehouse
 from engine.demo import build_demo
 from engine.errors import PondError
+from engine.filters import parse_condition
 
 log = logging.getLogger("pond.ui")
 
+#: property filters as their text, each "PROPERTY OPERATOR VALUE" (see engine.filters)
+Where = tuple[str, ...]
 #: Size of the demo generated on first start (about half a million events, a few seconds).
 FIRST_START_DEMO = {"users": 6000, "days": 150, "seed": 7}
 #: Readers wait less than writers: a page should say "busy" rather than hang.
@@ -33,6 +37,13 @@ def warehouse_path() -> str:
 
 def connect(path: str | None = None, *, timeout: float = READ_LOCK_TIMEOUT):
     return warehouse.connect(path or warehouse_path(), timeout=timeout)
+
+
+@contextmanager
+def _reading(path: str, where: Where = ()):
+    """A connection whose reads see the property filters ``where`` (see :mod:`engine.scope`)."""
+    with connect(path) as con, scope.applied(tuple(parse_condition(w) for w in where)):
+        yield con
 
 
 def current_version(path: str | None = None) -> int:
@@ -86,20 +97,22 @@ def channels(path: str, version: int) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def kpi_table(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
-    with connect(path) as con:
+def kpi_table(path: str, version: int, start: date, end: date, channel: str | None, where: Where = ()) -> pd.DataFrame:
+    with _reading(path, where) as con:
         return metrics.kpi_comparison(con, metrics.Period(start, end), channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def daily_events(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
-    with connect(path) as con:
+def daily_events(path: str, version: int, start: date, end: date, channel: str | None,
+                 where: Where = ()) -> pd.DataFrame:
+    with _reading(path, where) as con:
         return metrics.daily_events(con, metrics.Period(start, end), channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def daily_activity(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
-    with connect(path) as con:
+def daily_activity(path: str, version: int, start: date, end: date, channel: str | None,
+                   where: Where = ()) -> pd.DataFrame:
+    with _reading(path, where) as con:
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
@@ -112,24 +125,25 @@ def longest_churn_horizon(path: str, version: int) -> int:
 
 
 @st.cache_data(show_spinner="Following users' paths ...", max_entries=32)
-def paths(path: str, version: int, query, top: int):
+def paths(path: str, version: int, query, top: int, where: Where = ()):
     from engine.paths import paths as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, query, top=top)
 
 
 @st.cache_data(show_spinner="Computing the trend ...", max_entries=64)
-def trends(path: str, version: int, query):
+def trends(path: str, version: int, query, where: Where = ()):
     from engine.trends import trends as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, query)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def active_users_by_day(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
-    with connect(path) as con:
+def active_users_by_day(path: str, version: int, start: date, end: date, channel: str | None,
+                        where: Where = ()) -> pd.DataFrame:
+    with _reading(path, where) as con:
         return metrics.active_users_by_day(con, metrics.Period(start, end), channel=channel)
 
 
@@ -169,116 +183,117 @@ def event_types(path: str, version: int) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def retention_matrix(path: str, version: int, query) -> pd.DataFrame:
+def retention_matrix(path: str, version: int, query, where: Where = ()) -> pd.DataFrame:
     from engine.retention import retention_matrix as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, query)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def retention_cell_users(path: str, version: int, query, segment: str, cohort: date, period: int
-                         ) -> pd.DataFrame:
+def retention_cell_users(path: str, version: int, query, segment: str, cohort: date, period: int,
+                         where: Where = ()) -> pd.DataFrame:
     from engine.retention import retention_cell_users as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, query, segment=segment, cohort=cohort, period=period)
 
 
 @st.cache_data(show_spinner="Computing the funnel ...", max_entries=32)
-def funnel(path: str, version: int, query):
+def funnel(path: str, version: int, query, where: Where = ()):
     from engine.funnels import funnel as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, query)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def funnel_trend(path: str, version: int, query, period: str):
+def funnel_trend(path: str, version: int, query, period: str, where: Where = ()):
     from engine.funnels import funnel_trend as compute
 
-    result = funnel(path, version, query)
-    with connect(path) as con:
+    result = funnel(path, version, query, where)
+    with _reading(path, where) as con:
         return compute(con, result, period=period)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def content_performance(path: str, version: int, by: str, start: date, end: date, channel: str | None
-                        ) -> pd.DataFrame:
+def content_performance(path: str, version: int, by: str, start: date, end: date, channel: str | None,
+                        where: Where = ()) -> pd.DataFrame:
     from engine.content import content_performance as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, by=by, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def content_summary(path: str, version: int, by: str, start: date, end: date, channel: str | None) -> dict:
+def content_summary(path: str, version: int, by: str, start: date, end: date, channel: str | None,
+                    where: Where = ()) -> dict:
     from engine.content import engagement_summary
 
-    performance = content_performance(path, version, by, start, end, channel)
-    with connect(path) as con:
+    performance = content_performance(path, version, by, start, end, channel, where)
+    with _reading(path, where) as con:
         return engagement_summary(con, performance, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def content_trend(path: str, version: int, by: str, key: str | None, start: date, end: date,
-                  channel: str | None) -> pd.DataFrame:
+                  channel: str | None, where: Where = ()) -> pd.DataFrame:
     from engine.content import content_trend as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, by=by, key=key, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def community_leaderboard(path: str, version: int, start: date, end: date, channel: str | None
-                          ) -> pd.DataFrame:
+def community_leaderboard(path: str, version: int, start: date, end: date, channel: str | None,
+                          where: Where = ()) -> pd.DataFrame:
     from engine.communities import community_leaderboard as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def community_trend(path: str, version: int, period: str, start: date, end: date, channel: str | None
-                    ) -> pd.DataFrame:
+def community_trend(path: str, version: int, period: str, start: date, end: date, channel: str | None,
+                    where: Where = ()) -> pd.DataFrame:
     from engine.communities import community_trend as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, period=period, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def lifecycle(path: str, version: int, period: str, start: date, end: date, channel: str | None
-              ) -> pd.DataFrame:
+def lifecycle(path: str, version: int, period: str, start: date, end: date, channel: str | None,
+              where: Where = ()) -> pd.DataFrame:
     from engine.lifecycle import lifecycle as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, period=period, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def stickiness(path: str, version: int, start: date, end: date, channel: str | None) -> pd.DataFrame:
+def stickiness(path: str, version: int, start: date, end: date, channel: str | None, where: Where = ()) -> pd.DataFrame:
     from engine.lifecycle import stickiness as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, start=start, end=end, channel=channel)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def rfm_scores(path: str, version: int, as_of: date, lookback_days: int, channel: str | None, rules
-               ) -> pd.DataFrame:
+def rfm_scores(path: str, version: int, as_of: date, lookback_days: int, channel: str | None, rules,
+               where: Where = ()) -> pd.DataFrame:
     from engine.rfm import rfm_scores as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, as_of=as_of, lookback_days=lookback_days, channel=channel, rules=rules)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def rfm_transitions(path: str, version: int, as_of: date, period_days: int, lookback_days: int,
-                    channel: str | None, rules) -> pd.DataFrame:
+                    channel: str | None, rules, where: Where = ()) -> pd.DataFrame:
     from engine.rfm import segment_transitions as compute
 
-    with connect(path) as con:
+    with _reading(path, where) as con:
         return compute(con, as_of=as_of, period_days=period_days, lookback_days=lookback_days,
                        channel=channel, rules=rules)
 

@@ -1,4 +1,9 @@
-"""Global sidebar filters (date range, channel) that every page reads the same way."""
+"""Global sidebar filters (date range, channel, property filters) that every page reads the same way.
+
+The property filters are :mod:`engine.filters` conditions (``city = 上海``, ``amount > 100``) kept as
+their text in the session and in the address (``?where=...``, once per condition); pages hand them
+to :mod:`ui.data`, which reads through them with :func:`engine.scope.applied`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,25 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from engine.errors import PondError
+from engine.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, Condition, parse_condition
 from engine.metrics import Period
 from ui import data
 
 DATE_KEY = "pond_date_range"
 CHANNEL_KEY = "pond_channel"
+WHERE_KEY = "pond_where"
 ALL_CHANNELS = "All channels"
+#: how each property is offered in the filter bar
+PROPERTY_LABELS = {
+    "event_type": "Event type", "item": "Item", "category": "Item category", "channel": "Event channel",
+    "campaign": "Campaign", "content": "Content", "community": "Community", "referrer": "Referrer",
+    "order": "Order id", "amount": "Amount (¥)", "quantity": "Quantity",
+    "acquisition_channel": "User · acquisition channel", "gender": "User · gender", "age_band": "User · age band",
+    "city": "User · city", "first_seen": "User · first seen (YYYY-MM-DD)",
+}
+#: the pages whose figures the property filters change (the others say so)
+FILTERED_PAGES = "Overview, Trends, Funnels, Retention, Paths, Content, Communities and RFM"
 DEFAULT_DAYS = 30
 
 
@@ -20,13 +38,15 @@ DEFAULT_DAYS = 30
 class Filters:
     period: Period | None  # None when the warehouse holds no events
     channel: str | None  # None means all channels
+    where: tuple[str, ...] = ()  # property filters, each "PROPERTY OPERATOR VALUE"
 
     @property
     def label(self) -> str:
         if self.period is None:
             return "no data"
         where = self.channel or "all channels"
-        return f"{self.period.start:%Y-%m-%d} – {self.period.end:%Y-%m-%d}, {where}"
+        shown = f"{self.period.start:%Y-%m-%d} – {self.period.end:%Y-%m-%d}, {where}"
+        return shown + "".join(f"; {w}" for w in self.where)
 
 
 def _bounds(summary: dict) -> tuple[date, date] | None:
@@ -64,6 +84,7 @@ def render_sidebar_filters(path: str, version: int) -> None:
         st.session_state[CHANNEL_KEY] = ALL_CHANNELS
     st.sidebar.selectbox("Channel", options, key=CHANNEL_KEY,
                          help="Only events that came through this channel.")
+    _render_property_filters(path, version)
     days = st.session_state[DATE_KEY]
     if len(days) == 2:  # the address bar always holds the view, so that a link opens exactly this
         st.query_params.update({"from": days[0].isoformat(), "to": days[1].isoformat()})
@@ -83,6 +104,75 @@ def _range_from_url(first: date, last: date) -> tuple[date, date] | None:
     return (start, end) if first <= start <= end <= last else None
 
 
+def active_conditions() -> tuple[str, ...]:
+    """The property filters in force: the session's, else a shared link's (``?where=``), valid ones only."""
+    if WHERE_KEY not in st.session_state:
+        st.session_state[WHERE_KEY] = [w for w in st.query_params.get_all("where") if _valid(w)]
+    return tuple(st.session_state[WHERE_KEY])
+
+
+def _valid(text: str) -> bool:
+    try:
+        parse_condition(text)
+    except PondError:
+        return False
+    return True
+
+
+def conditions_of(where: tuple[str, ...]) -> tuple[Condition, ...]:
+    return tuple(parse_condition(w) for w in where)
+
+
+def _render_property_filters(path: str, version: int) -> None:
+    """Property filters for every page: the list in force, each removable, and a form to add one."""
+    where = list(active_conditions())
+    box = st.sidebar.expander(f"Property filters ({len(where)})" if where else "Property filters",
+                              expanded=bool(where), icon=":material/filter_alt:")
+    box.caption(f"Apply to {FILTERED_PAGES}, on top of the dates and channel. Event properties keep the "
+                "matching events; user properties keep the matching users' events.")
+    for i, text in enumerate(where):
+        left, right = box.columns([5, 1])
+        left.markdown(f"`{text}`")
+        if right.button("✕", key=f"pond-where-remove-{i}", help=f"Remove the filter {text}"):
+            where.pop(i)
+            _store(where)
+            st.rerun()
+    props = list(PROPERTIES)
+    prop = box.selectbox("Property", props, key="pond-where-prop", format_func=PROPERTY_LABELS.get)
+    kind = PROPERTIES[prop][1]
+    ops = [o for o in OPERATORS if not (o == "contains" and kind != "text")
+           and not (o in (">", ">=", "<", "<=", "between") and kind == "text")]
+    op = box.selectbox("Operator", ops, key="pond-where-op")
+    value = ""
+    if OPERATORS[op] != 0:
+        hint = {None: "one or more, separated by commas", 2: "low, high"}.get(OPERATORS[op], "a value")
+        known = data.property_values(path, version, prop) if prop in USER_PROPERTIES and kind == "text" else []
+        value = box.text_input("Value", key="pond-where-value", placeholder=hint,
+                               help=("Values seen: " + ", ".join(map(str, known[:12]))) if known else None)
+    if box.button("Add filter", key="pond-where-add", icon=":material/add:"):
+        text = f"{prop} {op} {value}".strip()
+        try:
+            parse_condition(text)
+        except PondError as exc:
+            box.error(str(exc))
+        else:
+            if text not in where:
+                where.append(text)
+            _store(where)
+            st.rerun()
+    if where and box.button("Clear all", key="pond-where-clear"):
+        _store([])
+        st.rerun()
+
+
+def _store(where: list[str]) -> None:
+    st.session_state[WHERE_KEY] = list(where)
+    if where:
+        st.query_params["where"] = list(where)
+    else:
+        st.query_params.pop("where", None)
+
+
 def current_filters(path: str, version: int) -> Filters:
     """The filters chosen in the sidebar, or the defaults when a page runs on its own."""
     bounds = _bounds(data.summary(path, version))
@@ -92,4 +182,4 @@ def current_filters(path: str, version: int) -> Filters:
     if len(chosen) == 1:  # the date picker is half-way through choosing a range
         chosen = (chosen[0], chosen[0])
     channel = st.session_state.get(CHANNEL_KEY, ALL_CHANNELS)
-    return Filters(Period(*chosen), None if channel == ALL_CHANNELS else channel)
+    return Filters(Period(*chosen), None if channel == ALL_CHANNELS else channel, active_conditions())

@@ -21,7 +21,7 @@ tab_groups, tab_lifecycle = st.tabs(["Communities", "Lifecycle and stickiness"],
 
 with tab_groups:
     if tab_groups.open:
-        board = data.community_leaderboard(path, version, start, end, channel)
+        board = data.community_leaderboard(path, version, start, end, channel, chosen.where)
         if board.empty:
             widgets.empty_state("No community has members yet.",
                                 hint="Members come from join_group events that carry a community id (群ID).")
@@ -42,7 +42,7 @@ with tab_groups:
                                  key="com-board-csv")
             grain = st.segmented_control("Trend by", ["day", "week", "month"], default="week", key="com-period",
                                          format_func=str.title) or "week"
-            trend = data.community_trend(path, version, grain, start, end, channel)
+            trend = data.community_trend(path, version, grain, start, end, channel, chosen.where)
             top = board["community_id"].head(8).tolist()
             names = dict(zip(board["community_id"], board["name"], strict=True))
             if trend.empty:
@@ -59,7 +59,7 @@ with tab_lifecycle:
     if tab_lifecycle.open:
         grain = st.segmented_control("Period", ["day", "week", "month"], default="week", key="life-period",
                                      format_func=str.title) or "week"
-        frame = data.lifecycle(path, version, grain, start, end, channel)
+        frame = data.lifecycle(path, version, grain, start, end, channel, chosen.where)
         if frame.empty:
             widgets.empty_state("No user was active in the chosen days.",
                                 hint="Widen the date range or choose All channels.")
@@ -80,7 +80,7 @@ with tab_lifecycle:
                                 help=f"Average over the {int(row['periods'])} complete {grain}s.")
             widgets.csv_download(frame, f"pond-lifecycle-{grain}-{start}-{end}.csv", label="Lifecycle as CSV",
                                  key="life-csv")
-        sticky = data.stickiness(path, version, start, end, channel)
+        sticky = data.stickiness(path, version, start, end, channel, chosen.where)
         st.markdown("**Stickiness (DAU / MAU)**")
         if sticky["mau"].sum() == 0:
             st.caption("Nobody was active in the 30 days before these days.")

@@ -25,7 +25,7 @@ minimum = controls[2].number_input("Minimum impressions", min_value=0, value=100
                                         "rates are too uncertain.")
 
 try:
-    performance = data.content_performance(path, version, by, start, end, channel)
+    performance = data.content_performance(path, version, by, start, end, channel, chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)
 
@@ -35,7 +35,7 @@ if performance.empty or performance["impressions"].sum() == 0:
                              "widen the date range or choose All channels.")
     st.stop()
 
-summary = data.content_summary(path, version, by, start, end, channel)
+summary = data.content_summary(path, version, by, start, end, channel, chosen.where)
 cards = st.columns(5)
 cards[0].metric("Impressions", f"{summary['impressions']:,.0f}")
 cards[1].metric("CTR", f"{summary['ctr']:.2%}",
@@ -52,7 +52,7 @@ cards[4].metric("Click-through conversion", converted,
 labels = dict(zip(performance["key"], performance["label"], strict=True))  # one lookup per option, not a scan
 focus = st.selectbox(f"Daily trend for {by}", ["(all)", *labels], key="ctr-focus",
                      format_func=lambda k: k if k == "(all)" else f"{k} · {labels[k]}")
-trend = data.content_trend(path, version, by, None if focus == "(all)" else focus, start, end, channel)
+trend = data.content_trend(path, version, by, None if focus == "(all)" else focus, start, end, channel, chosen.where)
 st.plotly_chart(charts.rate_trend(trend), width="stretch")
 widgets.csv_download(trend, f"pond-{by}-trend-{start}-{end}.csv", label="Daily trend as CSV",
                      key="ctr-trend-csv")

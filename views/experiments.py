@@ -9,7 +9,7 @@ from ui.page import page_context
 
 st.title("Experiments and campaigns")
 st.caption("Each experiment is read over all its assignments and the events after them, and each coupon campaign "
-           "over its whole run: the sidebar's dates and channel do not apply here.")
+           "over its whole run: the sidebar's dates, channel and property filters do not apply here.")
 page = page_context()
 path, version = page.path, page.version
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's queries

@@ -74,7 +74,7 @@ try:
                         same_item=same_item and order != "unordered", start=chosen.period.start, end=chosen.period.end,
                         channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions),
                         first_time=tuple(first_time) if order == "sequential" else ())
-    result = data.funnel(path, version, query)
+    result = data.funnel(path, version, query, chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)
 
@@ -106,7 +106,7 @@ widgets.csv_download(table, "pond-funnel-steps.csv", label="Steps as CSV", key="
 st.markdown("**Conversion over time**")
 grain = st.segmented_control("Entry period", ["day", "week", "month"], default="week", key="fun-trend-period",
                              format_func=str.title) or "week"
-trend = data.funnel_trend(path, version, query, grain)
+trend = data.funnel_trend(path, version, query, grain, chosen.where)
 done = trend[trend["complete"]]
 st.plotly_chart(charts.conversion_over_time(trend, period=grain), width="stretch")
 st.caption(f"The share of each {grain}'s entrants who completed the funnel (a user counts in the {grain} of their "

@@ -9,7 +9,7 @@ from ui.page import page_context
 st.title("Share graph")
 st.caption("Who brought whom through shared links (the referrer on a user's first referred event). Reach counts "
            "everyone a sharer's referrals led to, through whole cascades, and what they bought. The graph covers "
-           "the whole history: the sidebar's dates and channel do not apply here.")
+           "the whole history: the sidebar's dates, channel and property filters do not apply here.")
 page = page_context()
 path, version = page.path, page.version
 share = data.share_graph(path, version)

@@ -24,7 +24,7 @@ if summary["last_upload_at"] is not None:
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
 st.subheader("Key figures")
-kpis = data.kpi_table(path, version, start, end, channel)
+kpis = data.kpi_table(path, version, start, end, channel, chosen.where)
 compared = kpis["compared_with"].iloc[0]
 if kpis["previous"].isna().all():
     st.caption(f"{chosen.label}; {compared}. Choose a later or shorter range to see the change.")
@@ -32,8 +32,8 @@ else:
     st.caption(f"{chosen.label}; change against the {widgets.plural(chosen.period.days, 'day')} before ({compared}).")
 widgets.kpi_cards(kpis)
 
-activity = data.daily_activity(path, version, start, end, channel)
-events = data.daily_events(path, version, start, end, channel)
+activity = data.daily_activity(path, version, start, end, channel, chosen.where)
+events = data.daily_events(path, version, start, end, channel, chosen.where)
 if events.empty:
     widgets.empty_state("No events in the chosen days and channel.",
                         hint="Widen the date range or pick *All channels* in the sidebar.")
@@ -54,7 +54,7 @@ with right:
     st.markdown("**DAU, WAU and MAU per day**",
                 help="Each day's distinct active users over that day, the 7 days and the 30 days that end on "
                      "it: the WAU and MAU cards are this chart's last point.")
-    windows = data.active_users_by_day(path, version, start, end, channel)
+    windows = data.active_users_by_day(path, version, start, end, channel, chosen.where)
     st.plotly_chart(charts.active_windows_by_day(windows), width="stretch")
 
 with st.expander("Tables"):

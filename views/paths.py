@@ -36,7 +36,8 @@ nodes = int(options[2].number_input("Nodes per step", min_value=2, max_value=50,
 
 try:
     result = data.paths(path, version, PathQuery(event, direction, steps, chosen.period.start, chosen.period.end,
-                                                 chosen.channel, collapse, grouping, nodes), top)
+                                                 chosen.channel, collapse, grouping, nodes), top,
+                         chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)
 

@@ -66,7 +66,7 @@ query = RetentionQuery(period=period, start_event=start_event, return_event=retu
                        breakdown=breakdown, segment=segment, clip=clip, week_start=week_start,
                        min_returns=min_returns)
 try:
-    matrix = data.retention_matrix(path, version, query)
+    matrix = data.retention_matrix(path, version, query, chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)
 
@@ -129,7 +129,7 @@ cell_period = pick[1].selectbox(f"{period.title()}", periods, index=min(1, len(p
                                 key="ret-cell-period")
 which = pick[2].radio("Users", ["came back", "did not come back", "all"], key="ret-cell-which",
                       horizontal=True)
-users = data.retention_cell_users(path, version, query, segment, cohort, int(cell_period))
+users = data.retention_cell_users(path, version, query, segment, cohort, int(cell_period), chosen.where)
 if which != "all":
     users = users[users["came_back"] == (which == "came back")]
 cohort_days = cohort_label(spans.at[cohort, "cohort_from"], spans.at[cohort, "cohort_to"])

@@ -98,7 +98,7 @@ def definition_of(items: list[dict], match: str) -> SegmentDefinition:
 with tab_builder:
     if tab_builder.open:
         st.caption("Conditions count over the last days of data (ending on the last day with events), over "
-                   "every channel: the sidebar's dates and channel do not apply to segments. The count updates "
+                   "every channel: the sidebar's dates, channel and property filters do not apply to segments. The count updates "
                    "as you change them.")
         saved = data.saved_segments(path, version)
         load_cols = st.columns([3, 1, 1])
@@ -203,7 +203,7 @@ with tab_rfm:
                 st.rerun()
 
         rules = rules_from_frame(st.session_state[RULES_KEY]) if RULES_KEY in st.session_state else DEFAULT_RULES
-        scores = data.rfm_scores(path, version, as_of, int(lookback), channel, rules)
+        scores = data.rfm_scores(path, version, as_of, int(lookback), channel, rules, chosen.where)
         if scores.empty:
             widgets.empty_state(f"Nobody bought in the {int(lookback):,} days up to {as_of:%Y-%m-%d}.",
                                 hint="Lengthen the lookback, move the sidebar's date range or choose All "
@@ -238,7 +238,7 @@ with tab_rfm:
                                  key="rfm-customers-csv")
             days = chosen.period.days
             st.subheader(f"How customers moved in the last {widgets.plural(days, 'day')}")
-            moved = data.rfm_transitions(path, version, as_of, days, int(lookback), channel, rules)
+            moved = data.rfm_transitions(path, version, as_of, days, int(lookback), channel, rules, chosen.where)
             st.plotly_chart(charts.transition_heatmap(moved), width="stretch")
             st.caption(f"Rows: segment {widgets.plural(days, 'day')} before {as_of:%Y-%m-%d}; columns: segment "
                        "now. The period is the length of the sidebar's date range.")

@@ -18,7 +18,7 @@ FILTER_HELP = ("Conditions separated by “;”, each PROPERTY OPERATOR VALUE, e
 
 st.title("Trends")
 st.caption("Any event over time: count events or unique users, or sum or average the amount, by day, week or "
-           "month in the business time zone. The sidebar's dates and channel apply. A shaded period is partial: "
+           "month in the business time zone. The sidebar's dates, channel and property filters apply. A shaded period is partial: "
            "it reaches outside the chosen days.")
 page = page_context()
 path, version, chosen = page.path, page.version, page.filters
@@ -102,7 +102,7 @@ try:
     query = TrendQuery(tuple(series), interval=interval, start=chosen.period.start, end=chosen.period.end,
                        breakdown=None if breakdown == "none" else breakdown, limit=limit,
                        formula=formula.strip() or None, compare=compare, where=tuple(global_where))
-    result = data.trends(path, version, query)
+    result = data.trends(path, version, query, chosen.where)
 except PondError as exc:
     st.warning(f"Check the choices above: {exc}", icon=":material/tune:")
     st.stop()

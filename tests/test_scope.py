@@ -1,0 +1,136 @@
+"""The global property filter (engine.scope): every read sees the filtered events and users.
+
+Hand-made events, all times UTC (the business zone); the range is 2024-01-01..01-03:
+  u1 (F, Shanghai): view A 01-01 (douyin), purchase A 01-02 (100, order o1, douyin)
+  u2 (M, Wuhan):    view A 01-01 (wechat), purchase A 01-03 (50, order o2, wechat), view B 01-03 (wechat)
+  u3 (no gender):   view C 01-02, impression 01-02 (not an action)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from engine import metrics, scope, warehouse
+from engine.demo import build_demo
+from engine.errors import PondError
+from engine.filters import parse_condition
+from engine.ingest import import_file
+
+EVENTS = """user_id,event_type,event_time,item_id,channel,amount,order_id,gender,city
+u1,view,2024-01-01 10:00:00,A,douyin,,,F,Shanghai
+u1,purchase,2024-01-02 09:00:00,A,douyin,100,o1,F,Shanghai
+u2,view,2024-01-01 12:00:00,A,wechat,,,M,Wuhan
+u2,purchase,2024-01-03 09:00:00,A,wechat,50,o2,M,Wuhan
+u2,view,2024-01-03 10:00:00,B,wechat,,,M,Wuhan
+u3,view,2024-01-02 10:00:00,C,,,,,
+u3,impression,2024-01-02 10:01:00,,,,,,
+"""
+PERIOD = metrics.Period(date(2024, 1, 1), date(2024, 1, 3))
+
+
+@pytest.fixture
+def shop(con, write):
+    import_file(con, write("events.csv", EVENTS))
+    return con
+
+
+def kpis(con, *filters: str) -> dict:
+    with scope.applied([parse_condition(f) for f in filters]):
+        frame = metrics.kpi_comparison(con, PERIOD)
+    return frame.set_index("kpi")["value"].round(4).to_dict()
+
+
+@pytest.mark.parametrize("filters, dau, orders, gmv, new_users", [
+    ((), (2 + 2 + 1) / 3, 2, 150, 3),            # active: 01-01 u1 u2; 01-02 u1 u3; 01-03 u2
+    (("gender = F",), (1 + 1 + 0) / 3, 1, 100, 1),
+    (("city in Shanghai,Wuhan",), (2 + 1 + 1) / 3, 2, 150, 2),
+    (("gender is not set",), (0 + 1 + 0) / 3, 0, 0, 1),
+    (("channel = wechat",), (1 + 0 + 1) / 3, 1, 50, 1),  # an event property: u2's events only
+    (("amount > 60",), (0 + 1 + 0) / 3, 1, 100, 1),     # only u1's purchase has an amount over 60
+    (("event_type = view", "item = A"), (2 + 0 + 0) / 3, 0, 0, 2),
+    (("gender = M", "channel = douyin"), 0, 0, 0, 0),   # nothing matches both
+])
+def test_kpis_under_a_filter(shop, filters, dau, orders, gmv, new_users):
+    got = kpis(shop, *filters)
+    assert got["dau"] == round(dau, 4)
+    assert got["orders"] == orders
+    assert got["gmv"] == gmv
+    assert got["new_users"] == new_users
+
+
+def test_the_filter_ends_with_its_block(shop):
+    with scope.applied([parse_condition("gender = F")]):
+        assert scope.current()
+    assert scope.current() == ()
+    assert kpis(shop)["orders"] == 2
+
+
+def test_writes_see_every_row(shop, write):
+    """An import inside a filtered block still checks and adds every row."""
+    more = "user_id,event_type,event_time,gender\nu4,view,2024-01-03 11:00:00,M\nu1,view,2024-01-03 11:00:00,F\n"
+    with scope.applied([parse_condition("gender = F")]):
+        result = import_file(shop, write("more.csv", more))
+    assert result.rows_imported == 2 and result.rows_duplicate == 0
+    assert shop.execute("select count(*) from events").fetchone()[0] == 9
+
+
+def test_positional_queries_and_writes_are_left_alone():
+    sql = "insert into user_day select * from x"
+    with scope.applied([parse_condition("gender = F")]):
+        assert scope.scoped(sql, {}, "UTC") == (sql, {})
+        assert scope.scoped("select 1", {}, "UTC") == ("select 1", {})  # reads no scoped table
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scope") / "demo.duckdb"
+    with warehouse.connect(path) as con:
+        build_demo(con, users=300, days=40, seed=2, end=date(2026, 3, 1))
+    return path
+
+
+@pytest.mark.parametrize("keep_all", ["event_type is set", "first_seen is set"])
+@pytest.mark.parametrize("table", ["user_day", "user_day_type", "daily_events", "content_day"])
+def test_a_filter_that_keeps_everything_reads_the_rollups_exactly(small_demo, table, keep_all):
+    """Recounted from the filtered events, each rollup equals the stored one."""
+    with warehouse.connect(small_demo) as con:
+        stored = warehouse.read_sql(con, f"select * from {table} order by all").df()
+        with scope.applied([parse_condition(keep_all)]):
+            scoped = warehouse.read_sql(con, f"select * from {table} order by all").df()
+    pd.testing.assert_frame_equal(scoped, stored, check_dtype=False)
+
+
+def test_demo_kpis_under_filters_match_pandas(small_demo):
+    """DAU, orders, GMV and buyers recomputed from raw events by their definitions (docs/METRICS.md)."""
+    period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
+    with warehouse.connect(small_demo) as con:
+        events = con.execute("select e.user_id, e.event_type, e.event_time, e.channel, e.amount, e.order_id, u.gender, u.city "
+                             "from events e join users u using (user_id)").df()
+        tz = warehouse.business_timezone(con)
+        cities = con.execute("select city from users where city is not null group by 1 order by count(*) desc").df()
+        city = cities["city"].iloc[0]
+        cases = {"gender = F": events["gender"] == "F", f"city = {city}": events["city"] == city,
+                 "channel = douyin": events["channel"] == "douyin", "amount >= 50": events["amount"] >= 50}
+        for text, keep in cases.items():
+            with scope.applied([parse_condition(text)]):
+                got = metrics.kpi_comparison(con, period).set_index("kpi")["value"]
+            kept = events[keep].copy()
+            kept["day"] = kept["event_time"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.date
+            kept = kept[(kept["day"] >= period.start) & (kept["day"] <= period.end)]
+            actions = kept[~kept["event_type"].isin(["impression", "coupon_issue"])]
+            daily = actions.groupby("day")["user_id"].nunique()
+            purchases = kept[kept["event_type"] == "purchase"]
+            orders = purchases["order_id"].nunique() + purchases["order_id"].isna().sum()
+            assert got["dau"] == pytest.approx(daily.sum() / period.days), text
+            assert got["orders"] == orders, text
+            assert got["gmv"] == pytest.approx(purchases["amount"].sum(), abs=0.005), text
+            assert got["conversion_rate"] == pytest.approx(purchases["user_id"].nunique() / actions["user_id"].nunique()
+                                                           ), text
+
+
+def test_an_unknown_property_is_refused_with_the_list():
+    with pytest.raises(PondError, match="filter on one of event_type, item"):
+        parse_condition("shoe_size = 42")
