@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none",
                            help="retention: channel, community, gender, age_band, city or a saved segment "
-                                "(--name); funnel and trends: any event or user property (channel, category, "
-                                "gender ...) or, for funnels, a saved segment (--name)")
+                                "(--name); funnel, trends, kpis and ctr: any event or user property (channel, "
+                                "category, gender ...) or, for funnels, a saved segment (--name)")
     p.add_argument("--name", help="segment: the saved segment whose users to print; experiment: its name")
     rfm = p.add_argument_group("rfm")
     rfm.add_argument("--lookback-days", type=int, default=365,
@@ -454,6 +454,12 @@ def _run_query(args, con) -> int:
     if args.analysis == "ctr":
         from engine.content import content_performance
 
+        if args.breakdown != "none":  # the totals and rates, once per value of a property
+            from engine.content import engagement_breakdown
+
+            _emit(engagement_breakdown(con, args.breakdown, start=args.start, end=args.end, channel=args.channel,
+                                       limit=args.limit), args.format)
+            return 0
         _emit(content_performance(con, by=args.by, start=args.start, end=args.end, channel=args.channel),
               args.format)
         return 0
@@ -477,7 +483,9 @@ def _run_query(args, con) -> int:
     end = args.end or summary["last_day"]
     start = args.start or date.fromordinal(end.toordinal() - 29)
     period = metrics.Period(start, end)
-    if args.analysis == "kpis":
+    if args.analysis == "kpis" and args.breakdown != "none":
+        frame = metrics.kpi_breakdown(con, period, args.breakdown, channel=args.channel, limit=args.limit)
+    elif args.analysis == "kpis":
         frame = metrics.kpi_comparison(con, period, channel=args.channel)
     elif args.analysis == "daily-events":
         frame = metrics.daily_events(con, period, channel=args.channel)

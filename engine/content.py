@@ -116,3 +116,26 @@ def engagement_summary(con: duckdb.DuckDBPyConnection, performance: pd.DataFrame
     summary["posts"], summary["post_comments"] = int(posts), int(comments)
     summary["comments_per_post"] = comments / posts if posts else 0.0
     return summary
+
+
+#: the figures of a content breakdown, in order
+BREAKDOWN_COLUMNS = ("impressions", "clicks", "shares", "comments", "clickers", "conversions", "ctr", "share_rate",
+                     "comment_rate", "conversion_rate", "posts", "comments_per_post")
+
+
+def engagement_breakdown(con: duckdb.DuckDBPyConnection, prop: str, *, start: date | None = None,
+                         end: date | None = None, channel: str | None = None, limit: int = 5) -> pd.DataFrame:
+    """The totals and rates of :func:`engagement_summary` for the whole and for each value of ``prop``
+    (see :mod:`engine.breakdowns`); buckets without impressions are left out."""
+    from engine.breakdowns import ALL, broken_down, frame_of
+
+    params = _params(con, "channel", start, end, channel)
+    start, end = params["start"], params["end"]
+
+    def summary() -> dict:
+        performance = content_performance(con, by="channel", start=start, end=end, channel=channel)
+        return engagement_summary(con, performance, start=start, end=end, channel=channel)
+
+    frame = frame_of(broken_down(con, prop, start, end, summary, limit=limit))
+    frame = frame[(frame["breakdown"] == ALL) | (frame["impressions"] > 0)]
+    return frame[["breakdown", *BREAKDOWN_COLUMNS]].reset_index(drop=True)

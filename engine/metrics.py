@@ -165,3 +165,16 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
 def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Channels present in the events, busiest first."""
     return run_query(con, "channel_list")["channel"].tolist()
+
+
+def kpi_breakdown(con: duckdb.DuckDBPyConnection, period: Period, prop: str, *, channel: str | None = None,
+                  limit: int = 5) -> pd.DataFrame:
+    """The KPIs of :func:`kpis` for the whole and for each value of ``prop`` (see
+    :mod:`engine.breakdowns`): one row per bucket, ``breakdown`` first; buckets nobody was active in
+    are left out."""
+    from engine.breakdowns import ALL, broken_down, frame_of
+
+    rows = broken_down(con, prop, period.start, period.end, lambda: kpis(con, period, channel=channel), limit=limit)
+    frame = frame_of(rows)
+    frame = frame[(frame["breakdown"] == ALL) | (frame["active_users"] > 0) | (frame["new_users"] > 0)]
+    return frame[["breakdown", *KPI_LABELS, "active_users", "buyers"]].reset_index(drop=True)

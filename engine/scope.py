@@ -14,7 +14,8 @@ the rollups ``user_day``, ``user_day_type``, ``daily_events``, ``content_day``),
 
 - Event conditions (event type, item, category, channel, amount ...) keep the matching events; the
   rollups are then recounted from those events (raw events only when the filter must: a rollup
-  cannot tell which of a day's events had amount over 100).
+  cannot tell which of a day's events had amount over 100). Conditions on the channel alone read
+  the rollups' rows of that channel, which is as fast as the sidebar's channel picker.
 - User conditions (city, gender, acquisition channel ...) keep the matching users' rows; the
   rollups that carry a user id are read as they are, restricted to those users.
 - With event conditions, ``users`` holds only users with at least one matching event.
@@ -82,15 +83,20 @@ def _bodies(events: list[Condition], users: list[Condition], params: dict) -> di
     if not users:
         user_sql = ""
     keep_users = f"user_id in (select u.user_id from main.users as u where {user_sql})" if user_sql else "true"
+    # the rollups carry the channel: a filter on it alone reads them as they are (rows of that channel)
+    on_rollups = all(c.property == "channel" for c in events)
     bodies = {"events": _event_filter(user_sql, event_sql) if events else
               f"select *, rowid as rowid from main.events where {keep_users}"}
-    if not events:  # the rollups that carry a user id are kept as they are for the users kept
-        for table in ("user_day", "user_day_type"):
-            bodies[table] = f"select * from main.{table} where {keep_users}"
+    if not events:
         bodies["users"] = f"select * from main.users as u where {user_sql or 'true'}"
     else:
+        active = "main.user_day_type" if on_rollups else "main.events"
         bodies["users"] = (f"select * from main.users as u where {user_sql or 'true'} and u.user_id in "
-                           f"(select e.user_id from main.events as e where {event_sql})")
+                           f"(select e.user_id from {active} as e where {event_sql})")
+    if on_rollups:  # rows of the users kept (and of the channel kept)
+        for table in ("user_day", "user_day_type"):
+            bodies[table] = f"select * from main.{table} as e where {event_sql} and {keep_users}"
+    else:
         bodies["user_day"] = f"""select
             {_DAY} as day, e.user_id, e.channel,
             count(*) as events,
@@ -115,6 +121,10 @@ def _bodies(events: list[Condition], users: list[Condition], params: dict) -> di
         bodies["user_day_type"] = f"""select {_DAY} as day, e.user_id, e.channel, e.event_type, count(*) as events
         from pond_scope_events as e
         group by all"""
+    if on_rollups and not users:
+        for table in ("daily_events", "content_day"):
+            bodies[table] = f"select * from main.{table} as e where {event_sql}"
+        return bodies
     bodies["daily_events"] = f"""select
             {_DAY} as day, e.channel, e.event_type,
             count(*) as events, count(distinct e.user_id) as users,
@@ -136,8 +146,6 @@ def _bodies(events: list[Condition], users: list[Condition], params: dict) -> di
 
 #: the tables a filter shadows (the keys only; the bodies depend on the conditions)
 _BODIES = ("events", "users", "user_day", "user_day_type", "daily_events", "content_day")
-#: the shadowing tables built from the filtered events
-_FROM_EVENTS = {"daily_events", "content_day"}
 
 
 def scoped(sql: str, params: dict | None, tz: str) -> tuple[str, dict | None]:
@@ -154,7 +162,7 @@ def scoped(sql: str, params: dict | None, tz: str) -> tuple[str, dict | None]:
     users = [c for c in conditions if c.is_user_property]
     extra: dict = {"pond_scope_tz": tz}
     bodies = _bodies(events, users, extra)
-    from_events = bool(events) and bool(read & {"user_day", "user_day_type"}) or bool(read & _FROM_EVENTS)
+    from_events = any("pond_scope_events" in bodies[table] for table in read)
     ctes = []
     if from_events:
         ctes.append(f"pond_scope_events as ({bodies['events']})")

@@ -247,3 +247,22 @@ def test_negative_numbers_stay_numbers_in_csv():
     out = io.StringIO()
     write_csv(pd.DataFrame({"user_id": ["-1+1", "-5", "u1"], "amount": [-1.5, 2.0, -3.0], "n": [-1, 0, 2]}), out)
     assert out.getvalue().splitlines() == ["user_id,amount,n", "'-1+1,-1.5,-1", "'-5,2.0,0", "u1,-3.0,2"]
+
+
+def test_query_where_and_breakdown(tmp_path, write, capsys):
+    db = tmp_path / "cli.duckdb"
+    events = GOOD + "u2,view,2024-01-08 12:00:00,wechat,\nu2,purchase,2024-01-08 12:30:00,wechat,5\n"
+    assert main(["--warehouse", str(db), "ingest", str(write("two.csv", events))]) == 0
+    capsys.readouterr()
+    day = ["--from", "2024-01-08", "--to", "2024-01-08"]
+    assert main(["--warehouse", str(db), "query", "kpis", *day, "--where", "channel = wechat", "--format", "json"]) == 0
+    kpis = {row["kpi"]: row["value"] for row in json.loads(capsys.readouterr().out)}
+    assert (kpis["dau"], kpis["orders"], kpis["gmv"]) == (1.0, 1, 5.0)
+    assert main(["--warehouse", str(db), "query", "kpis", *day, "--breakdown", "channel", "--where", "amount > 1",
+                 "--format", "json"]) == 0
+    rows = {row["breakdown"]: row["gmv"] for row in json.loads(capsys.readouterr().out)}
+    assert rows == {"All": 25.0, "douyin": 20.0, "wechat": 5.0}
+    assert main(["--warehouse", str(db), "query", "churn", "--where", "channel = wechat"]) == 1
+    assert "--where does not apply to churn" in capsys.readouterr().err
+    assert main(["--warehouse", str(db), "query", "kpis", "--where", "shoe_size = 42"]) == 1
+    assert "there is no property 'shoe_size'" in capsys.readouterr().err

@@ -1127,3 +1127,118 @@ def test_the_first_run_clears_what_a_killed_restore_left(demo):
     (leftover / "backup.duckdb").write_bytes(b"half a backup")
     no_errors(app().run())
     assert not leftover.exists()
+
+
+def address_filters(at: AppTest) -> list[str]:
+    """The ``where`` conditions in the page's address (one value or several)."""
+    value = at.query_params.get("where", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def kpi_values(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def add_property_filter(at: AppTest, prop: str, op: str, value: str | None = None) -> AppTest:
+    """Add a condition in the sidebar's property filter bar, as a user would."""
+    at.selectbox(key="pond-where-prop").select(prop).run()
+    at.selectbox(key="pond-where-op").select(op).run()
+    if value is not None:
+        at.text_input(key="pond-where-value").input(value).run()
+    return at.button(key="pond-where-add").click().run()
+
+
+def test_property_filters_change_every_figure_and_travel_in_the_address(demo):
+    period = metrics.Period(date(2026, 1, 30), date(2026, 2, 28))
+
+    def expected(*filters):
+        from engine import scope
+        from engine.filters import parse_condition
+
+        with warehouse.connect(demo) as con, scope.applied([parse_condition(f) for f in filters]):
+            return metrics.kpi_comparison(con, period).set_index("kpi")["value"]
+
+    at = app().run()
+    everyone = kpi_values(at)
+    add_property_filter(at, "gender", "=", "F")
+    no_errors(at)
+    women = expected("gender = F")
+    assert kpi_values(at)["MAU"] == f"{int(women['mau']):,}" != everyone["MAU"]
+    assert address_filters(at) == ["gender = F"]
+    assert any("gender = F" in c.value for c in at.caption)
+    # a second condition, on an event property: both hold
+    add_property_filter(at, "amount", ">=", "50")
+    no_errors(at)
+    both = expected("gender = F", "amount >= 50")
+    assert kpi_values(at)["Orders"] == f"{int(both['orders']):,}"
+    assert address_filters(at) == ["gender = F", "amount >= 50"]
+    # a wrong value is refused where it was typed, and nothing changes
+    add_property_filter(at, "amount", ">", "lots")
+    assert any("amount is a number" in e.value for e in at.error)
+    assert address_filters(at) == ["gender = F", "amount >= 50"]
+    # the same address opens the same view in a new session
+    shared = app()
+    shared.query_params["where"] = ["gender = F", "amount >= 50"]
+    shared.run()
+    no_errors(shared)
+    assert kpi_values(shared)["Orders"] == kpi_values(at)["Orders"]
+    # remove the first condition, then clear
+    at.button(key="pond-where-remove-0").click().run()
+    no_errors(at)
+    assert address_filters(at) == ["amount >= 50"]
+    assert kpi_values(at)["Orders"] == f"{int(expected('amount >= 50')['orders']):,}"
+    at.button(key="pond-where-clear").click().run()
+    assert "where" not in at.query_params
+    assert kpi_values(at)["MAU"] == everyone["MAU"]
+
+
+def test_a_property_filter_that_matches_nothing_says_so_on_every_page(demo):
+    at = app()
+    at.query_params["where"] = ["city = Atlantis"]
+    at.run()
+    no_errors(at)
+    assert any("No events in the chosen days, channel and filters" in m.value for m in at.info), [m.value for m in at.info]
+    for page in ("views/trends.py", "views/funnels.py", "views/retention.py", "views/paths.py", "views/content.py",
+                 "views/communities.py"):
+        at.switch_page(page).run()
+        no_errors(at)
+
+
+def test_key_figures_and_engagement_broken_down_by_a_property(demo):
+    period = metrics.Period(date(2026, 1, 30), date(2026, 2, 28))
+    at = app().run()
+    at.selectbox(key="kpi-breakdown").select("gender").run()
+    no_errors(at)
+    with warehouse.connect(demo) as con:
+        expected = metrics.kpi_breakdown(con, period, "gender")
+    shown = at.dataframe[0].value
+    assert shown["breakdown"].tolist() == expected["breakdown"].tolist()
+    assert shown["orders"].tolist() == expected["orders"].tolist()
+    assert at.query_params["kpi_by"] == "gender"
+    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("download_button")) == 5
+    at.radio(key="kpi-breakdown-metric").set_value("gmv").run()
+    no_errors(at)
+    # with a property filter on top, then back to no breakdown
+    add_property_filter(at, "channel", "=", "douyin")
+    no_errors(at)
+    from engine import scope
+    from engine.filters import parse_condition
+
+    with warehouse.connect(demo) as con, scope.applied([parse_condition("channel = douyin")]):
+        within = metrics.kpi_breakdown(con, period, "gender")
+    assert at.dataframe[0].value["gmv"].round(2).tolist() == within["gmv"].round(2).tolist()
+    at.selectbox(key="kpi-breakdown").select("none").run()
+    assert "kpi_by" not in at.query_params
+    assert len(at.get("plotly_chart")) == 4
+    # the content page, opened from a shared link
+    content = app()
+    content.query_params["ctr_by"] = "city"
+    content.switch_page("views/content.py").run()
+    no_errors(content)
+    from engine.content import engagement_breakdown
+
+    with warehouse.connect(demo) as con:
+        engagement = engagement_breakdown(con, "city", start=period.start, end=period.end)
+    table = next(d.value for d in content.dataframe if "breakdown" in d.value.columns)
+    assert table["impressions"].tolist() == engagement["impressions"].tolist()

@@ -134,3 +134,92 @@ def test_demo_kpis_under_filters_match_pandas(small_demo):
 def test_an_unknown_property_is_refused_with_the_list():
     with pytest.raises(PondError, match="filter on one of event_type, item"):
         parse_condition("shoe_size = 42")
+
+
+@pytest.mark.parametrize("filters", [("channel = douyin",), ("channel in douyin,wechat_group", "gender = F"),
+                                     ("channel not in douyin,referral",)])
+@pytest.mark.parametrize("table", ["user_day", "user_day_type", "daily_events", "content_day", "users"])
+def test_a_channel_filter_read_from_the_rollups_equals_the_recount_from_events(small_demo, table, filters):
+    """Channel-only filters read the rollups' rows; adding a condition that keeps every event forces
+    the recount from events, which must give the same rows."""
+    read = f"select * from {table} order by all"
+    with warehouse.connect(small_demo) as con:
+        with scope.applied([parse_condition(f) for f in filters]):
+            sql, _ = scope.scoped(read, {}, "UTC")
+            recounted = table in ("daily_events", "content_day") and len(filters) > 1  # no user id to keep by
+            assert ("pond_scope_events" in sql) == recounted
+            from_rollups = warehouse.read_sql(con, read).df()
+        with scope.applied([parse_condition(f) for f in (*filters, "event_type is set")]):
+            from_events = warehouse.read_sql(con, read).df()
+    assert len(from_rollups) > 0
+    pd.testing.assert_frame_equal(from_rollups, from_events, check_dtype=False)
+
+
+# --- breakdowns ------------------------------------------------------------------------------------
+
+def breakdown(con, prop, limit=5, *filters):
+    with scope.applied([parse_condition(f) for f in filters]):
+        frame = metrics.kpi_breakdown(con, PERIOD, prop, limit=limit)
+    return frame.set_index("breakdown")
+
+
+def test_kpis_by_a_user_property_split_users(shop):
+    frame = breakdown(shop, "gender")
+    # u1 (F), u2 (M) and u3 (no gender); the rows add up to All
+    assert frame.index.tolist() == ["All", "M", "F", "(none)"]  # M has 3 events, F 2 (u3's 2 have no gender)
+    assert frame["orders"].to_dict() == {"All": 2, "M": 1, "F": 1, "(none)": 0}
+    assert frame["gmv"].to_dict() == {"All": 150, "M": 50, "F": 100, "(none)": 0}
+    assert frame.loc["(none)", "dau"] == pytest.approx(1 / 3)
+    assert frame.loc[["M", "F", "(none)"], "active_users"].sum() == frame.loc["All", "active_users"] == 3
+
+
+def test_kpis_by_an_event_property_with_other_and_none(shop):
+    frame = breakdown(shop, "channel", 1)
+    # wechat has 3 events, douyin 2, none 2: the top 1 is wechat, douyin is Other
+    assert frame.index.tolist() == ["All", "wechat", "Other", "(none)"]
+    assert frame["gmv"].to_dict() == {"All": 150, "wechat": 50, "Other": 100, "(none)": 0}
+    assert frame["active_users"].to_dict() == {"All": 3, "wechat": 1, "Other": 1, "(none)": 1}
+    # within a filter: only the filter's events are split
+    within = breakdown(shop, "channel", 5, "item = A")
+    assert within.index.tolist() == ["All", "douyin", "wechat"]  # no (none) row: nobody active there
+    assert within["orders"].to_dict() == {"All": 2, "douyin": 1, "wechat": 1}
+
+
+def test_a_breakdown_needs_a_text_property(shop):
+    with pytest.raises(PondError, match="cannot break down by 'amount'"):
+        metrics.kpi_breakdown(shop, PERIOD, "amount")
+
+
+def test_engagement_by_a_property(con, write):
+    events = ("user_id,event_type,event_time,content_id,gender\n"
+              "a,impression,2024-01-01 10:00,c1,F\na,impression,2024-01-01 10:01,c1,F\na,click,2024-01-01 10:02,c1,F\n"
+              "b,impression,2024-01-01 11:00,c1,M\nb,impression,2024-01-01 11:01,c2,M\nb,share,2024-01-01 11:02,c2,M\n")
+    import_file(con, write("content.csv", events))
+    from engine.content import engagement_breakdown
+
+    frame = engagement_breakdown(con, "gender", start=date(2024, 1, 1), end=date(2024, 1, 1)).set_index("breakdown")
+    assert frame.index.tolist() == ["All", "F", "M"]
+    assert frame["impressions"].to_dict() == {"All": 4, "F": 2, "M": 2}
+    assert frame["ctr"].to_dict() == {"All": 0.25, "F": 0.5, "M": 0.0}
+    assert frame["share_rate"].to_dict() == {"All": 0.25, "F": 0.0, "M": 0.5}
+    assert frame["posts"].to_dict() == {"All": 2, "F": 1, "M": 2}
+
+
+def test_demo_kpis_by_city_match_pandas(small_demo):
+    period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
+    with warehouse.connect(small_demo) as con:
+        events = con.execute("select e.user_id, e.event_type, e.event_time, e.amount, e.order_id, u.city "
+                             "from events e join users u using (user_id)").df()
+        tz = warehouse.business_timezone(con)
+        frame = metrics.kpi_breakdown(con, period, "city", limit=3).set_index("breakdown")
+    events["day"] = events["event_time"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.date
+    in_range = events[(events["day"] >= period.start) & (events["day"] <= period.end)]
+    ranked = in_range["city"].value_counts()  # the most events in the chosen days, ties by name
+    top = sorted(ranked.index, key=lambda c: (-ranked[c], c))[:3]
+    assert frame.index.tolist()[1:4] == top
+    for label, rows in [*((c, in_range[in_range["city"] == c]) for c in top),
+                        ("Other", in_range[in_range["city"].notna() & ~in_range["city"].isin(top)])]:
+        purchases = rows[rows["event_type"] == "purchase"]
+        assert frame.loc[label, "gmv"] == pytest.approx(purchases["amount"].sum(), abs=0.005), label
+        actions = rows[~rows["event_type"].isin(["impression", "coupon_issue"])]
+        assert frame.loc[label, "active_users"] == actions["user_id"].nunique(), label

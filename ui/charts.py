@@ -436,3 +436,14 @@ def calibration(frame: pd.DataFrame, *, predicted: str = "Predicted chance of bu
     fig.update_yaxes(title_text=observed, tickformat=".0%", range=[0, 1])
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
     return fig
+
+
+def breakdown_bars(frame: pd.DataFrame, metric: str, *, label: str, by: str, percent: bool = False) -> go.Figure:
+    """One bar per breakdown value (the ``All`` row left out), in the table's order."""
+    rows = frame[frame["breakdown"] != "All"]
+    fig = px.bar(rows, x="breakdown", y=metric, labels={"breakdown": by, metric: label},
+                 color_discrete_sequence=["#0f766e"], text_auto=".1%" if percent else ",.4~r")
+    fig.update_xaxes(type="category")
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, y_title=label)

@@ -116,6 +116,22 @@ def daily_activity(path: str, version: int, start: date, end: date, channel: str
         return metrics.daily_activity(con, metrics.Period(start, end), channel=channel)
 
 
+@st.cache_data(show_spinner="Breaking the key figures down ...", max_entries=32)
+def kpi_breakdown(path: str, version: int, start: date, end: date, channel: str | None, by: str,
+                  where: Where = ()) -> pd.DataFrame:
+    with _reading(path, where) as con:
+        return metrics.kpi_breakdown(con, metrics.Period(start, end), by, channel=channel)
+
+
+@st.cache_data(show_spinner="Breaking the engagement down ...", max_entries=32)
+def content_breakdown(path: str, version: int, start: date, end: date, channel: str | None, by: str,
+                      where: Where = ()) -> pd.DataFrame:
+    from engine.content import engagement_breakdown
+
+    with _reading(path, where) as con:
+        return engagement_breakdown(con, by, start=start, end=end, channel=channel)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def longest_churn_horizon(path: str, version: int) -> int:
     from engine.churn import longest_list_horizon

@@ -126,6 +126,8 @@ def conditions_of(where: tuple[str, ...]) -> tuple[Condition, ...]:
 def _render_property_filters(path: str, version: int) -> None:
     """Property filters for every page: the list in force, each removable, and a form to add one."""
     where = list(active_conditions())
+    if where:  # the address always holds the view (a page switch starts from a clean address)
+        st.query_params["where"] = where
     box = st.sidebar.expander(f"Property filters ({len(where)})" if where else "Property filters",
                               expanded=bool(where), icon=":material/filter_alt:")
     box.caption(f"Apply to {FILTERED_PAGES}, on top of the dates and channel. Event properties keep the "
@@ -133,7 +135,8 @@ def _render_property_filters(path: str, version: int) -> None:
     for i, text in enumerate(where):
         left, right = box.columns([5, 1])
         left.markdown(f"`{text}`")
-        if right.button("✕", key=f"pond-where-remove-{i}", help=f"Remove the filter {text}"):
+        if right.button("", key=f"pond-where-remove-{i}", icon=":material/close:", help=f"Remove the filter {text}",
+                        type="tertiary"):
             where.pop(i)
             _store(where)
             st.rerun()

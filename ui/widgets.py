@@ -107,3 +107,25 @@ def capped_table(frame: pd.DataFrame, caption: str, **options) -> None:
     shown = min(len(frame), TABLE_ROWS)
     st.caption(caption + (f"; the first {shown:,} shown, the CSV has them all" if shown < len(frame) else ""))
     st.dataframe(frame.head(shown), hide_index=True, **options)
+
+
+BREAKDOWN_HELP = ("The 5 values with the most events in the chosen days, then Other and (none). An event property "
+                  "splits events: a user active through two channels counts in both rows, so user counts of the "
+                  "rows can add up to more than All. A user property splits users: the rows add up.")
+
+
+def breakdown_choice(label: str, *, key: str, url_key: str, container=st) -> str | None:
+    """A property to break a page's figures down by (None for none), kept in the address as ``url_key``."""
+    from engine.breakdowns import BREAKDOWN_PROPERTIES
+    from ui.filters import PROPERTY_LABELS
+
+    options = ["none", *BREAKDOWN_PROPERTIES]
+    if key not in st.session_state and st.query_params.get(url_key) in options:
+        st.session_state[key] = st.query_params[url_key]
+    by = container.selectbox(label, options, key=key, help=BREAKDOWN_HELP,
+                             format_func=lambda p: "Nothing" if p == "none" else PROPERTY_LABELS[p])
+    if by == "none":
+        st.query_params.pop(url_key, None)
+        return None
+    st.query_params[url_key] = by
+    return by

@@ -11,7 +11,8 @@ from ui.page import page_context
 st.title("Churn and propensity")
 page = page_context()
 path, version = page.path, page.version
-st.caption("Computed on the whole history up to the last day of data (the sidebar's dates, channel and property filters do not apply).")
+st.caption("Computed on the whole history up to the last day of data (the sidebar's dates, channel and "
+           "property filters do not apply).")
 # only the open tab runs: each of the others fits models that take seconds on a large warehouse
 tab_survival, tab_risk, tab_propensity, tab_check = st.tabs(
     ["Survival", "At-risk users", "Purchase propensity", "How good are the models?"],

@@ -22,7 +22,10 @@ tab_groups, tab_lifecycle = st.tabs(["Communities", "Lifecycle and stickiness"],
 with tab_groups:
     if tab_groups.open:
         board = data.community_leaderboard(path, version, start, end, channel, chosen.where)
-        if board.empty:
+        if board.empty and chosen.where:
+            widgets.empty_state(f"No community has members who match the property filters ({chosen.label}).",
+                                hint="Remove or loosen a property filter in the sidebar.")
+        elif board.empty:
             widgets.empty_state("No community has members yet.",
                                 hint="Members come from join_group events that carry a community id (群ID).")
         else:
@@ -62,7 +65,7 @@ with tab_lifecycle:
         frame = data.lifecycle(path, version, grain, start, end, channel, chosen.where)
         if frame.empty:
             widgets.empty_state("No user was active in the chosen days.",
-                                hint="Widen the date range or choose All channels.")
+                                hint="Widen the date range , choose All channels or remove a property filter.")
         else:
             st.markdown("**Lifecycle of active users**")
             st.plotly_chart(charts.lifecycle_bars(frame, period=grain), width="stretch")

@@ -5,6 +5,7 @@ import streamlit as st
 from engine.content import ATTRIBUTION_DAYS, top_and_bottom
 from engine.errors import PondError
 from ui import charts, data, widgets
+from ui.filters import PROPERTY_LABELS
 from ui.page import page_context
 
 st.title("Content and campaigns")
@@ -32,7 +33,7 @@ except PondError as exc:
 if performance.empty or performance["impressions"].sum() == 0:
     widgets.empty_state(f"No impressions in the chosen days ({chosen.label}).",
                         hint="Content impressions, clicks and shares come from exports with a content id; "
-                             "widen the date range or choose All channels.")
+                             "widen the date range, choose All channels or remove a property filter.")
     st.stop()
 
 summary = data.content_summary(path, version, by, start, end, channel, chosen.where)
@@ -48,6 +49,24 @@ cards[3].metric("Comments per post", f"{summary['comments_per_post']:.2f}",
 converted = f"{summary['conversion_rate']:.1%}" if summary["clickers"] else "—"
 cards[4].metric("Click-through conversion", converted,
                 help="Users who bought within the attribution window ÷ users who clicked.")
+
+by_property = widgets.breakdown_choice("Break the engagement down by", key="ctr-breakdown", url_key="ctr_by",
+                                      container=st.columns([1, 2])[0])
+if by_property:
+    split = data.content_breakdown(path, version, start, end, channel, by_property, chosen.where)
+    rate = st.radio("Chart", ["ctr", "share_rate", "comment_rate", "conversion_rate", "impressions"],
+                    key="ctr-breakdown-metric", horizontal=True, label_visibility="collapsed",
+                    format_func=lambda m: {"ctr": "CTR"}.get(m, m.replace("_", " ").capitalize()))
+    st.plotly_chart(charts.breakdown_bars(split, rate, label={"ctr": "CTR"}.get(rate, rate.replace("_", " ")),
+                                          by=PROPERTY_LABELS[by_property], percent=rate != "impressions"),
+                    width="stretch")
+    st.dataframe(split, hide_index=True, column_config={
+        "breakdown": PROPERTY_LABELS[by_property],
+        **{r: st.column_config.NumberColumn(r.replace("_", " "), format="percent")
+           for r in ("ctr", "share_rate", "comment_rate", "conversion_rate")},
+        "comments_per_post": st.column_config.NumberColumn("comments per post", format="%.2f")})
+    widgets.csv_download(split, f"pond-engagement-by-{by_property}-{start}-{end}.csv", label="Breakdown as CSV",
+                         key="ctr-breakdown-csv")
 
 labels = dict(zip(performance["key"], performance["label"], strict=True))  # one lookup per option, not a scan
 focus = st.selectbox(f"Daily trend for {by}", ["(all)", *labels], key="ctr-focus",

@@ -80,7 +80,8 @@ except PondError as exc:
 
 if result.users.empty:
     widgets.empty_state(f"Nobody did “{steps[0]}” in the chosen days ({chosen.label}).",
-                        hint="Pick another first step, widen the date range or choose All channels.")
+                        hint="Pick another first step, widen the date range, choose All channels or remove a "
+                             "property filter.")
     st.stop()
 
 table = result.steps

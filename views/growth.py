@@ -11,7 +11,8 @@ from ui.page import page_context
 st.title("Growth")
 page = page_context()
 path, version = page.path, page.version
-st.caption("Curves are fitted to the whole history (the sidebar's dates, channel and property filters do not apply). The last "
+st.caption("Curves are fitted to the whole history (the sidebar's dates, channel and property filters do not "
+           "apply). The last "
            "days are held out first: each model is fitted without them and scored on how well it forecast them.")
 
 cols = st.columns([1.3, 1, 1.2, 1.2])

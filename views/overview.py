@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from engine import metrics
 from ui import charts, data, widgets
+from ui.filters import PROPERTY_LABELS
 from ui.page import page_context
 
 st.title("Overview")
@@ -32,11 +34,29 @@ else:
     st.caption(f"{chosen.label}; change against the {widgets.plural(chosen.period.days, 'day')} before ({compared}).")
 widgets.kpi_cards(kpis)
 
+by = widgets.breakdown_choice("Break the key figures down by", key="kpi-breakdown", url_key="kpi_by",
+                              container=st.columns([1, 2])[0])
+if by:
+    split = data.kpi_breakdown(path, version, start, end, channel, by, chosen.where)
+    label = PROPERTY_LABELS[by]
+    shown = st.radio("Chart", list(metrics.KPI_LABELS), key="kpi-breakdown-metric", horizontal=True,
+                     format_func=metrics.KPI_LABELS.get, label_visibility="collapsed")
+    st.plotly_chart(charts.breakdown_bars(split, shown, label=metrics.KPI_LABELS[shown], by=label,
+                                          percent=shown == "conversion_rate"), width="stretch")
+    st.dataframe(split, hide_index=True, column_config={
+        "breakdown": label, **metrics.KPI_LABELS,
+        "gmv": st.column_config.NumberColumn("GMV", format="¥%.2f"),
+        "dau": st.column_config.NumberColumn("DAU (average)", format="%.1f"),
+        "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
+        "active_users": "Active users", "buyers": "Buyers"})
+    widgets.csv_download(split, f"pond-kpis-by-{by}-{start}-{end}.csv", label="Breakdown as CSV",
+                         key="kpi-breakdown-csv")
+
 activity = data.daily_activity(path, version, start, end, channel, chosen.where)
 events = data.daily_events(path, version, start, end, channel, chosen.where)
 if events.empty:
-    widgets.empty_state("No events in the chosen days and channel.",
-                        hint="Widen the date range or pick *All channels* in the sidebar.")
+    widgets.empty_state(f"No events in the chosen days, channel and filters ({chosen.label}).",
+                        hint="Widen the date range, pick *All channels* or remove a property filter in the sidebar.")
     st.stop()
 
 left, right = st.columns(2)

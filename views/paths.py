@@ -43,7 +43,8 @@ except PondError as exc:
 
 if result.users.empty:
     widgets.empty_state(f"Nobody did “{event}” in the chosen days ({chosen.label}).",
-                        hint="Pick another event, widen the date range or choose All channels.")
+                        hint="Pick another event, widen the date range, choose All channels or remove a property "
+                             "filter.")
     st.stop()
 
 st.markdown(f"**{len(result.users):,} users** · {steps} steps {direction} “{event}”")

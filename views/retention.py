@@ -73,7 +73,8 @@ except PondError as exc:
 if matrix.empty:
     widgets.empty_state(f"No user did “{labels.get(start_event, start_event)}” in the chosen days "
                         f"({chosen.label}).",
-                        hint="Pick another start event, widen the date range or choose All channels.")
+                        hint="Pick another start event, widen the date range, choose All channels or remove a "
+                             "property filter.")
     st.stop()
 
 beyond = cohorts_beyond_range(matrix, chosen.period.start, chosen.period.end)

@@ -98,7 +98,8 @@ def definition_of(items: list[dict], match: str) -> SegmentDefinition:
 with tab_builder:
     if tab_builder.open:
         st.caption("Conditions count over the last days of data (ending on the last day with events), over "
-                   "every channel: the sidebar's dates, channel and property filters do not apply to segments. The count updates "
+                   "every channel: the sidebar's dates, channel and property filters do not apply to segments. "
+                   "The count updates "
                    "as you change them.")
         saved = data.saved_segments(path, version)
         load_cols = st.columns([3, 1, 1])

@@ -18,7 +18,8 @@ FILTER_HELP = ("Conditions separated by “;”, each PROPERTY OPERATOR VALUE, e
 
 st.title("Trends")
 st.caption("Any event over time: count events or unique users, or sum or average the amount, by day, week or "
-           "month in the business time zone. The sidebar's dates, channel and property filters apply. A shaded period is partial: "
+           "month in the business time zone. The sidebar's dates, channel and property filters apply. A shaded "
+           "period is partial: "
            "it reaches outside the chosen days.")
 page = page_context()
 path, version, chosen = page.path, page.version, page.filters
@@ -114,7 +115,8 @@ empty = [letter for letter in LETTERS[:len(series)]
          if frame.loc[frame["series"] == letter, "value"].fillna(0).eq(0).all()]
 if empty:
     widgets.empty_state(f"Nothing matches series {', '.join(empty)} in the chosen days ({chosen.label}).",
-                        hint="Widen the date range, choose All channels, or loosen the series' conditions.")
+                        hint="Widen the date range, choose All channels, remove a property filter or loosen the "
+                             "series' conditions.")
 if shape == "table":
     st.dataframe(frame, hide_index=True, column_config={"period": st.column_config.DateColumn(interval.title())})
 else:
