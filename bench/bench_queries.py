@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_import import write_section  # noqa: E402
 
-from engine import metrics, warehouse  # noqa: E402
+from engine import metrics, scope, warehouse  # noqa: E402
 from engine.communities import community_leaderboard, community_trend  # noqa: E402
-from engine.content import content_performance, content_trend  # noqa: E402
+from engine.content import content_performance, content_trend, engagement_breakdown  # noqa: E402
 from engine.demo import build_demo  # noqa: E402
 from engine.experiments import campaign_effect, experiment_results  # noqa: E402
 from engine.filters import parse_condition  # noqa: E402
@@ -60,12 +60,28 @@ def warehouse_for(users: int, days: int) -> Path:
     return path
 
 
+def filtered(filters: list[str], call):
+    """``call()`` under the dashboard's property filters ``filters``."""
+    with scope.applied([parse_condition(f) for f in filters]):
+        return call()
+
+
 def cases(last: date) -> dict:
     month = {"start": last - timedelta(days=29), "end": last}
     period = metrics.Period(month["start"], month["end"])
     week = RetentionQuery(**month)
     return {
         "Overview: KPIs with previous period": lambda c: metrics.kpi_comparison(c, period),
+        "Overview: KPIs, filter city = Shanghai (user property)": lambda c: filtered(
+            ["city = Shanghai"], lambda: metrics.kpi_comparison(c, period)),
+        "Overview: KPIs, filter channel = douyin (rollup rows)": lambda c: filtered(
+            ["channel = douyin"], lambda: metrics.kpi_comparison(c, period)),
+        "Overview: KPIs, filter amount > 100 (recounted from events)": lambda c: filtered(
+            ["amount > 100"], lambda: metrics.kpi_comparison(c, period)),
+        "Overview: KPIs by gender (breakdown)": lambda c: metrics.kpi_breakdown(c, period, "gender"),
+        "Overview: KPIs by channel (breakdown)": lambda c: metrics.kpi_breakdown(c, period, "channel"),
+        "Overview: DAU, WAU and MAU per day, filter gender = F": lambda c: filtered(
+            ["gender = F"], lambda: metrics.active_users_by_day(c, period)),
         "Overview: events by type and day": lambda c: metrics.daily_events(c, period),
         "Overview: daily activity": lambda c: metrics.daily_activity(c, period),
         "Overview: DAU, WAU and MAU per day": lambda c: metrics.active_users_by_day(c, period),
@@ -93,9 +109,14 @@ def cases(last: date) -> dict:
         "Funnel: strict order": lambda c: funnel(c, FunnelQuery(order="strict", **month)),
         "Funnel: by entry category, refund excluded": lambda c: funnel(c, FunnelQuery(
             breakdown="category", exclusions=(("refund", 2, 3),), **month)),
+        "Funnel: filter gender = F, category = skincare": lambda c: filtered(
+            ["gender = F", "category = skincare"], lambda: funnel(c, FunnelQuery(**month))),
+        "Retention: weekly, filter channel = douyin": lambda c: filtered(
+            ["channel = douyin"], lambda: retention_matrix(c, week)),
         "Funnel: conversion by week of entry": lambda c: funnel_trend(c, funnel(c, FunnelQuery(**month))),
         "Content: per content item": lambda c: content_performance(c, by="content", **month),
         "Content: per campaign": lambda c: content_performance(c, by="campaign", **month),
+        "Content: engagement by city (breakdown)": lambda c: engagement_breakdown(c, "city", **month),
         "Content: daily CTR trend": lambda c: content_trend(c, **month),
         "Communities: leaderboard": lambda c: community_leaderboard(c, **month),
         "Communities: weekly trend": lambda c: community_trend(c, **month),
@@ -123,12 +144,14 @@ def cases(last: date) -> dict:
     }
 
 
-def measure(path: Path, runs: int) -> tuple[list[dict], int]:
+def measure(path: Path, runs: int, only: str | None = None) -> tuple[list[dict], int]:
     with warehouse.connect(path) as con:
         last = con.execute("select max(day) from daily_events").fetchone()[0]
         events = con.execute("select count(*) from events").fetchone()[0]
     rows = []
     for name, call in cases(last).items():
+        if only and only.lower() not in name.lower():
+            continue
         with warehouse.connect(path) as con:  # a fresh connection: nothing cached by DuckDB yet
             started = time.perf_counter()
             call(con)
@@ -149,8 +172,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--write", type=Path)
+    parser.add_argument("--only", help="only the cases whose name contains this (printed, not written)")
     args = parser.parse_args()
-    rows, events = measure(warehouse_for(args.users, args.days), args.runs)
+    rows, events = measure(warehouse_for(args.users, args.days), args.runs, args.only)
+    if args.only:
+        return
     command = f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs}"
     lines = ["## Query latency at 10M events", "",
              f"Command: `{command}`  ",

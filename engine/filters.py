@@ -38,7 +38,9 @@ USER_PROPERTIES = {
     "gender": ("u.gender", "text"),
     "age_band": ("u.age_band", "text"),
     "city": ("u.city", "text"),
-    "first_seen": ("cast(u.first_seen as date)", "date"),
+    # the business day of the user's first event (first_seen is stored in UTC, like every time)
+    "first_seen": ("cast((u.first_seen at time zone 'UTC') at time zone "
+                   "(select value from meta where key = 'business_timezone') as date)", "date"),
 }
 PROPERTIES = {**EVENT_PROPERTIES, **USER_PROPERTIES}
 

@@ -223,3 +223,15 @@ def test_demo_kpis_by_city_match_pandas(small_demo):
         assert frame.loc[label, "gmv"] == pytest.approx(purchases["amount"].sum(), abs=0.005), label
         actions = rows[~rows["event_type"].isin(["impression", "coupon_issue"])]
         assert frame.loc[label, "active_users"] == actions["user_id"].nunique(), label
+
+
+def test_first_seen_is_the_business_day(con, write):
+    """u1 first came at 2024-01-01 20:00 UTC, which is 2024-01-02 04:00 in Shanghai."""
+    import_file(con, write("late.csv", "user_id,event_type,event_time\nu1,view,2024-01-01 20:00:00\n"
+                                       "u2,view,2024-01-02 10:00:00\n"))
+    warehouse.set_business_timezone(con, "Asia/Shanghai")
+    period = metrics.Period(date(2024, 1, 1), date(2024, 1, 3))
+    for text, users in [("first_seen = 2024-01-02", 2), ("first_seen = 2024-01-01", 0),
+                        ("first_seen between 2024-01-01,2024-01-02", 2)]:
+        with scope.applied([parse_condition(text)]):
+            assert metrics.kpis(con, period)["new_users"] == users, text
