@@ -24,8 +24,8 @@ import pandas as pd
 
 from engine import scope
 from engine.errors import PondError
-from engine.filters import PROPERTIES, Condition
-from engine.warehouse import business_timezone, read_sql
+from engine.filters import PROPERTIES, USER_PROPERTIES, Condition
+from engine.warehouse import business_timezone, load_query, read_sql
 
 OTHER = "Other"
 NONE = "(none)"
@@ -40,28 +40,30 @@ def check_property(prop: str) -> None:
         raise PondError(f"cannot break down by {prop!r}; use one of {', '.join(BREAKDOWN_PROPERTIES)}")
 
 
+#: properties the user_day rollup can split by (the user's own, and the channel it carries)
+ON_ROLLUP = tuple(p for p in BREAKDOWN_PROPERTIES if p in USER_PROPERTIES or p == "channel")
+
+
+def rows_sql(name: str, prop: str) -> str:
+    """The query ``name`` with its ``{rows}`` (user_day-shaped rows with the property's value, from the
+    rollup where it can) and ``{value}`` slots filled in."""
+    rows = load_query("breakdown_rows_rollup" if prop in ON_ROLLUP else "breakdown_rows_events")
+    return load_query(name).replace("{rows}", rows.rstrip().rstrip(";")).replace("{value}", column_of(prop))
+
+
+def column_of(prop: str) -> str:
+    """The SQL of a breakdown property's value (our own text, from :mod:`engine.filters`)."""
+    check_property(prop)
+    return PROPERTIES[prop][0]
+
+
 def top_values(con: duckdb.DuckDBPyConnection, prop: str, start: date, end: date, limit: int) -> list[str]:
     """The ``limit`` values of ``prop`` with the most events on the period's business days, most first
     (equal counts by value)."""
-    check_property(prop)
-    column = PROPERTIES[prop][0]
-    sql = f"""with valued as (
-        select
-            cast((e.event_time at time zone 'UTC') at time zone $tz as date) as day,
-            cast({column} as varchar) as value
-        from events as e
-        left join users as u on u.user_id = e.user_id
-        where e.event_time >= $lo and e.event_time < $hi and {column} is not null
-    ),
-
-    in_days as (
-        select value from valued where day between $start and $end
-    )
-
-    select value, count(*) as n from in_days group by value order by n desc, value limit $limit"""
+    sql = rows_sql("breakdown_top_values", prop)
     params = {"lo": datetime.combine(start, time()) - timedelta(days=1),
-              "hi": datetime.combine(end, time()) + timedelta(days=2), "limit": int(limit),
-              "start": start, "end": end, "tz": business_timezone(con)}
+              "hi": datetime.combine(end, time()) + timedelta(days=2), "limit": int(limit), "lo_day": start,
+              "start": start, "end": end, "tz": business_timezone(con), "channel": None}
     return read_sql(con, sql, params).df()["value"].tolist()
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from engine.errors import PondError
 from engine.stats import wilson_interval
-from engine.warehouse import business_timezone, run_query
+from engine.warehouse import business_timezone, load_query, read_sql, run_query
 
 BY = ("content", "campaign", "channel")
 ATTRIBUTION_DAYS = 7
@@ -126,16 +126,22 @@ BREAKDOWN_COLUMNS = ("impressions", "clicks", "shares", "comments", "clickers", 
 def engagement_breakdown(con: duckdb.DuckDBPyConnection, prop: str, *, start: date | None = None,
                          end: date | None = None, channel: str | None = None, limit: int = 5) -> pd.DataFrame:
     """The totals and rates of :func:`engagement_summary` for the whole and for each value of ``prop``
-    (see :mod:`engine.breakdowns`); buckets without impressions are left out."""
-    from engine.breakdowns import ALL, broken_down, frame_of
+    (see :mod:`engine.breakdowns`), in one pass over the events; buckets without impressions are left out."""
+    from engine.breakdowns import ALL, NONE, OTHER, column_of, top_values
 
     params = _params(con, "channel", start, end, channel)
     start, end = params["start"], params["end"]
-
-    def summary() -> dict:
-        performance = content_performance(con, by="channel", start=start, end=end, channel=channel)
-        return engagement_summary(con, performance, start=start, end=end, channel=channel)
-
-    frame = frame_of(broken_down(con, prop, start, end, summary, limit=limit))
-    frame = frame[(frame["breakdown"] == ALL) | (frame["impressions"] > 0)]
-    return frame[["breakdown", *BREAKDOWN_COLUMNS]].reset_index(drop=True)
+    top = top_values(con, prop, start, end, limit)
+    # purchases up to the attribution window after the last day can still convert a click
+    params = {**params, "top": top or [""], "hi": params["hi"] + params["attribution"]}
+    sql = load_query("engagement_breakdown").replace("{value}", column_of(prop))
+    split = read_sql(con, sql, params).df().set_index("breakdown")
+    whole = engagement_summary(con, content_performance(con, by="channel", start=start, end=end, channel=channel),
+                               start=start, end=end, channel=channel)
+    rows = [{"breakdown": ALL, **whole}]
+    for label in [*top, OTHER, NONE]:
+        if label in split.index and split.loc[label, "impressions"] > 0:
+            row = add_rates(split.loc[[label]]).iloc[0].to_dict()
+            row["comments_per_post"] = row["post_comments"] / row["posts"] if row["posts"] else 0.0
+            rows.append({"breakdown": label, **row})
+    return pd.DataFrame(rows)[["breakdown", *BREAKDOWN_COLUMNS]]

@@ -38,6 +38,9 @@ USER_PROPERTIES = {
     "gender": ("u.gender", "text"),
     "age_band": ("u.age_band", "text"),
     "city": ("u.city", "text"),
+    # the bands of the latest derived scores (engine.churn): high, medium or low
+    "churn_risk": ("(select s.churn_band from user_scores as s where s.user_id = u.user_id)", "text"),
+    "purchase_propensity": ("(select s.propensity_band from user_scores as s where s.user_id = u.user_id)", "text"),
     # the business day of the user's first event (first_seen is stored in UTC, like every time)
     "first_seen": ("cast((u.first_seen at time zone 'UTC') at time zone "
                    "(select value from meta where key = 'business_timezone') as date)", "date"),

@@ -7,12 +7,13 @@ on business days (the warehouse's business time zone).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import duckdb
 import pandas as pd
 
-from engine.warehouse import business_timezone, data_version, run_query
+from engine import scope
+from engine.warehouse import business_timezone, data_version, read_sql, run_query
 
 KPI_LABELS = {
     "dau": "DAU (average)",
@@ -151,8 +152,10 @@ def daily_activity(con: duckdb.DuckDBPyConnection, period: Period, *, channel: s
 
 
 def warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
-    """Counts, the span of events and days, the last import, the version and the time zone."""
-    row = run_query(con, "warehouse_summary").iloc[0].to_dict()
+    """Counts, the span of events and days, the last import, the version and the time zone, of the
+    whole warehouse (a property filter in force does not narrow it)."""
+    with scope.applied(()):
+        row = run_query(con, "warehouse_summary").iloc[0].to_dict()
     row = {k: (None if pd.isna(v) else v) for k, v in row.items()}
     row["version"] = data_version(con)
     row["timezone"] = business_timezone(con)
@@ -170,11 +173,27 @@ def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
 def kpi_breakdown(con: duckdb.DuckDBPyConnection, period: Period, prop: str, *, channel: str | None = None,
                   limit: int = 5) -> pd.DataFrame:
     """The KPIs of :func:`kpis` for the whole and for each value of ``prop`` (see
-    :mod:`engine.breakdowns`): one row per bucket, ``breakdown`` first; buckets nobody was active in
-    are left out."""
-    from engine.breakdowns import ALL, broken_down, frame_of
+    :mod:`engine.breakdowns`), in one pass over the events: one row per bucket, ``breakdown``
+    first; buckets nobody was active in (and nobody new) are left out."""
+    from engine.breakdowns import ALL, NONE, OTHER, rows_sql, top_values
 
-    rows = broken_down(con, prop, period.start, period.end, lambda: kpis(con, period, channel=channel), limit=limit)
-    frame = frame_of(rows)
+    top = top_values(con, prop, period.start, period.end, limit)
+    first = min(period.start, period.end - timedelta(days=29))
+    params = {**_params(con, period, channel), "top": top or [""], "lo_day": first,
+              "lo": datetime.combine(first, time()) - timedelta(days=1),
+              "hi": datetime.combine(period.end, time()) + timedelta(days=2)}
+    sql = rows_sql("kpi_breakdown", prop)
+    split = read_sql(con, sql, params).df().set_index("breakdown")
+    whole = kpis(con, period, channel=channel)
+    rows = [{"breakdown": ALL, **whole}]
+    for label in [*top, OTHER, NONE]:
+        if label in split.index:
+            row = split.loc[label]
+            active = int(row["active_users"])
+            rows.append({"breakdown": label, "dau": float(row["dau"]), "wau": int(row["wau"]), "mau": int(row["mau"]),
+                         "new_users": int(row["new_users"]), "orders": int(row["orders"]), "gmv": float(row["gmv"]),
+                         "conversion_rate": int(row["buyers"]) / active if active else 0.0,
+                         "active_users": active, "buyers": int(row["buyers"])})
+    frame = pd.DataFrame(rows)
     frame = frame[(frame["breakdown"] == ALL) | (frame["active_users"] > 0) | (frame["new_users"] > 0)]
     return frame[["breakdown", *KPI_LABELS, "active_users", "buyers"]].reset_index(drop=True)

@@ -90,7 +90,7 @@ def _bodies(events: list[Condition], users: list[Condition], params: dict) -> di
     if not events:
         bodies["users"] = f"select * from main.users as u where {user_sql or 'true'}"
     else:
-        active = "main.user_day_type" if on_rollups else "main.events"
+        active = "main.user_day" if on_rollups else "main.events"
         bodies["users"] = (f"select * from main.users as u where {user_sql or 'true'} and u.user_id in "
                            f"(select e.user_id from {active} as e where {event_sql})")
     if on_rollups:  # rows of the users kept (and of the channel kept)

@@ -235,3 +235,45 @@ def test_first_seen_is_the_business_day(con, write):
                         ("first_seen between 2024-01-01,2024-01-02", 2)]:
         with scope.applied([parse_condition(text)]):
             assert metrics.kpis(con, period)["new_users"] == users, text
+
+
+@pytest.mark.parametrize("prop, filters", [("city", ()), ("channel", ()), ("category", ()), ("gender", ("amount > 50",)),
+                                           ("age_band", ("channel = douyin",)), ("campaign", ("city = Wuhan",))])
+def test_the_one_pass_breakdown_equals_the_filtered_kpis_of_each_value(small_demo, prop, filters):
+    """Each row of the one-pass SQL equals the KPIs read through a filter on that row's value."""
+    from engine.breakdowns import broken_down, frame_of
+
+    period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
+    with warehouse.connect(small_demo) as con, scope.applied([parse_condition(f) for f in filters]):
+        fast = metrics.kpi_breakdown(con, period, prop, limit=3).set_index("breakdown")
+        slow = frame_of(broken_down(con, prop, period.start, period.end, lambda: metrics.kpis(con, period),
+                                    limit=3)).set_index("breakdown")
+    kept = slow[(slow["active_users"] > 0) | (slow["new_users"] > 0) | (slow.index == "All")]
+    assert fast.index.tolist() == kept.index.tolist()
+    slow = slow.loc[fast.index]
+    assert len(fast) >= 2
+    for column in ("dau", "wau", "mau", "new_users", "orders", "gmv", "active_users", "buyers"):
+        assert fast[column].tolist() == pytest.approx(slow[column].tolist()), column
+
+
+@pytest.mark.parametrize("prop, filters", [("city", ()), ("channel", ()), ("gender", ("channel = douyin",)),
+                                           ("campaign", ()), ("content", ("age_band is set",))])
+def test_the_one_pass_engagement_breakdown_equals_the_filtered_totals_of_each_value(small_demo, prop, filters):
+    from engine.breakdowns import broken_down, frame_of
+    from engine.content import content_performance, engagement_breakdown, engagement_summary
+
+    start, end = date(2026, 2, 1), date(2026, 2, 28)
+
+    def totals():
+        return engagement_summary(con, content_performance(con, by="channel", start=start, end=end),
+                                  start=start, end=end)
+
+    with warehouse.connect(small_demo) as con, scope.applied([parse_condition(f) for f in filters]):
+        fast = engagement_breakdown(con, prop, start=start, end=end, limit=3).set_index("breakdown")
+        slow = frame_of(broken_down(con, prop, start, end, totals, limit=3)).set_index("breakdown")
+    kept = slow[(slow["impressions"] > 0) | (slow.index == "All")]
+    assert fast.index.tolist() == kept.index.tolist()
+    assert len(fast) >= 2
+    for column in ("impressions", "clicks", "shares", "comments", "clickers", "conversions", "posts",
+                   "comments_per_post"):
+        assert fast[column].tolist() == pytest.approx(kept[column].tolist()), column

@@ -28,6 +28,7 @@ PROPERTY_LABELS = {
     "order": "Order id", "amount": "Amount (¥)", "quantity": "Quantity",
     "acquisition_channel": "User · acquisition channel", "gender": "User · gender", "age_band": "User · age band",
     "city": "User · city", "first_seen": "User · first seen (YYYY-MM-DD)",
+    "churn_risk": "User · churn risk band", "purchase_propensity": "User · purchase propensity band",
 }
 #: the pages whose figures the property filters change (the others say so)
 FILTERED_PAGES = "Overview, Trends, Funnels, Retention, Paths, Content, Communities and RFM"
@@ -149,7 +150,8 @@ def _render_property_filters(path: str, version: int) -> None:
     value = ""
     if OPERATORS[op] != 0:
         hint = {None: "one or more, separated by commas", 2: "low, high"}.get(OPERATORS[op], "a value")
-        known = data.property_values(path, version, prop) if prop in USER_PROPERTIES and kind == "text" else []
+        known = (["high", "medium", "low"] if prop in ("churn_risk", "purchase_propensity")
+                 else data.property_values(path, version, prop) if prop in USER_PROPERTIES and kind == "text" else [])
         value = box.text_input("Value", key="pond-where-value", placeholder=hint,
                                help=("Values seen: " + ", ".join(map(str, known[:12]))) if known else None)
     if box.button("Add filter", key="pond-where-add", icon=":material/add:"):
