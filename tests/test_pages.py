@@ -1242,3 +1242,35 @@ def test_key_figures_and_engagement_broken_down_by_a_property(demo):
         engagement = engagement_breakdown(con, "city", start=period.start, end=period.end)
     table = next(d.value for d in content.dataframe if "breakdown" in d.value.columns)
     assert table["impressions"].tolist() == engagement["impressions"].tolist()
+
+
+def test_page_choices_live_in_the_address(demo):
+    """A shared link opens each page with its choices; a change is written back to the address."""
+    content = app()
+    content.query_params.update({"per": "campaign", "rank": "share_rate", "min": "50"})
+    content.switch_page("views/content.py").run()
+    no_errors(content)
+    assert content.segmented_control(key="ctr-by").value == "campaign"
+    assert content.selectbox(key="ctr-metric").value == "share_rate"
+    assert content.number_input(key="ctr-min").value == 50
+    content.number_input(key="ctr-min").set_value(200).run()
+    assert content.query_params["min"] == "200" and content.query_params["per"] == "campaign"
+    # a wrong value in a link falls back to the default instead of breaking the page
+    broken = app()
+    broken.query_params.update({"per": "nonsense", "min": "many"})
+    broken.switch_page("views/content.py").run()
+    no_errors(broken)
+    assert broken.segmented_control(key="ctr-by").value == "content"
+    assert broken.number_input(key="ctr-min").value == 100
+
+    lifecycle = app()
+    lifecycle.query_params.update({"tab": "Lifecycle and stickiness", "period": "month"})
+    lifecycle.switch_page("views/communities.py").run()
+    no_errors(lifecycle)
+    assert lifecycle.segmented_control(key="life-period").value == "month"
+
+    person = app().run()  # a page with its own url_path is found after a first run
+    person.query_params["user"] = "u00002"
+    person.switch_page("views/user360.py").run()
+    no_errors(person)
+    assert person.selectbox(key="u360-user").value.startswith("u00002")

@@ -129,3 +129,37 @@ def breakdown_choice(label: str, *, key: str, url_key: str, container=st) -> str
         return None
     st.query_params[url_key] = by
     return by
+
+
+def in_address(spec: dict[str, tuple], **defaults) -> None:
+    """Keep widgets' values in the address, so that a link opens the same view.
+
+    ``spec`` maps a widget key to ``(name in the address, kind)`` where kind is ``str``, ``int``,
+    ``float`` or a list/tuple of the allowed values. Call it before the widgets are drawn: a key the
+    session does not hold yet takes the address's value when it is valid (else ``defaults[key]``),
+    and every key the session holds is written back to the address. Widgets named here take their
+    default from ``defaults`` (through the session), not from a ``value=``/``index=`` argument, which
+    Streamlit would warn about.
+    """
+    for key, (name, kind) in spec.items():
+        if key not in st.session_state:
+            value = _from_address(st.query_params.get(name), kind)
+            if value is not None:
+                st.session_state[key] = value
+            elif key in defaults:
+                st.session_state[key] = defaults[key]
+        if st.session_state.get(key) not in (None, ""):
+            st.query_params[name] = str(st.session_state[key])
+        else:
+            st.query_params.pop(name, None)
+
+
+def _from_address(text: str | None, kind):
+    if text is None:
+        return None
+    if isinstance(kind, (list, tuple)):
+        return text if text in kind else None
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return None

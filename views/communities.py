@@ -16,6 +16,10 @@ st.caption(f"{chosen.label}. Active = did something themselves (being shown a po
            "does not count).")
 
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's queries
+GRAINS = ["day", "week", "month"]
+widgets.in_address({"communities-tab": ("tab", ["Communities", "Lifecycle and stickiness"]),
+                    "com-period": ("trend", GRAINS), "life-period": ("period", GRAINS)},
+                   **{"com-period": "week", "life-period": "week"})
 tab_groups, tab_lifecycle = st.tabs(["Communities", "Lifecycle and stickiness"], key="communities-tab",
                                     on_change="rerun")
 
@@ -43,7 +47,7 @@ with tab_groups:
             })
             widgets.csv_download(board, f"pond-communities-{start}-{end}.csv", label="Leaderboard as CSV",
                                  key="com-board-csv")
-            grain = st.segmented_control("Trend by", ["day", "week", "month"], default="week", key="com-period",
+            grain = st.segmented_control("Trend by", GRAINS, key="com-period",
                                          format_func=str.title) or "week"
             trend = data.community_trend(path, version, grain, start, end, channel, chosen.where)
             top = board["community_id"].head(8).tolist()
@@ -60,7 +64,7 @@ with tab_groups:
 
 with tab_lifecycle:
     if tab_lifecycle.open:
-        grain = st.segmented_control("Period", ["day", "week", "month"], default="week", key="life-period",
+        grain = st.segmented_control("Period", GRAINS, key="life-period",
                                      format_func=str.title) or "week"
         frame = data.lifecycle(path, version, grain, start, end, channel, chosen.where)
         if frame.empty:

@@ -16,12 +16,15 @@ page = page_context()
 path, version, chosen = page.path, page.version, page.filters
 
 start, end, channel = chosen.period.start, chosen.period.end, chosen.channel
+RATES = ["ctr", "share_rate", "comment_rate", "conversion_rate"]
+widgets.in_address({"ctr-by": ("per", ["content", "campaign", "channel"]), "ctr-metric": ("rank", RATES),
+                    "ctr-min": ("min", int)}, **{"ctr-min": 100, "ctr-by": "content"})
 controls = st.columns([1.4, 1, 1])
-by = controls[0].segmented_control("Per", ["content", "campaign", "channel"], default="content",
+by = controls[0].segmented_control("Per", ["content", "campaign", "channel"],
                                    key="ctr-by", format_func=str.title) or "content"
-metric = controls[1].selectbox("Rank by", ["ctr", "share_rate", "comment_rate", "conversion_rate"],
+metric = controls[1].selectbox("Rank by", RATES,
                                key="ctr-metric", format_func=lambda m: m.replace("_", " "))
-minimum = controls[2].number_input("Minimum impressions", min_value=0, value=100, step=50, key="ctr-min",
+minimum = controls[2].number_input("Minimum impressions", min_value=0, step=50, key="ctr-min",
                                    help="Rows with fewer impressions are left out of the rankings: their "
                                         "rates are too uncertain.")
 

@@ -15,12 +15,15 @@ st.caption("Curves are fitted to the whole history (the sidebar's dates, channel
            "apply). The last "
            "days are held out first: each model is fitted without them and scored on how well it forecast them.")
 
+widgets.in_address({"growth-metric": ("metric", list(METRIC_LABELS)), "growth-period": ("per", ["day", "week"]),
+                    "growth-holdout": ("holdout", int), "growth-horizon": ("ahead", int)},
+                   **{"growth-holdout": 30, "growth-horizon": 60})
 cols = st.columns([1.3, 1, 1.2, 1.2])
 metric = cols[0].radio("Grow of", list(METRIC_LABELS), format_func=lambda m: METRIC_LABELS[m], key="growth-metric",
                        help="Users: first active day. Buyers: first purchase. GMV: purchase amounts.")
 period = cols[1].radio("One point per", ["day", "week"], key="growth-period", horizontal=True)
-holdout = cols[2].slider("Backtest: days held out", 7, 90, 30, step=1, key="growth-holdout")
-horizon = cols[3].slider("Forecast: days ahead", 7, 180, 60, step=1, key="growth-horizon")
+holdout = cols[2].slider("Backtest: days held out", 7, 90, step=1, key="growth-holdout")
+horizon = cols[3].slider("Forecast: days ahead", 7, 180, step=1, key="growth-horizon")
 
 try:
     result = data.growth(path, version, metric, period, int(holdout), int(horizon))

@@ -10,6 +10,7 @@ st.title("User 360")
 page = page_context()
 path, version = page.path, page.version
 
+widgets.in_address({"u360-prefix": ("user", str)})
 prefix = st.text_input("User id (or its beginning)", key="u360-prefix", placeholder="e.g. u00001")
 found = data.find_users(path, version, prefix)
 if found.empty:
