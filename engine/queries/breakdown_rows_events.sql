@@ -13,12 +13,12 @@ with valued as (
 
 select
     day, user_id, channel, raw_value,
-    count(*) as events,
-    count(*) filter (where event_type not in ('impression', 'coupon_issue')) as actions,
-    count(*) filter (where event_type = 'purchase') as purchases,
+    count(*) as day_events,
+    count(*) filter (where event_type not in ('impression', 'coupon_issue')) as day_actions,
+    count(*) filter (where event_type = 'purchase') as day_purchases,
     count(*) filter (where event_type = 'purchase' and order_id is null)
-        + count(distinct order_id) filter (where event_type = 'purchase') as orders,
-    coalesce(cast(sum(cast(amount as decimal(18, 4))) filter (where event_type = 'purchase') as double), 0) as gmv
+        + count(distinct order_id) filter (where event_type = 'purchase') as day_orders,
+    coalesce(cast(sum(cast(amount as decimal(18, 4))) filter (where event_type = 'purchase') as double), 0) as day_gmv
 from valued
 where day between $lo_day and $end
 group by day, user_id, channel, raw_value

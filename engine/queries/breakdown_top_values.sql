@@ -6,7 +6,7 @@ with valued_rows as (
 ),
 
 counted as (
-    select raw_value as value, sum(events) as n
+    select raw_value as value, sum(day_events) as n
     from valued_rows
     where raw_value is not null and day between $start and $end
     group by raw_value

@@ -10,12 +10,12 @@ with valued_rows as (
 
 bucketed as (
     select
-        day, user_id, events, actions, purchases, orders, gmv,
+        day, user_id, day_purchases, day_orders, day_gmv,
         case when raw_value is null then '(none)'
              when list_contains($top, raw_value) then raw_value
              else 'Other' end as breakdown
     from valued_rows
-    where actions > 0 and day between least($start, $end - interval 29 day) and $end
+    where day_actions > 0 and day between least($start, $end - interval 29 day) and $end
 ),
 
 in_range as (
@@ -43,9 +43,9 @@ totals as (
     select
         breakdown,
         count(distinct user_id) as active_users,
-        count(distinct user_id) filter (where purchases > 0) as buyers,
-        sum(orders) as orders,
-        coalesce(cast(sum(cast(gmv as decimal(18, 4))) as double), 0) as gmv
+        count(distinct user_id) filter (where day_purchases > 0) as buyers,
+        sum(day_orders) as orders,
+        coalesce(cast(sum(cast(day_gmv as decimal(18, 4))) as double), 0) as gmv
     from in_range
     group by breakdown
 ),
