@@ -247,6 +247,37 @@ def test_a_filtered_broken_down_trend_from_a_shared_link(dashboard, page):
     assert_no_exception(page)
 
 
+def pick(tab, label: str, option: str, *, within=None) -> None:
+    """Choose ``option`` in the selectbox labelled ``label`` by typing it, as a user would."""
+    box = (within or tab).locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input")
+    box.scroll_into_view_if_needed()
+    box.click()
+    box.press_sequentially(option)
+    box.press("Enter")
+
+
+def test_property_filter_bar_and_a_kpi_breakdown(dashboard, page):
+    url, _ = dashboard
+    page.goto(url)
+    page.get_by_text("Key figures").wait_for(timeout=60_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Property filters").click()
+    pick(page, "Property", "User · gender", within=sidebar)
+    pick(page, "Operator", "=", within=sidebar)
+    sidebar.get_by_role("textbox", name="Value").fill("F")
+    sidebar.get_by_role("textbox", name="Value").press("Enter")
+    sidebar.get_by_role("button", name="Add filter").click()
+    page.get_by_text(re.compile(r"all channels; gender = F; ")).wait_for(timeout=30_000)
+    assert "where=gender" in page.url
+    pick(page, "Break the key figures down by", "User · city")
+    page.get_by_text("Breakdown as CSV").wait_for(timeout=30_000)
+    assert "kpi_by=city" in page.url
+    # the filter goes with the user to another page, and the address keeps it
+    page.goto(page.url.replace(url + "/?", url + "/funnels?").replace(url + "?", url + "/funnels?"))
+    page.get_by_text("gender = F").first.wait_for(timeout=60_000)
+    assert_no_exception(page)
+
+
 def test_overview_kpis_and_dau_wau_mau_chart(dashboard, page):
     url, _ = dashboard
     page.goto(url)
