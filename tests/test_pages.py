@@ -1269,6 +1269,18 @@ def test_page_choices_live_in_the_address(demo):
     no_errors(lifecycle)
     assert lifecycle.segmented_control(key="life-period").value == "month"
 
+    churn = app().run()
+    churn.query_params.update({"tab": "Survival", "inactive": "45", "compare": "channel"})
+    churn.switch_page("views/churn.py").run()
+    no_errors(churn)
+    assert churn.number_input(key="churn-inactivity").value == 45
+    assert churn.selectbox(key="churn-group").value == "channel"
+    outside = app().run()
+    outside.query_params.update({"inactive": "9999"})  # beyond the input's range: the default instead
+    outside.switch_page("views/churn.py").run()
+    no_errors(outside)
+    assert outside.number_input(key="churn-inactivity").value == 30
+
     person = app().run()  # a page with its own url_path is found after a first run
     person.query_params["user"] = "u00002"
     person.switch_page("views/user360.py").run()

@@ -154,6 +154,16 @@ def in_address(spec: dict[str, tuple], **defaults) -> None:
             st.query_params.pop(name, None)
 
 
+def bounded(low: int, high: int):
+    """A whole number from the address between ``low`` and ``high`` (for :func:`in_address`)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
 def _from_address(text: str | None, kind):
     if text is None:
         return None

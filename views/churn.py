@@ -14,18 +14,22 @@ path, version = page.path, page.version
 st.caption("Computed on the whole history up to the last day of data (the sidebar's dates, channel and "
            "property filters do not apply).")
 # only the open tab runs: each of the others fits models that take seconds on a large warehouse
+TABS = ["Survival", "At-risk users", "Purchase propensity", "How good are the models?"]
+GROUPS = ["none", "channel", "community", "rfm", "segment"]
+widgets.in_address({"churn-tab": ("tab", TABS), "churn-inactivity": ("inactive", widgets.bounded(1, 365)),
+                    "churn-basis": ("basis", ["activity", "purchase"]), "churn-group": ("compare", GROUPS)},
+                   **{"churn-inactivity": 30})
 tab_survival, tab_risk, tab_propensity, tab_check = st.tabs(
-    ["Survival", "At-risk users", "Purchase propensity", "How good are the models?"],
-    key="churn-tab", on_change="rerun")
+    TABS, key="churn-tab", on_change="rerun")
 
 with tab_survival:
     if tab_survival.open:
         cols = st.columns([1, 1.2, 1.2, 1.4])
-        inactivity = cols[0].number_input("Churned after days without", min_value=1, max_value=365, value=30,
+        inactivity = cols[0].number_input("Churned after days without", min_value=1, max_value=365,
                                           key="churn-inactivity")
         basis = cols[1].radio("Counting", ["activity", "purchase"], key="churn-basis",
                               format_func={"activity": "any activity", "purchase": "purchases only"}.get)
-        group = cols[2].selectbox("Compare", ["none", "channel", "community", "rfm", "segment"], key="churn-group",
+        group = cols[2].selectbox("Compare", GROUPS, key="churn-group",
                                   format_func={"none": "everyone", "channel": "acquisition channels",
                                                "community": "first community", "rfm": "RFM segments",
                                                "segment": "a saved segment vs the rest"}.get)
@@ -69,9 +73,13 @@ if 1 <= longest < 30:
     st.caption(f"The history backs horizons up to {longest} days (three horizons of data are needed to train "
                "and check a list), so the lists start there.")
 
+widgets.in_address({"churn-horizon": ("risk_days", widgets.bounded(1, 90)),
+                    "prop-horizon": ("buy_days", widgets.bounded(1, 90))},
+                   **{"churn-horizon": start_horizon, "prop-horizon": start_horizon})
+
 with tab_risk:
     if tab_risk.open:
-        horizon = st.slider("Risk of no activity in the next … days", 1, 90, start_horizon, key="churn-horizon")
+        horizon = st.slider("Risk of no activity in the next … days", 1, 90, key="churn-horizon")
         try:
             with st.spinner("Fitting the Cox model ..."):
                 risk = data.churn_risk(path, version, int(horizon), 30)
@@ -102,7 +110,7 @@ with tab_risk:
 
 with tab_propensity:
     if tab_propensity.open:
-        horizon_p = st.slider("Chance of a purchase in the next … days", 1, 90, start_horizon, key="prop-horizon")
+        horizon_p = st.slider("Chance of a purchase in the next … days", 1, 90, key="prop-horizon")
         try:
             with st.spinner("Fitting the logistic regression ..."):
                 prop = data.purchase_propensity(path, version, int(horizon_p))

@@ -13,6 +13,7 @@ st.caption("Each experiment is read over all its assignments and the events afte
 page = page_context()
 path, version = page.path, page.version
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's queries
+widgets.in_address({"experiments-tab": ("tab", ["A/B tests", "Sample size", "Coupon campaigns"])})
 tab_tests, tab_size, tab_coupons = st.tabs(["A/B tests", "Sample size", "Coupon campaigns"], key="experiments-tab",
                                            on_change="rerun")
 
@@ -26,6 +27,7 @@ with tab_tests:
                                 "and checkout:B.")
         else:
             top = st.columns([2, 1])
+            widgets.in_address({"exp-name": ("experiment", listed["experiment"].tolist())})
             name = top[0].selectbox("Experiment", listed["experiment"].tolist(), key="exp-name")
             variants = listed.set_index("experiment").loc[name, "variants"]
             control = top[1].selectbox("Control", variants, key=f"exp-control-{name}")
