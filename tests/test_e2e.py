@@ -294,7 +294,7 @@ def test_look_up_a_users_recommendations(dashboard, page):
     page.get_by_text("Model trained").first.wait_for(timeout=120_000)
     page.get_by_label("User id (or its beginning)").fill("u0001")
     page.get_by_label("User id (or its beginning)").press("Enter")
-    page.get_by_text("matching users").first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"\d+ matching users")).first.wait_for(timeout=30_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
     page.get_by_role("tab", name="How good is it?").click()
     page.get_by_text("Test period").first.wait_for(timeout=30_000)

@@ -70,9 +70,9 @@ if not stale and st.button("Retrain now", key="recs-retrain", help="Training run
 
 stamp = recs.model_stamp(path)
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's work
-tab_user, tab_similar, tab_push, tab_eval = st.tabs(
-    ["For a user", "Similar items", "Push list for a segment", "How good is it?"],
-    key="recommendations-tab", on_change="rerun")
+TABS = ["For a user", "Similar items", "Push list for a segment", "How good is it?"]
+widgets.in_address({"recommendations-tab": ("tab", TABS), "recs-prefix": ("user", str)})
+tab_user, tab_similar, tab_push, tab_eval = st.tabs(TABS, key="recommendations-tab", on_change="rerun")
 
 items = recommender.items
 categories = sorted(c for c in items["category"].dropna().unique())
@@ -109,9 +109,8 @@ COLUMNS = {"score": st.column_config.ProgressColumn(
 
 with tab_user:
     if tab_user.open:
-        wanted = st.query_params.get("user", "")
-        prefix = st.text_input("User id (or its beginning)", value=wanted, key="recs-prefix",
-                               placeholder="e.g. u00001")
+        wanted = st.session_state.get("recs-prefix", "")  # a link's ?user= (see widgets.in_address)
+        prefix = st.text_input("User id (or its beginning)", key="recs-prefix", placeholder="e.g. u00001")
         found = data.find_users(path, version, prefix)
         if found.empty:
             widgets.empty_state(f"No user id starts with “{prefix}”.",

@@ -31,6 +31,7 @@ page = page_context(action="segments")
 path, version, chosen = page.path, page.version, page.filters
 types = data.event_types(path, version)
 # only the open tab runs (on_change="rerun"): a page's first view pays for one tab's queries
+widgets.in_address({"segments-tab": ("tab", ["Segment builder", "RFM", "Portraits"])})
 tab_builder, tab_rfm, tab_portraits = st.tabs(["Segment builder", "RFM", "Portraits"], key="segments-tab",
                                               on_change="rerun")
 
