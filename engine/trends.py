@@ -187,7 +187,8 @@ def _series_sql(series: Series, query: TrendQuery, breakdown_sql: str) -> tuple[
             count(*) as events,
             count(distinct user_id) as users,
             cast(sum(cast(amount as decimal(18, 4))) as double) as sum_amount,
-            avg(amount) as avg_amount
+            avg(amount) as avg_amount,
+            count(amount) as amount_events
         from bucketed
         group by period, breakdown
     )
@@ -212,8 +213,9 @@ def _run_series(con, series: Series, query: TrendQuery, start: date, end: date, 
 def _top_values(con, query: TrendQuery, start: date, end: date
                 ) -> tuple[list[str] | None, list[pd.DataFrame] | None]:
     """The breakdown values with the most events over every series, most first (None: no breakdown),
-    and the series' frames of this ranking pass when every value made the list: no ``Other`` bucket is
-    needed then, so those frames are the answer and the series need not run again."""
+    and each series' frame from this ranking pass where it is already the answer (None where the
+    series must run again): every one when every value made the list, else those whose measure adds
+    up across values, with the rest folded into ``Other``."""
     if query.breakdown is None:
         return None, None
     frames = [_run_series(con, series, query, start, end, None) for series in query.series]
@@ -222,7 +224,25 @@ def _top_values(con, query: TrendQuery, start: date, end: date
         for value, events in frame.groupby("breakdown")["events"].sum().items():
             totals[value] = totals.get(value, 0) + int(events)
     named = sorted((v for v in totals if v != NONE), key=lambda v: (-totals[v], v))
-    return named[:query.limit], frames if len(named) <= query.limit else None
+    top = named[:query.limit]
+    if len(named) <= query.limit:
+        return top, frames
+    # events and amounts add up across values: fold the rest into Other; distinct users do not (a user
+    # of two values is one user of Other), so a series counted in users runs again with the list
+    folded = [_fold(frame, top) if series.measure not in ("users", "per_user") else None
+              for series, frame in zip(query.series, frames, strict=True)]
+    return top, folded
+
+
+def _fold(frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
+    """A ranking pass's rows with every value outside ``top`` (and not missing) summed as Other."""
+    named = frame["breakdown"].map(lambda v: v if v in top or v == NONE else OTHER)
+    folded = frame.assign(breakdown=named, amount_total=frame["avg_amount"] * frame["amount_events"])
+    out = folded.groupby(["period", "breakdown"], as_index=False).agg(
+        events=("events", "sum"), users=("users", "sum"), sum_amount=("sum_amount", "sum"),
+        amount_total=("amount_total", "sum"), amount_events=("amount_events", "sum"))
+    out["avg_amount"] = out["amount_total"] / out["amount_events"].where(out["amount_events"] > 0)
+    return out.drop(columns="amount_total")
 
 
 def _periods(start: date, end: date, interval: str) -> list[date]:
@@ -242,7 +262,8 @@ def _one_range(con, query: TrendQuery, start: date, end: date, top: list[str] | 
     results when they are already at hand (see :func:`_top_values`)."""
     parts = []
     for n, (letter, series) in enumerate(zip(LETTERS, query.series, strict=False)):
-        frame = frames[n] if frames is not None else _run_series(con, series, query, start, end, top)
+        known = frames[n] if frames is not None else None
+        frame = known if known is not None else _run_series(con, series, query, start, end, top)
         frame["value"] = _measured(frame, series.measure)
         parts.append(frame[["period", "breakdown", "value", "events"]].assign(series=letter))
     raw = pd.concat(parts, ignore_index=True)

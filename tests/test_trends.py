@@ -138,3 +138,19 @@ def test_previous_period_uses_the_same_breakdown_values(shop):
     result = trends(shop, TrendQuery((Series("any"),), start=date(2024, 1, 8), end=date(2024, 1, 14),
                                      interval="week", breakdown="channel", compare=True))
     assert result.frame[["breakdown", "value", "previous"]].values.tolist() == [["douyin", 1, 3]]
+
+
+def test_other_folds_events_and_amounts_and_counts_its_users_once(con, write):
+    """Y and Z have 2 purchases each (ties go by value: Y is the top one); X and Z are Other. User a
+    bought X and Z: one user of Other, whose amounts average over the purchases that have one."""
+    import_file(con, write("buys.csv", "user_id,event_type,event_time,item_id,amount\n"
+                                       "a,purchase,2024-01-01 10:00:00,X,10\nb,purchase,2024-01-01 11:00:00,Y,20\n"
+                                       "c,purchase,2024-01-01 12:00:00,Y,40\na,purchase,2024-01-01 13:00:00,Z,30\n"
+                                       "d,purchase,2024-01-01 14:00:00,Z,\n"))
+    day = {"start": date(2024, 1, 1), "end": date(2024, 1, 1), "breakdown": "item", "limit": 1}
+    expected = {"events": (2, 3), "sum_amount": (60, 40), "avg_amount": (30, 20), "users": (2, 2),
+                "per_user": (1, 1.5)}
+    for measure, (top, other) in expected.items():
+        result = trends(con, TrendQuery((Series("purchase", measure),), **day))
+        assert values(result, breakdown="Y") == [top], measure
+        assert values(result, breakdown="Other") == [other], measure
