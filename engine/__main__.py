@@ -243,7 +243,7 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
     _printed["rows"] += len(frame)
     frame = frame.copy()
     for column in frame.columns:  # calendar dates print as dates, not midnight timestamps
-        if frame[column].map(lambda v: isinstance(v, date) and not isinstance(v, datetime)).all():
+        if frame[column].map(lambda v: isinstance(v, date) and not isinstance(v, datetime)).astype(bool).all():
             frame[column] = frame[column].map(date.isoformat)
         elif pd.api.types.is_datetime64_any_dtype(frame[column]) and (frame[column].dt.normalize()
                                                                       == frame[column]).all():
@@ -252,7 +252,7 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
         print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
     elif fmt == "csv":
         for column in frame.columns:  # a list cell reads "A; B" in a spreadsheet, not as Python's repr
-            if frame[column].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            if frame[column].map(lambda v: isinstance(v, list | tuple | np.ndarray)).astype(bool).any():
                 frame[column] = frame[column].map(
                     lambda v: "; ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else v)
         write_csv(frame, sys.stdout)  # formula-safe, as the dashboard's downloads
@@ -388,7 +388,7 @@ def cmd_query(args, con) -> int:
     conditions = tuple(parse_condition(w) for w in args.where)
     if conditions and args.analysis not in FILTERED_ANALYSES:
         raise PondError(f"--where does not apply to {args.analysis}; it filters {', '.join(FILTERED_ANALYSES)}")
-    with scope.applied(conditions):
+    with scope.applied(conditions, con=con):
         return _run_query(args, con)
 
 
@@ -506,7 +506,6 @@ def _exclusion(text: str) -> tuple[str, int, int]:
 
 
 def cmd_trends(args, con) -> int:
-    from engine.filters import parse_condition
     from engine.trends import Series, TrendQuery, trends
 
     events = args.event or ["any"]
@@ -517,8 +516,7 @@ def cmd_trends(args, con) -> int:
     query = TrendQuery(series=tuple(Series(e, m) for e, m in zip(events, measures, strict=True)),
                        interval=args.interval, start=args.start, end=args.end,
                        breakdown=None if args.breakdown == "none" else args.breakdown, limit=args.limit,
-                       formula=args.formula, compare=args.compare,
-                       where=tuple(parse_condition(w) for w in args.where))
+                       formula=args.formula, compare=args.compare)  # --where applies through engine.scope
     frame = trends(con, query).frame
     if len(events) == 1 and not args.formula:
         frame = frame.drop(columns="series")

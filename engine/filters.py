@@ -38,6 +38,13 @@ USER_PROPERTIES = {
     "gender": ("u.gender", "text"),
     "age_band": ("u.age_band", "text"),
     "city": ("u.city", "text"),
+    "user": ("u.user_id", "text"),
+    # a tag among the user's interest tags (engine.portraits): "interest_tag = category:skincare"
+    "interest_tag": ("t.tag", "tag"),
+    # members of a saved segment, or of an RFM segment as of the last day: resolved to user ids by
+    # engine.scope.applied before the filter runs
+    "segment": ("u.user_id", "members"),
+    "rfm_segment": ("u.user_id", "members"),
     # the bands of the latest derived scores (engine.churn): high, medium or low
     "churn_risk": ("(select s.churn_band from user_scores as s where s.user_id = u.user_id)", "text"),
     "purchase_propensity": ("(select s.propensity_band from user_scores as s where s.user_id = u.user_id)", "text"),
@@ -73,6 +80,8 @@ class Condition:
             raise PondError(f"{self.property} {self.op} takes {wanted} value{'s' if wanted != 1 else ''}, "
                             f"not {len(self.values)}")
         kind = PROPERTIES[self.property][1]
+        if kind in ("tag", "members") and self.op not in ("=", "!=", "in", "not in"):
+            raise PondError(f"{self.property} takes =, !=, in or not in")
         if self.op == "contains" and kind != "text":
             raise PondError(f"contains works on text properties; {self.property} is a {kind}")
         object.__setattr__(self, "values", tuple(_typed(self.property, kind, v) for v in self.values))
@@ -108,7 +117,13 @@ def compile_conditions(conditions: tuple[Condition, ...] | list[Condition], *, p
     named ``$<prefix><n>_<k>``."""
     clauses, params = [], {}
     for n, condition in enumerate(conditions):
-        column = PROPERTIES[condition.property][0]
+        column, kind = PROPERTIES[condition.property]
+        if kind == "members":
+            raise PondError(f"a {condition.property} filter is resolved to its users first: use it in the "
+                            "page's property filters (the sidebar) or with --where")
+        if kind == "tag" or len(condition.values) > _LISTED:
+            clauses.append(_listed(condition, column, kind, f"{prefix}{n}", params))
+            continue
         names = []
         for k, value in enumerate(condition.values):
             name = f"{prefix}{n}_{k}"
@@ -133,6 +148,21 @@ def compile_conditions(conditions: tuple[Condition, ...] | list[Condition], *, p
             sql = f"{column} is null"
         clauses.append(f"({sql})")
     return (" and ".join(clauses) or "true"), params
+
+
+#: more values than this are bound as one list (a segment's thousands of user ids)
+_LISTED = 20
+
+
+def _listed(condition: Condition, column: str, kind: str, name: str, params: dict) -> str:
+    """``in``/``not in`` (and ``=``/``!=`` for tags) against one bound list of values."""
+    params[name] = [str(v) for v in condition.values]
+    if kind == "tag":
+        held = f"exists (select 1 from user_tags as t where t.user_id = u.user_id and list_contains(${name}, {column}))"
+        return f"({'not ' if condition.op in ('!=', 'not in') else ''}{held})"
+    if condition.op in ("!=", "not in"):
+        return f"({column} is null or not list_contains(${name}, {column}))"
+    return f"(list_contains(${name}, {column}))"
 
 
 _PARSE = re.compile(r"^\s*(?P<prop>[a-z_]+)\s+(?P<op>is not set|is set|not in|in|contains|between|!=|>=|<=|=|>|<)"

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from engine.errors import PondError
 from engine.filters import Condition, compile_conditions
 
 _current: ContextVar[tuple[Condition, ...]] = ContextVar("pond_scope", default=())
@@ -42,13 +43,45 @@ _DAY = "cast((e.event_time at time zone 'UTC') at time zone $pond_scope_tz as da
 
 
 @contextmanager
-def applied(conditions: tuple[Condition, ...] | list[Condition] | None) -> Iterator[None]:
-    """Reads inside the block see only what ``conditions`` keep (nothing changes for none)."""
-    token = _current.set(tuple(conditions or ()))
+def applied(conditions: tuple[Condition, ...] | list[Condition] | None, *, con=None) -> Iterator[None]:
+    """Reads inside the block see only what ``conditions`` keep (nothing changes for none).
+
+    Segment conditions (``segment = NAME``, ``rfm_segment = Champions``) are resolved here to their
+    members, which needs the connection ``con``.
+    """
+    token = _current.set(tuple(_resolved(c, con) for c in conditions or ()))
     try:
         yield
     finally:
         _current.reset(token)
+
+
+def _resolved(condition: Condition, con) -> Condition:
+    """A segment condition as a condition on the members' user ids; others as they are."""
+    if condition.property not in ("segment", "rfm_segment"):
+        return condition
+    if con is None:
+        raise PondError(f"a {condition.property} filter needs the warehouse to find its users")
+    members: set[str] = set()
+    with applied(()):  # a segment's members do not depend on the filter in force
+        if condition.property == "segment":
+            from engine.segments import load_segment, segment_users
+
+            for name in condition.values:
+                members.update(segment_users(con, load_segment(con, name))["user_id"])
+        else:
+            from engine.rfm import DEFAULT_RULES, rfm_scores
+
+            scores = rfm_scores(con)
+            named = [r.segment for r in DEFAULT_RULES]
+            known = named + sorted(set(scores["segment"]) - set(named))  # "Other": matched by no rule
+            unknown = set(condition.values) - set(known)
+            if unknown:
+                raise PondError(f"there is no RFM segment {sorted(unknown)[0]!r}; use one of {', '.join(known)}")
+            members.update(scores.loc[scores["segment"].isin(condition.values), "user_id"])
+    inside = condition.op in ("=", "in")
+    # nobody in the segment: a user id no one has, so that "in" keeps nobody and "not in" everybody
+    return Condition("user", "in" if inside else "not in", tuple(sorted(members)) or ("\x00 nobody",))
 
 
 def current() -> tuple[Condition, ...]:

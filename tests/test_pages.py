@@ -1286,3 +1286,17 @@ def test_page_choices_live_in_the_address(demo):
     person.switch_page("views/user360.py").run()
     no_errors(person)
     assert person.selectbox(key="u360-user").value.startswith("u00002")
+
+
+def test_an_rfm_segment_as_a_property_filter(demo):
+    from engine import scope
+    from engine.filters import parse_condition
+
+    at = app().run()
+    add_property_filter(at, "rfm_segment", "=", "Champions")
+    no_errors(at)
+    with warehouse.connect(demo) as con, scope.applied([parse_condition("rfm_segment = Champions")], con=con):
+        expected = metrics.kpi_comparison(con, metrics.Period(date(2026, 1, 30), date(2026, 2, 28)))
+    assert kpi_values(at)["MAU"] == f"{int(expected.set_index('kpi').loc['mau', 'value']):,}"
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)

@@ -277,3 +277,27 @@ def test_the_one_pass_engagement_breakdown_equals_the_filtered_totals_of_each_va
     for column in ("impressions", "clicks", "shares", "comments", "clickers", "conversions", "posts",
                    "comments_per_post"):
         assert fast[column].tolist() == pytest.approx(kept[column].tolist()), column
+
+
+def test_segment_tag_and_user_filters(shop):
+    """u1 and u2 bought; a saved segment of buyers of A, an interest tag, a user id list."""
+    from engine.segments import Condition as Rule
+    from engine.segments import SegmentDefinition, save_segment
+
+    save_segment(shop, "buyers", SegmentDefinition((Rule("event", event="purchase", count=1, days=3650),)))
+    shop.execute("insert into user_tags values ('u2', 'category:shoes', 1.0)")
+    cases = {"segment = buyers": 2, "segment != buyers": 0, "interest_tag = category:shoes": 1,
+             "interest_tag not in category:shoes": 1, "user in u1,u3": 1, "user = u3": 0}
+    for text, orders in cases.items():
+        with scope.applied([parse_condition(text)], con=shop):
+            assert metrics.kpis(shop, PERIOD)["orders"] == orders, text
+    with scope.applied([parse_condition("segment not in buyers")], con=shop):
+        assert metrics.kpis(shop, PERIOD)["active_users"] == 1  # u3
+    with pytest.raises(PondError, match="no saved segment named 'nope'"):
+        with scope.applied([parse_condition("segment = nope")], con=shop):
+            pass
+    with pytest.raises(PondError, match="segment takes =, !=, in or not in"):
+        parse_condition("segment contains buy")
+    many = tuple(f"x{i}" for i in range(500)) + ("u1",)  # a long list is bound as one list
+    with scope.applied([parse_condition("user in " + ",".join(many))]):
+        assert metrics.kpis(shop, PERIOD)["orders"] == 1

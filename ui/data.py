@@ -42,7 +42,7 @@ def connect(path: str | None = None, *, timeout: float = READ_LOCK_TIMEOUT):
 @contextmanager
 def _reading(path: str, where: Where = ()):
     """A connection whose reads see the property filters ``where`` (see :mod:`engine.scope`)."""
-    with connect(path) as con, scope.applied(tuple(parse_condition(w) for w in where)):
+    with connect(path) as con, scope.applied(tuple(parse_condition(w) for w in where), con=con):
         yield con
 
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from engine.errors import PondError
-from engine.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, Condition, parse_condition
+from engine.filters import OPERATORS, PROPERTIES, Condition, parse_condition
 from engine.metrics import Period
 from ui import data
 
@@ -29,6 +29,8 @@ PROPERTY_LABELS = {
     "acquisition_channel": "User · acquisition channel", "gender": "User · gender", "age_band": "User · age band",
     "city": "User · city", "first_seen": "User · first seen (YYYY-MM-DD)",
     "churn_risk": "User · churn risk band", "purchase_propensity": "User · purchase propensity band",
+    "user": "User · id", "interest_tag": "User · interest tag", "segment": "User · saved segment",
+    "rfm_segment": "User · RFM segment",
 }
 #: the pages whose figures the property filters change (the others say so)
 FILTERED_PAGES = "Overview, Trends, Funnels, Retention, Paths, Content, Communities and RFM"
@@ -144,14 +146,14 @@ def _render_property_filters(path: str, version: int) -> None:
     props = list(PROPERTIES)
     prop = box.selectbox("Property", props, key="pond-where-prop", format_func=PROPERTY_LABELS.get)
     kind = PROPERTIES[prop][1]
-    ops = [o for o in OPERATORS if not (o == "contains" and kind != "text")
-           and not (o in (">", ">=", "<", "<=", "between") and kind == "text")]
+    ops = (["=", "!=", "in", "not in"] if kind in ("tag", "members") else
+           [o for o in OPERATORS if not (o == "contains" and kind != "text")
+            and not (o in (">", ">=", "<", "<=", "between") and kind == "text")])
     op = box.selectbox("Operator", ops, key="pond-where-op")
     value = ""
     if OPERATORS[op] != 0:
         hint = {None: "one or more, separated by commas", 2: "low, high"}.get(OPERATORS[op], "a value")
-        known = (["high", "medium", "low"] if prop in ("churn_risk", "purchase_propensity")
-                 else data.property_values(path, version, prop) if prop in USER_PROPERTIES and kind == "text" else [])
+        known = _known_values(path, version, prop)
         value = box.text_input("Value", key="pond-where-value", placeholder=hint,
                                help=("Values seen: " + ", ".join(map(str, known[:12]))) if known else None)
     if box.button("Add filter", key="pond-where-add", icon=":material/add:"):
@@ -168,6 +170,23 @@ def _render_property_filters(path: str, version: int) -> None:
     if where and box.button("Clear all", key="pond-where-clear"):
         _store([])
         st.rerun()
+
+
+def _known_values(path: str, version: int, prop: str) -> list[str]:
+    """Values to suggest for a property (none for free-text ones such as ids and amounts)."""
+    if prop in ("churn_risk", "purchase_propensity"):
+        return ["high", "medium", "low"]
+    if prop == "segment":
+        return data.saved_segments(path, version)["name"].tolist()
+    if prop == "rfm_segment":
+        from engine.rfm import DEFAULT_RULES
+
+        return [r.segment for r in DEFAULT_RULES]
+    if prop == "interest_tag":
+        return data.tag_names(path, version)
+    if prop in ("acquisition_channel", "gender", "age_band", "city"):
+        return data.property_values(path, version, prop)
+    return []
 
 
 def _store(where: list[str]) -> None:
