@@ -56,12 +56,33 @@ def applied(conditions: tuple[Condition, ...] | list[Condition] | None, *, con=N
         _current.reset(token)
 
 
+#: resolved segment conditions by (warehouse file, data version, condition): a page's many reads
+#: under one filter find the segment's members once
+_RESOLVED: dict[tuple, Condition] = {}
+
+
 def _resolved(condition: Condition, con) -> Condition:
     """A segment condition as a condition on the members' user ids; others as they are."""
     if condition.property not in ("segment", "rfm_segment"):
         return condition
     if con is None:
         raise PondError(f"a {condition.property} filter needs the warehouse to find its users")
+    from engine.warehouse import data_version
+
+    database = con.execute("select path from duckdb_databases() where database_name = current_database()"
+                           ).fetchone()
+    # a saved segment can be edited without new data: its definition is part of the key
+    definitions = tuple(con.execute("select name, definition from segments where list_contains(?, name) "
+                                    "order by name", [list(condition.values)]).fetchall())
+    key = (database[0] if database else None, data_version(con), condition, definitions)
+    if key not in _RESOLVED:
+        if len(_RESOLVED) > 32:
+            _RESOLVED.clear()
+        _RESOLVED[key] = _members_condition(condition, con)
+    return _RESOLVED[key]
+
+
+def _members_condition(condition: Condition, con) -> Condition:
     members: set[str] = set()
     with applied(()):  # a segment's members do not depend on the filter in force
         if condition.property == "segment":
