@@ -293,9 +293,9 @@ def test_segment_tag_and_user_filters(shop):
             assert metrics.kpis(shop, PERIOD)["orders"] == orders, text
     with scope.applied([parse_condition("segment not in buyers")], con=shop):
         assert metrics.kpis(shop, PERIOD)["active_users"] == 1  # u3
-    with pytest.raises(PondError, match="no saved segment named 'nope'"):
-        with scope.applied([parse_condition("segment = nope")], con=shop):
-            pass
+    with pytest.raises(PondError, match="no saved segment named 'nope'"), \
+            scope.applied([parse_condition("segment = nope")], con=shop):
+        pass
     with pytest.raises(PondError, match="segment takes =, !=, in or not in"):
         parse_condition("segment contains buy")
     many = tuple(f"x{i}" for i in range(500)) + ("u1",)  # a long list is bound as one list
