@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "through it")
     p.add_argument("--format", default="csv", choices=("csv", "json"))
     retention = p.add_argument_group("retention")
-    retention.add_argument("--period", default="week", choices=("day", "week", "month"),
-                           help="retention and lifecycle periods")
+    retention.add_argument("--period", default="week", choices=("hour", "day", "week", "month"),
+                           help="retention and lifecycle periods (hour: retention only, up to 72 hours after "
+                                "cohorts of at most 3 days)")
     retention.add_argument("--start-event", help="retention: event type, or 'any' action (default purchase); "
                            "paths: the paths after this event")
     retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
@@ -163,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--week-start", default="monday", choices=("monday", "sunday"))
     retention.add_argument("--min-returns", type=int, default=1,
                            help="return events a period needs before the user counts as back (default 1)")
+    retention.add_argument("--match", metavar="PROPERTY",
+                           help="a return must carry the start event's value of this property "
+                                "(category, campaign, item ...)")
+    retention.add_argument("--start-where", action="append", default=[], metavar='"PROPERTY OP VALUE"',
+                           help='a filter on the start event, e.g. "amount > 100" (repeatable)')
+    retention.add_argument("--return-where", action="append", default=[], metavar='"PROPERTY OP VALUE"',
+                           help='a filter on the return event, e.g. "category = 3" (repeatable)')
     retention.add_argument("--clip", action="store_true",
                            help="only start events on the --from..--to days make cohort members "
                                 "(default: whole periods)")
@@ -657,13 +665,17 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_retention(args, con) -> int:
+    from engine.filters import parse_condition
     from engine.retention import RetentionQuery, retention_matrix
 
     query = RetentionQuery(period=args.period, start_event=args.start_event or "purchase",
                            return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
                            channel=args.channel, breakdown=args.breakdown, segment=args.name,
-                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip)
+                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip,
+                           match_property=args.match,
+                           start_where=tuple(parse_condition(w) for w in args.start_where),
+                           return_where=tuple(parse_condition(w) for w in args.return_where))
     frame = retention_matrix(con, query)
     columns = ["cohort", "period", "users", "cohort_size", "rate"]
     _emit(frame[(["segment"] if args.breakdown != "none" else []) + columns], args.format)
