@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="events | users | per_user | sum_amount | avg_amount, one per --event (or one for all)")
     trend.add_argument("--interval", default="day", choices=("day", "week", "month"))
     trend.add_argument("--where", action="append", default=[],
-                       help='a filter on every series, e.g. "channel = douyin", "amount between 100,500" (repeatable)')
+                       help='trends: a filter on every series; funnel: on every step\'s events (the whole funnel), '
+                            'e.g. "channel = douyin", "amount between 100,500" (repeatable)')
     trend.add_argument("--formula", help="combine the series, e.g. 'B / A'")
     trend.add_argument("--limit", type=int, default=5, help="breakdown values shown before 'Other'")
     trend.add_argument("--compare", action="store_true", help="beside the period just before")
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="this step must be the user's first such event ever (repeatable), e.g. 3")
     funnels.add_argument("--exclude", action="append", default=[], metavar="EVENT:AFTER:BEFORE",
                          help="leave out users who did EVENT between steps AFTER and BEFORE, e.g. refund:2:3")
+    funnels.add_argument("--step-where", nargs=2, action="append", default=[], metavar=("STEP", "FILTER"),
+                         help='a filter on one step\'s events, e.g. --step-where 3 "amount between 100,500" '
+                              '(repeatable; --where filters every step)')
     funnels.add_argument("--strict", action="store_true",
                          help="each step must be the user's next action (default: other events may "
                               "come between)")
@@ -449,6 +453,7 @@ def cmd_query(args, con) -> int:
               args.format)
         return 0
     if args.analysis == "funnel":
+        from engine.filters import parse_condition
         from engine.funnels import FunnelQuery, funnel
 
         steps = tuple(s.strip() for s in args.steps.split(","))
@@ -459,7 +464,8 @@ def cmd_query(args, con) -> int:
                             breakdown=args.breakdown,
                             segment=args.name, breakdown_limit=args.limit,
                             exclusions=tuple(_exclusion(text) for text in args.exclude),
-                            first_time=tuple(args.first_time))
+                            first_time=tuple(args.first_time), step_where=_step_filters(args.step_where, len(steps)),
+                            where=tuple(parse_condition(w) for w in args.where))
         _emit(funnel(con, query).steps, args.format)
         return 0
     summary = metrics.warehouse_summary(con)
@@ -662,6 +668,20 @@ def cmd_evaluate(args) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     return _emit_evaluation(result, args.format)
+
+
+def _step_filters(pairs: list[list[str]], steps: int) -> tuple:
+    """``--step-where N FILTER`` pairs as one tuple of conditions per step (none when no pair)."""
+    from engine.filters import parse_condition
+
+    if not pairs:
+        return ()
+    per_step: list[list] = [[] for _ in range(steps)]
+    for number, text in pairs:
+        if not number.isdigit() or not 1 <= int(number) <= steps:
+            raise PondError(f"--step-where takes a step number 1 to {steps} and a filter, not {number!r}")
+        per_step[int(number) - 1].append(parse_condition(text))
+    return tuple(tuple(conditions) for conditions in per_step)
 
 
 def cmd_retention(args, con) -> int:

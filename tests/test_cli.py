@@ -146,6 +146,14 @@ def test_funnel_query(tmp_path, write, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [(r["step"], r["event_type"], r["users"], r["overall_conversion"]) for r in rows] == [
         (1, "view", 2, 1.0), (2, "cart", 1, 0.5), (3, "purchase", 1, 0.5)]
+    # a filter on step 1 (only u2 views item B, and goes no further) against one on every step (item A)
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase",
+                 "--step-where", "1", "item = B"]) == 0
+    assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "0", "0"]
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase", "--where", "item = A"]) == 0
+    assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "1", "1"]
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart", "--step-where", "3", "item = A"]) == 1
+    assert "--step-where takes a step number 1 to 2" in capsys.readouterr().err
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view"]) == 1
     assert "2 to 8 steps" in capsys.readouterr().err
 

@@ -1177,3 +1177,38 @@ def test_retention_page_matching_start_and_return_filters_and_hours(tmp_path, mo
     first = matrix[matrix["cohort"] == pd.Timestamp("2024-01-01 09:00")]
     assert first.loc[first["users"] > 0, "period"].tolist() == [0, 24, 48]
     assert at.selectbox(key="ret-cell-cohort").options[0] == "Jan 1, 2024 09:00"
+
+
+FUNNEL_FILTERS = """user_id,event_type,event_time,category,amount
+f1,view,2024-01-01 10:00:00,3,
+f1,purchase,2024-01-01 10:10:00,1,50
+f2,view,2024-01-01 11:00:00,1,
+f2,purchase,2024-01-01 11:10:00,3,200
+f3,view,2024-01-01 12:00:00,3,
+f3,purchase,2024-01-01 12:10:00,3,300
+f4,view,2024-01-01 13:00:00,3,
+"""
+
+
+def test_funnel_page_filters_a_step_or_the_whole_funnel(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, FUNNEL_FILTERS)
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)
+
+    def entered_completed():
+        shown = {m.label: m.value for m in at.metric}
+        return shown["Entered"], shown["Completed"]
+
+    assert entered_completed() == ("4", "3")  # view -> purchase: f1, f2, f3 buy
+    at.text_input(key="fun-step-where-0").input("category = 3").run()
+    no_errors(at)
+    assert entered_completed() == ("3", "2")  # f1, f3, f4 view category 3; f1 and f3 buy (anything)
+    at.text_input(key="fun-step-where-0").input("").run()
+    at.text_input(key="fun-where").input("category = 3").run()
+    assert entered_completed() == ("3", "1")  # every step in category 3: only f3 buys in it
+    at.text_input(key="fun-where").input("").run()
+    at.text_input(key="fun-step-where-1").input("amount between 100,500").run()
+    assert entered_completed() == ("4", "2")  # f2 and f3 buy for 100 to 500
+    at.text_input(key="fun-step-where-1").input("amount around 5").run()
+    assert at.error and "cannot read the filter" in at.error[0].value

@@ -106,7 +106,8 @@ FILTER_HELP = ("Conditions separated by “;”, each PROPERTY OPERATOR VALUE, e
                "`between` take values separated by commas.")
 
 
-def where_input(label: str, *, key: str, container=None, value: str = "", placeholder: str = "") -> tuple:
+def where_input(label: str, *, key: str, container=None, value: str = "", placeholder: str = "", help: str = ""
+                ) -> tuple:
     """A text box of filter conditions (engine.filters); a condition it cannot read is shown as an error
     under it and the filters left out, so the page still runs."""
     from engine.errors import PondError
@@ -114,9 +115,9 @@ def where_input(label: str, *, key: str, container=None, value: str = "", placeh
 
     place = container or st
     text = place.text_input(label, key=key, value=value, placeholder=placeholder or "e.g. category = 3; amount > 100",
-                            help=FILTER_HELP.format(properties=", ".join(PROPERTIES),
-                                                    user_properties=", ".join(USER_PROPERTIES),
-                                                    operators=", ".join(OPERATORS)))
+                            help=(help + " " if help else "") + FILTER_HELP.format(
+                                properties=", ".join(PROPERTIES), user_properties=", ".join(USER_PROPERTIES),
+                                operators=", ".join(OPERATORS)))
     try:
         return parse_conditions(text)
     except PondError as exc:
