@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a property filter, e.g. "city = 上海", "channel in douyin,wechat", "amount between 100,500" '
                         f"(repeatable; all must hold); for {', '.join(FILTERED_ANALYSES)}")
     retention = p.add_argument_group("retention")
-    retention.add_argument("--period", default="week", choices=("day", "week", "month"),
-                           help="retention and lifecycle periods")
+    retention.add_argument("--period", default="week", choices=("hour", "day", "week", "month"),
+                           help="retention and lifecycle periods (hour: retention only, up to 72 hours after "
+                                "cohorts of at most 3 days)")
     retention.add_argument("--start-event", help="retention: event type, or 'any' action (default purchase); "
                            "paths: the paths after this event")
     retention.add_argument("--return-event", default="purchase", help="event type, or 'any' action")
@@ -166,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--week-start", default="monday", choices=("monday", "sunday"))
     retention.add_argument("--min-returns", type=int, default=1,
                            help="return events a period needs before the user counts as back (default 1)")
+    retention.add_argument("--match", metavar="PROPERTY",
+                           help="a return must carry the start event's value of this property "
+                                "(category, campaign, item ...)")
+    retention.add_argument("--start-where", action="append", default=[], metavar='"PROPERTY OP VALUE"',
+                           help='a filter on the start event, e.g. "amount > 100" (repeatable)')
+    retention.add_argument("--return-where", action="append", default=[], metavar='"PROPERTY OP VALUE"',
+                           help='a filter on the return event, e.g. "category = 3" (repeatable)')
     retention.add_argument("--clip", action="store_true",
                            help="only start events on the --from..--to days make cohort members "
                                 "(default: whole periods)")
@@ -226,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="this step must be the user's first such event ever (repeatable), e.g. 3")
     funnels.add_argument("--exclude", action="append", default=[], metavar="EVENT:AFTER:BEFORE",
                          help="leave out users who did EVENT between steps AFTER and BEFORE, e.g. refund:2:3")
+    funnels.add_argument("--step-where", nargs=2, action="append", default=[], metavar=("STEP", "FILTER"),
+                         help='a filter on one step\'s events, e.g. --step-where 3 "amount between 100,500" '
+                              '(repeatable; --where filters every step)')
     funnels.add_argument("--strict", action="store_true",
                          help="each step must be the user's next action (default: other events may "
                               "come between)")
@@ -474,7 +485,8 @@ def _run_query(args, con) -> int:
                             breakdown=args.breakdown,
                             segment=args.name, breakdown_limit=args.limit,
                             exclusions=tuple(_exclusion(text) for text in args.exclude),
-                            first_time=tuple(args.first_time))
+                            first_time=tuple(args.first_time), step_where=_step_filters(args.step_where, len(steps)))
+        # --where filters every step's events through engine.scope, as for every analysis
         _emit(funnel(con, query).steps, args.format)
         return 0
     summary = metrics.warehouse_summary(con)
@@ -679,14 +691,32 @@ def cmd_evaluate(args) -> int:
     return _emit_evaluation(result, args.format)
 
 
+def _step_filters(pairs: list[list[str]], steps: int) -> tuple:
+    """``--step-where N FILTER`` pairs as one tuple of conditions per step (none when no pair)."""
+    from engine.filters import parse_condition
+
+    if not pairs:
+        return ()
+    per_step: list[list] = [[] for _ in range(steps)]
+    for number, text in pairs:
+        if not number.isdigit() or not 1 <= int(number) <= steps:
+            raise PondError(f"--step-where takes a step number 1 to {steps} and a filter, not {number!r}")
+        per_step[int(number) - 1].append(parse_condition(text))
+    return tuple(tuple(conditions) for conditions in per_step)
+
+
 def cmd_retention(args, con) -> int:
+    from engine.filters import parse_condition
     from engine.retention import RetentionQuery, retention_matrix
 
     query = RetentionQuery(period=args.period, start_event=args.start_event or "purchase",
                            return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
                            channel=args.channel, breakdown=args.breakdown, segment=args.name,
-                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip)
+                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip,
+                           match_property=args.match,
+                           start_where=tuple(parse_condition(w) for w in args.start_where),
+                           return_where=tuple(parse_condition(w) for w in args.return_where))
     frame = retention_matrix(con, query)
     columns = ["cohort", "period", "users", "cohort_size", "rate"]
     _emit(frame[(["segment"] if args.breakdown != "none" else []) + columns], args.format)

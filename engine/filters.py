@@ -184,3 +184,8 @@ def parse_condition(text: str) -> Condition:
     else:
         values = tuple(v.strip() for v in rest.split(",") if v.strip())
     return Condition(match["prop"].lower(), op, values)
+
+
+def parse_conditions(text: str) -> tuple[Condition, ...]:
+    """Conditions separated by ``;``: ``"channel = douyin; amount > 100"`` (empty text: none)."""
+    return tuple(parse_condition(part) for part in (text or "").split(";") if part.strip())

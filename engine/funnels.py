@@ -19,6 +19,9 @@ Semantics:
   order: never by the event type's name. So a strict funnel never converts more users than a
   sequential one on the same data.
 - A step ``any`` is completed by any action of the user's own.
+- Filters (:mod:`engine.filters`): ``step_where[k-1]`` on step k's events only (``purchase where
+  amount between 100 and 500``), ``where`` on every step's events (the whole funnel, as PostHog's
+  funnel filters). A first-time step with filters is the user's first *matching* such event.
 - ``order="unordered"``: the steps in any order, as in PostHog. Each step event on an entry day
   starts an attempt that reaches as many steps as distinct step events the user did from it to the
   end of the window; row k counts users who did k of the n steps.
@@ -48,6 +51,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
+from engine.filters import Condition, compile_conditions
 from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, read_sql
 
 ORDERS = ("sequential", "strict", "unordered")
@@ -69,6 +73,8 @@ class FunnelQuery:
     breakdown_limit: int = 5  # values shown before "Other"
     exclusions: tuple[tuple[str, int, int], ...] = ()  # (event, after step, before step)
     first_time: tuple[int, ...] = ()  # steps that must be the user's first such event ever (1-based)
+    step_where: tuple[tuple[Condition, ...], ...] = ()  # filters per step (none, or one tuple per step)
+    where: tuple[Condition, ...] = ()  # filters on every step's events (the whole funnel)
 
     def __post_init__(self) -> None:
         for event, after, before in self.exclusions:
@@ -83,6 +89,9 @@ class FunnelQuery:
             raise PondError("first-time steps work in sequential order; choose sequential, or drop the first-time mark")
         if not 2 <= len(self.steps) <= MAX_STEPS:
             raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
+        if self.step_where and len(self.step_where) != len(self.steps):
+            raise PondError(f"give filters for every step ({len(self.steps)}, empty for none), "
+                            f"not {len(self.step_where)}")
         if any(not s for s in self.steps):
             raise PondError("every funnel step needs an event type")
         if not 0 < self.window_days <= 365:
@@ -150,7 +159,30 @@ def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
         passive=list(PASSIVE_EVENT_TYPES),
         steps=list(query.steps),
     )
+    for k in range(1, len(query.steps) + 1):
+        params.update(_step_filter(k, query)[1])
     return params
+
+
+def _step_filter(k: int, query: FunnelQuery) -> tuple[str, dict]:
+    """SQL over events ``e`` (and users ``u``) true when an event passes step k's filters and the
+    funnel's, with its bound parameters."""
+    own = query.step_where[k - 1] if query.step_where else ()
+    return compile_conditions((*query.where, *own), prefix=f"w{k}_")
+
+
+def _needs_users(query: FunnelQuery) -> bool:
+    return any(c.is_user_property for c in (*query.where, *(c for w in query.step_where for c in w)))
+
+
+def _events_from(query: FunnelQuery) -> str:
+    """The events, as ``e``, with the users as ``u`` when a filter names a user property."""
+    return "events as e left join users as u on u.user_id = e.user_id" if _needs_users(query) else "events as e"
+
+
+def _matches(k: int, query: FunnelQuery) -> str:
+    """SQL over ``e`` true when the event is step k: its event type and its filters."""
+    return f"({_is_step(k, 'e.event_type')} and {_step_filter(k, query)[0]})"
 
 
 def _is_step(k: int, column: str = "event_type") -> str:
@@ -159,11 +191,11 @@ def _is_step(k: int, column: str = "event_type") -> str:
 
 
 def _entry_value(query: FunnelQuery) -> str:
-    """The entry event's column that names its breakdown value (a constant when there is none)."""
+    """The entry event's column of ``e`` that names its breakdown value (a constant when there is none)."""
     from engine.filters import EVENT_PROPERTIES
 
     if query.breakdown in EVENT_PROPERTIES:
-        return EVENT_PROPERTIES[query.breakdown][0].removeprefix("e.")
+        return EVENT_PROPERTIES[query.breakdown][0]
     return "cast(null as varchar)"
 
 
@@ -171,25 +203,28 @@ def _step_events(k: int, query: FunnelQuery) -> str:
     """The events that can be step k: every matching event, or for a first-time step each user's
     first such event ever (over the whole history, not only the range)."""
     if k not in query.first_time:
-        return f"(select * from scoped where {_is_step(k)})"
+        return f"(select * from scoped where ok_{k})"
     return f"""(
-            select user_id, arg_min(item_id, event_time) as item_id, arg_min(channel, event_time) as channel,
-                arg_min({_entry_value(query)}, event_time) as entry_value, min(event_time) as t
-            from events
-            where {_is_step(k)}
-            group by user_id
+            select e.user_id, arg_min(e.item_id, e.event_time) as item_id,
+                arg_min(e.channel, e.event_time) as channel,
+                arg_min({_entry_value(query)}, e.event_time) as entry_value, min(e.event_time) as t
+            from {_events_from(query)}
+            where {_matches(k, query)}
+            group by e.user_id
         )"""
 
 
 def _entries_sql(query: FunnelQuery) -> str:
-    wanted = ("not list_contains($passive, event_type)" if ANY_STEP in query.steps
-              else f"event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})")
+    wanted = ("not list_contains($passive, e.event_type)" if ANY_STEP in query.steps
+              else f"e.event_type in ({', '.join(f'$s{k}' for k in range(1, len(query.steps) + 1))})")
+    marks = ", ".join(f"{_matches(k, query)} as ok_{k}" for k in range(1, len(query.steps) + 1))
     return f"""
     scoped as (
-        select user_id, item_id, channel, event_type, event_time as t, {_entry_value(query)} as entry_value
-        from events
-        where event_time >= $lo and event_time < $hi
-            and ({wanted} or list_contains($steps, event_type))
+        select e.user_id, e.item_id, e.channel, e.event_type, e.event_time as t,
+            {_entry_value(query)} as entry_value, {marks}
+        from {_events_from(query)}
+        where e.event_time >= $lo and e.event_time < $hi
+            and ({wanted} or list_contains($steps, e.event_type))
     ),
 
     chain_1 as (
@@ -236,23 +271,24 @@ def _sequential_sql(query: FunnelQuery) -> str:
 def _strict_sql(query: FunnelQuery) -> str:
     n = len(query.steps)
     leads = ",\n            ".join(
-        f"lead(event_type, {j}) over w as type_{j}, lead(event_time, {j}) over w as t_{j + 1}, "
+        f"lead(ok_{j + 1}, {j}) over w as next_ok_{j}, lead(event_time, {j}) over w as t_{j + 1}, "
         f"lead(item_id, {j}) over w as item_{j}" for j in range(1, n))
     # the j-th next action matches step j+1 when all the earlier ones did too
     conditions = []
     for j in range(1, n):
         same = f" and item_{j} = item_id" if query.same_item else ""  # a missing item never matches
-        conditions.append(f"{_is_step(j + 1, f'type_{j}')} and t_{j + 1} <= event_time + $window{same}")
+        conditions.append(f"next_ok_{j} and t_{j + 1} <= event_time + $window{same}")
     reached = " + ".join(
         "(case when " + " and ".join(conditions[:j]) + " then 1 else 0 end)" for j in range(1, n))
+    marks = ", ".join(f"{_matches(k, query)} as ok_{k}" for k in range(1, n + 1))
     return f"""with actions as (
-        select user_id, item_id, channel, event_type, event_time, {_entry_value(query)} as entry_value,
+        select e.user_id, e.item_id, e.channel, e.event_type, e.event_time, {_entry_value(query)} as entry_value,
             -- ties at one timestamp: the funnel's steps in their order, then other events
-            coalesce(list_position($steps, event_type), {n + 1}) as step_rank,
-            upload_id, rowid as import_order
-        from events
-        where event_time >= $lo and event_time < $hi
-            and (not list_contains($passive, event_type) or list_contains($steps, event_type))
+            coalesce(list_position($steps, e.event_type), {n + 1}) as step_rank,
+            e.upload_id, e.rowid as import_order, {marks}
+        from {_events_from(query)}
+        where e.event_time >= $lo and e.event_time < $hi
+            and (not list_contains($passive, e.event_type) or list_contains($steps, e.event_type))
     ),
 
     streams as (
@@ -266,7 +302,7 @@ def _strict_sql(query: FunnelQuery) -> str:
         select user_id, cast(entry_value as varchar) as segment, 1 + {reached} as reached,
             {_times(n, n)}
         from streams
-        where {_is_step(1)}
+        where ok_1
             and event_time >= $entry_from and event_time < $entry_to
             and ($channel is null or channel = $channel)
     )"""
@@ -276,21 +312,28 @@ def _unordered_sql(query: FunnelQuery) -> str:
     """Each step event on the entry days starts an attempt; it reaches as many steps as distinct step
     events the user did from it to the end of the window (the steps in any order)."""
     n = len(query.steps)
-    return f"""with scoped as (
-        select distinct user_id, event_type, event_time as t
-        from events
-        where event_time >= $lo and event_time < $hi and list_contains($steps, event_type)
+    # one row per step an event is (a step's filters may make one event type two different steps)
+    marked = "\n        union all\n".join(
+        f"""select e.user_id, {k} as step, e.event_time as t, {_entry_value(query)} as entry_value, e.channel
+        from {_events_from(query)}
+        where e.event_time >= $lo and e.event_time < $hi and {_matches(k, query)}""" for k in range(1, n + 1))
+    return f"""with step_events as (
+        {marked}
+    ),
+
+    scoped as (
+        select distinct user_id, step, t from step_events
     ),
 
     starts as (
-        select e.user_id, cast({_entry_value(query)} as varchar) as segment, e.event_time as t
-        from events as e
-        where e.event_time >= $entry_from and e.event_time < $entry_to and list_contains($steps, e.event_type)
-            and ($channel is null or e.channel = $channel)
+        select user_id, any_value(cast(entry_value as varchar)) as segment, t
+        from step_events
+        where t >= $entry_from and t < $entry_to and ($channel is null or channel = $channel)
+        group by user_id, t
     ),
 
     attempts as (
-        select s.user_id, any_value(s.segment) as segment, count(distinct c.event_type) as reached,
+        select s.user_id, any_value(s.segment) as segment, count(distinct c.step) as reached,
             s.t as t_1{"".join(f", cast(null as timestamp) as t_{k}" for k in range(2, n + 1))}
         from starts as s
         join scoped as c on c.user_id = s.user_id and c.t >= s.t and c.t <= s.t + $window

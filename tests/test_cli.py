@@ -112,6 +112,29 @@ def test_retention_query_csv_and_json(tmp_path, write, capsys):
     assert rows[1] == {"cohort": "2024-01-01", "period": 1, "users": 1, "cohort_size": 2, "rate": 0.5}
 
 
+def test_retention_query_matching_filters_and_hours(tmp_path, write, capsys):
+    db = str(tmp_path / "r.duckdb")
+    # u1 views c1 at 10:00 and c2 at 11:00 next day; u2 views c2 twice, an hour apart on day 1
+    events = write("r.csv", "user_id,event_type,event_time,category\nu1,view,2024-01-01 10:00,c1\n"
+                            "u2,view,2024-01-01 10:30,c2\nu2,view,2024-01-01 11:30,c2\n"
+                            "u1,view,2024-01-02 11:00,c2\n")
+    assert main(["--warehouse", db, "ingest", str(events)]) == 0
+    capsys.readouterr()
+    day = ["--warehouse", db, "query", "retention", "--period", "day", "--start-event", "view", "--return-event",
+           "view"]
+    assert main([*day, "--match", "category"]) == 0  # u1 came back to another category: no match
+    assert capsys.readouterr().out.splitlines()[1:] == ["2024-01-01,0,2,2,1.0", "2024-01-01,1,0,2,0.0"]
+    assert main([*day, "--return-where", "category = c2"]) == 0  # u1's day-2 view is on c2
+    assert capsys.readouterr().out.splitlines()[1:] == ["2024-01-01,0,2,2,1.0", "2024-01-01,1,1,2,0.5"]
+    assert main([*day, "--start-where", "category = c1"]) == 0  # only u1 starts on c1
+    assert capsys.readouterr().out.splitlines()[1:] == ["2024-01-01,0,1,1,1.0", "2024-01-01,1,1,1,1.0"]
+    assert main(["--warehouse", db, "query", "retention", "--period", "hour", "--start-event", "view",
+                 "--return-event", "view", "--from", "2024-01-01", "--to", "2024-01-01", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)  # cohort 10:00 = u1, u2; u2 is back at 11:00
+    assert [(r["period"], r["users"]) for r in rows[:2]] == [(0, 2), (1, 1)]
+    assert rows[0]["cohort"].startswith("2024-01-01T10:00")
+
+
 def test_funnel_query(tmp_path, write, capsys):
     db = str(tmp_path / "f.duckdb")
     events = write("f.csv", "user_id,event_type,event_time,item_id\nu1,view,2024-01-01 10:00,A\n"
@@ -123,6 +146,14 @@ def test_funnel_query(tmp_path, write, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [(r["step"], r["event_type"], r["users"], r["overall_conversion"]) for r in rows] == [
         (1, "view", 2, 1.0), (2, "cart", 1, 0.5), (3, "purchase", 1, 0.5)]
+    # a filter on step 1 (only u2 views item B, and goes no further) against one on every step (item A)
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase",
+                 "--step-where", "1", "item = B"]) == 0
+    assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "0", "0"]
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase", "--where", "item = A"]) == 0
+    assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "1", "1"]
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart", "--step-where", "3", "item = A"]) == 1
+    assert "--step-where takes a step number 1 to 2" in capsys.readouterr().err
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view"]) == 1
     assert "2 to 8 steps" in capsys.readouterr().err
 

@@ -277,3 +277,68 @@ def test_strict_never_converts_more_users_than_sequential(tmp_path_factory):
         assert all(s <= q for s, q in zip(strict, sequential, strict=True)), (strict, sequential)
 
     check()
+
+
+# Step filters against a filter on the whole funnel (all on 2024-01-01):
+#   f1: view category 3 10:00, purchase category 1 amount 50 10:10
+#   f2: view category 1 11:00, purchase category 3 amount 200 11:10
+#   f3: view category 3 12:00, purchase category 3 amount 300 12:10
+#   f4: view category 3 13:00                                     (never buys)
+FILTERED = """user_id,event_type,event_time,category,amount
+f1,view,2024-01-01 10:00:00,3,
+f1,purchase,2024-01-01 10:10:00,1,50
+f2,view,2024-01-01 11:00:00,1,
+f2,purchase,2024-01-01 11:10:00,3,200
+f3,view,2024-01-01 12:00:00,3,
+f3,purchase,2024-01-01 12:10:00,3,300
+f4,view,2024-01-01 13:00:00,3,
+"""
+
+
+@pytest.fixture
+def filtered(con, write):
+    import_file(con, write("filtered.csv", FILTERED))
+    return con
+
+
+@pytest.mark.parametrize("order", ["sequential", "strict"])
+def test_a_filter_on_a_step_is_not_a_filter_on_the_whole_funnel(filtered, order):
+    from engine.filters import parse_condition
+
+    category_3 = (parse_condition("category = 3"),)
+    big = (parse_condition("amount between 100,500"),)
+
+    def users(**options):
+        return counts(funnel(filtered, FunnelQuery(steps=("view", "purchase"), order=order, **options)))
+
+    assert users() == [4, 3]  # everyone views; f1, f2, f3 buy
+    # step 1 on category 3: f1, f3, f4 enter; f1 and f3 buy (f1's purchase is of category 1: it still counts)
+    assert users(step_where=(category_3, ())) == [3, 2]
+    # the whole funnel on category 3: the same entrants, but only f3 buys in category 3
+    assert users(where=category_3) == [3, 1]
+    # step 2 between 100 and 500: all four enter, f2 and f3 buy big
+    assert users(step_where=((), big)) == [4, 2]
+    # both: f1, f3, f4 enter on category 3; only f3 then buys big
+    assert users(step_where=(category_3, big)) == [3, 1]
+
+
+def test_step_filters_in_unordered_and_first_time_funnels(filtered):
+    from engine.filters import parse_condition
+
+    category_3 = (parse_condition("category = 3"),)
+    # unordered, step 1 (view) on category 3: f1, f3, f4 view category 3 and f2 buys, so all four do one step;
+    # f1 and f3 do both (f2's view is of category 1)
+    unordered = FunnelQuery(steps=("view", "purchase"), order="unordered", step_where=(category_3, ()))
+    assert counts(funnel(filtered, unordered)) == [4, 2]
+    # the whole funnel on category 3: f1, f3, f4 view and f2 buys in category 3; only f3 does both
+    assert counts(funnel(filtered, FunnelQuery(steps=("view", "purchase"), order="unordered",
+                                               where=category_3))) == [4, 1]
+    # a first-time purchase over 100: f2's and f3's; f1's only purchase is 50
+    first_big = FunnelQuery(steps=("view", "purchase"), first_time=(2,),
+                            step_where=((), (parse_condition("amount > 100"),)))
+    assert counts(funnel(filtered, first_big)) == [4, 2]
+
+
+def test_step_filters_must_cover_every_step():
+    with pytest.raises(PondError, match="give filters for every step \\(3, empty for none\\), not 1"):
+        FunnelQuery(steps=("view", "cart", "purchase"), step_where=((),))

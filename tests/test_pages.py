@@ -1300,3 +1300,88 @@ def test_an_rfm_segment_as_a_property_filter(demo):
     assert kpi_values(at)["MAU"] == f"{int(expected.set_index('kpi').loc['mau', 'value']):,}"
     at.switch_page("views/funnels.py").run()
     no_errors(at)
+
+
+RETENTION_CATEGORIES = """user_id,event_type,event_time,category
+a,view,2024-01-01 09:00:00,c1
+b,view,2024-01-01 10:00:00,c2
+c,view,2024-01-01 11:00:00,
+a,view,2024-01-02 09:00:00,c2
+b,view,2024-01-02 10:00:00,c2
+c,view,2024-01-02 11:00:00,
+a,view,2024-01-03 09:00:00,c1
+b,view,2024-01-03 10:00:00,c2
+"""
+
+
+def retention_table(at: AppTest) -> list[tuple]:
+    matrix = next(d.value for d in at.dataframe if "cohort_size" in d.value.columns)
+    return [(r.period, r.users, r.cohort_size) for r in matrix.itertuples() if str(r.cohort).startswith("2024-01-01")]
+
+
+def test_retention_page_matching_start_and_return_filters_and_hours(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, RETENTION_CATEGORIES)
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    at.get("segmented_control")[0].set_value("day").run()
+    at.selectbox(key="ret-start").select("view").run()
+    at.selectbox(key="ret-return").select("view").run()
+    no_errors(at)
+    # cohort 01-01 = a, b, c; all three view on 01-02; a and b on 01-03
+    assert retention_table(at) == [(0, 3, 3), (1, 3, 3), (2, 2, 3)]
+    at.selectbox(key="ret-match").select("category").run()
+    no_errors(at)
+    # same category: day 1 only b (a moved to c2, c has none); day 2 a (c1 again) and b
+    assert retention_table(at) == [(0, 3, 3), (1, 1, 3), (2, 2, 3)]
+    at.selectbox(key="ret-match").select("(nothing)").run()
+    at.text_input(key="ret-return-where").input("category = c1").run()
+    no_errors(at)
+    assert retention_table(at) == [(0, 3, 3), (1, 0, 3), (2, 1, 3)]  # a's c1 view on 01-03 only
+    at.text_input(key="ret-return-where").input("").run()
+    at.text_input(key="ret-start-where").input("category = c1").run()
+    assert retention_table(at) == [(0, 1, 1), (1, 1, 1), (2, 1, 1)]  # a alone starts on c1
+    at.text_input(key="ret-start-where").input("category nonsense").run()
+    assert at.error and "cannot read the filter" in at.error[0].value
+    at.text_input(key="ret-start-where").input("").run()
+    at.get("segmented_control")[0].set_value("hour").run()
+    no_errors(at)
+    # hourly cohorts of the last 3 days: 01-01 09:00 = a; it returns at 09:00 a day (24 h) and two days later (48 h)
+    matrix = next(d.value for d in at.dataframe if "cohort_size" in d.value.columns)
+    first = matrix[matrix["cohort"] == pd.Timestamp("2024-01-01 09:00")]
+    assert first.loc[first["users"] > 0, "period"].tolist() == [0, 24, 48]
+    assert at.selectbox(key="ret-cell-cohort").options[0] == "Jan 1, 2024 09:00"
+
+
+FUNNEL_FILTERS = """user_id,event_type,event_time,category,amount
+f1,view,2024-01-01 10:00:00,3,
+f1,purchase,2024-01-01 10:10:00,1,50
+f2,view,2024-01-01 11:00:00,1,
+f2,purchase,2024-01-01 11:10:00,3,200
+f3,view,2024-01-01 12:00:00,3,
+f3,purchase,2024-01-01 12:10:00,3,300
+f4,view,2024-01-01 13:00:00,3,
+"""
+
+
+def test_funnel_page_filters_a_step_or_the_whole_funnel(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, FUNNEL_FILTERS)
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)
+
+    def entered_completed():
+        shown = {m.label: m.value for m in at.metric}
+        return shown["Entered"], shown["Completed"]
+
+    assert entered_completed() == ("4", "3")  # view -> purchase: f1, f2, f3 buy
+    at.text_input(key="fun-step-where-0").input("category = 3").run()
+    no_errors(at)
+    assert entered_completed() == ("3", "2")  # f1, f3, f4 view category 3; f1 and f3 buy (anything)
+    at.text_input(key="fun-step-where-0").input("").run()
+    at.text_input(key="fun-where").input("category = 3").run()
+    assert entered_completed() == ("3", "1")  # every step in category 3: only f3 buys in it
+    at.text_input(key="fun-where").input("").run()
+    at.text_input(key="fun-step-where-1").input("amount between 100,500").run()
+    assert entered_completed() == ("4", "2")  # f2 and f3 buy for 100 to 500
+    at.text_input(key="fun-step-where-1").input("amount around 5").run()
+    assert at.error and "cannot read the filter" in at.error[0].value

@@ -122,7 +122,7 @@ def test_cell_users_for_drill_down(shop):
 
 
 def test_bad_parameters_are_refused():
-    with pytest.raises(PondError, match="period must be one of day, week, month, not 'year'"):
+    with pytest.raises(PondError, match="period must be one of hour, day, week, month, not 'year'"):
         RetentionQuery(period="year")
     with pytest.raises(PondError, match="ends .* before it starts"):
         RetentionQuery(start=D2, end=D1)
@@ -193,3 +193,89 @@ def test_breakdown_by_a_user_property_that_only_some_users_have(shop, write):
     assert sizes == {"F": 1, "(unknown)": 2}  # u1; u2 and u3 have no gender
     with pytest.raises(PondError, match="breakdown must be one of"):
         RetentionQuery(breakdown="shoe_size")
+
+
+# Views with a category, for property matching and event filters (last day of data 2024-01-03):
+#   a: view c1 01-01, view c2 01-02, view c1 01-03
+#   b: view c2 01-01, view c2 01-02
+#   c: view (no category) 01-01, view (no category) 01-02
+CATEGORIES = """user_id,event_type,event_time,category
+a,view,2024-01-01 09:00:00,c1
+b,view,2024-01-01 10:00:00,c2
+c,view,2024-01-01 11:00:00,
+a,view,2024-01-02 09:00:00,c2
+b,view,2024-01-02 10:00:00,c2
+c,view,2024-01-02 11:00:00,
+a,view,2024-01-03 09:00:00,c1
+"""
+
+
+@pytest.fixture
+def categories(con, write):
+    import_file(con, write("views.csv", CATEGORIES))
+    return con
+
+
+def test_return_must_match_the_start_events_category(categories):
+    plain = RetentionQuery(period="day", start_event="view", return_event="view")
+    # cohort 01-01 = a, b, c; day 1: all three viewed again; day 2: only a
+    assert cells(retention_matrix(categories, plain)) == [(D1, 0, 3, 3), (D1, 1, 3, 3), (D1, 2, 1, 3)]
+    matched = RetentionQuery(period="day", start_event="view", return_event="view", match_property="category")
+    # day 1: b (c2 again); a's c2 is not its start's c1, c's missing category never matches
+    # day 2: a is back on c1
+    assert cells(retention_matrix(categories, matched)) == [(D1, 0, 3, 3), (D1, 1, 1, 3), (D1, 2, 1, 3)]
+    users = retention_cell_users(categories, matched, segment="All users", cohort=D1, period=1)
+    assert users[["user_id", "came_back"]].values.tolist() == [["b", True], ["a", False], ["c", False]]
+
+
+def test_recurring_cohorts_match_any_start_value_of_their_period(categories):
+    matched = RetentionQuery(period="day", start_event="view", return_event="view", match_property="category",
+                             first_time=False)
+    # cohort 01-01 as above; cohort 01-02 = a (c2), b (c2), c: day 1 (01-03) a views c1, not c2 -> 0;
+    # cohort 01-03 = a alone
+    assert cells(retention_matrix(categories, matched)) == [
+        (D1, 0, 3, 3), (D1, 1, 1, 3), (D1, 2, 1, 3), (D2, 0, 3, 3), (D2, 1, 0, 3), (D3, 0, 1, 1)]
+
+
+def test_filters_on_the_start_and_the_return_event(categories):
+    from engine.filters import parse_condition
+
+    on_c2 = RetentionQuery(period="day", start_event="view", return_event="view",
+                           start_where=(parse_condition("category = c2"),))
+    # a's first c2 view is on 01-02, b's on 01-01; any later view is a return
+    assert cells(retention_matrix(categories, on_c2)) == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1),
+                                                          (D2, 0, 1, 1), (D2, 1, 1, 1)]
+    back_on_c1 = RetentionQuery(period="day", start_event="view", return_event="view",
+                                return_where=(parse_condition("category = c1"),))
+    # cohort 01-01 = a, b, c; the only c1 view after it is a's on 01-03 (day 2)
+    assert cells(retention_matrix(categories, back_on_c1)) == [(D1, 0, 3, 3), (D1, 1, 0, 3), (D1, 2, 1, 3)]
+
+
+# Hourly: h1 views at 08:10 and 09:50, h2 at 08:30 and 10:00 (one day, the last hour of data is 10:00).
+HOURS = """user_id,event_type,event_time
+h1,view,2024-01-05 08:10:00
+h2,view,2024-01-05 08:30:00
+h1,view,2024-01-05 09:50:00
+h2,view,2024-01-05 10:00:00
+"""
+
+
+def test_hourly_periods(con, write):
+    from datetime import datetime
+
+    import_file(con, write("hours.csv", HOURS))
+    m = retention_matrix(con, RetentionQuery(period="hour", start_event="view", return_event="view"))
+    # cohort 08:00 = h1, h2; hour 1 (09:00): h1; hour 2 (10:00): h2
+    h8 = datetime(2024, 1, 5, 8)
+    assert cells(m) == [(h8, 0, 2, 2), (h8, 1, 1, 2), (h8, 2, 1, 2)]
+    assert m["complete"].all()
+    after = retention_matrix(con, RetentionQuery(period="hour", start_event="view", return_event="view",
+                                                 mode="on_or_after"))
+    assert after["users"].tolist() == [2, 2, 1]
+
+
+def test_hourly_and_matching_limits_are_explained():
+    with pytest.raises(PondError, match="hourly retention follows up to 3 days of cohorts"):
+        RetentionQuery(period="hour", start=D1, end=date(2024, 1, 10))
+    with pytest.raises(PondError, match="a return can match the start event on item, category"):
+        RetentionQuery(match_property="amount")

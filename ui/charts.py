@@ -62,7 +62,7 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
     """
     from engine.retention import cohort_label
 
-    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    unit = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}[period]
     cohorts = sorted(matrix["cohort"].unique())
     periods = sorted(matrix["period"].unique())
     firsts = matrix.drop_duplicates("cohort").set_index("cohort")
@@ -107,7 +107,7 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
 
 def retention_curves(average: pd.DataFrame, *, period: str) -> go.Figure:
     """Average retention by period since the cohort, one line per segment."""
-    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    unit = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}[period]
     fig = px.line(average, x="period", y="rate", color="segment", markers=True,
                   labels={"period": f"{unit}s since cohort", "rate": "Retained", "segment": ""})
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
@@ -115,7 +115,7 @@ def retention_curves(average: pd.DataFrame, *, period: str) -> go.Figure:
 
 
 def period_n_line(frame: pd.DataFrame, *, n: int, period: str) -> go.Figure:
-    unit = {"day": "Day", "week": "Week", "month": "Month"}[period]
+    unit = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}[period]
     fig = px.line(frame, x="cohort", y="rate", color="segment", markers=True,
                   labels={"cohort": "Cohort", "rate": f"{unit}-{n} retention", "segment": ""})
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")

@@ -101,6 +101,30 @@ def page_link(page: str, **kwargs) -> None:
         st.page_link(page, **kwargs)
 
 
+FILTER_HELP = ("Conditions separated by “;”, each PROPERTY OPERATOR VALUE, e.g. `channel = douyin; amount > 100`. "
+               "Properties: {properties} (user properties: {user_properties}). Operators: {operators}; `in` and "
+               "`between` take values separated by commas.")
+
+
+def where_input(label: str, *, key: str, container=None, value: str = "", placeholder: str = "", help: str = ""
+                ) -> tuple:
+    """A text box of filter conditions (engine.filters); a condition it cannot read is shown as an error
+    under it and the filters left out, so the page still runs."""
+    from engine.errors import PondError
+    from engine.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, parse_conditions
+
+    place = container or st
+    text = place.text_input(label, key=key, value=value, placeholder=placeholder or "e.g. category = 3; amount > 100",
+                            help=(help + " " if help else "") + FILTER_HELP.format(
+                                properties=", ".join(PROPERTIES), user_properties=", ".join(USER_PROPERTIES),
+                                operators=", ".join(OPERATORS)))
+    try:
+        return parse_conditions(text)
+    except PondError as exc:
+        place.error(str(exc))
+        return ()
+
+
 def capped_table(frame: pd.DataFrame, caption: str, **options) -> None:
     """``caption`` and the first :data:`TABLE_ROWS` rows of a user list (say so when there are more:
     the page's CSV download has them all)."""

@@ -42,12 +42,20 @@ breakdown = settings[5].selectbox("Breakdown", ["none", *PROPERTIES] + (["segmen
 segment = st.selectbox("Saved segment", saved, key="fun-segment-name") if breakdown == "segment" else None
 
 picked = st.columns(int(count))
-steps = []
+steps, step_where = [], []
 choices = [*types, ANY_STEP]
 for k, column in enumerate(picked):
     default = defaults[k] if k < len(defaults) else types[min(k, len(types) - 1)]
     steps.append(column.selectbox(f"Step {k + 1}", choices, index=choices.index(default), key=f"fun-step-{k}",
                                   format_func=lambda t: "any action" if t == ANY_STEP else t))
+    with column.expander("Filter", expanded=bool(st.session_state.get(f"fun-step-where-{k}"))):
+        step_where.append(widgets.where_input("Where", key=f"fun-step-where-{k}",
+                                              placeholder="e.g. amount between 100,500"))
+funnel_where = widgets.where_input(
+    "Every step where", key="fun-where", placeholder="e.g. category = 3",
+    help="A filter on every step's events (the whole funnel, as PostHog's funnel filters). A step's own filter "
+         "(under it) applies to that step only: `purchase` where `amount between 100,500`. A first-time step "
+         "with a filter is the user's first matching such event.")
 
 first_time = st.multiselect("First time for the user", list(range(1, int(count) + 1)), key="fun-first-time",
                             format_func=lambda k: f"{k}. {steps[k - 1]}", disabled=order == "strict",
@@ -73,7 +81,8 @@ try:
     query = FunnelQuery(steps=tuple(steps), window_days=float(window) * UNITS[unit], order=order,
                         same_item=same_item and order != "unordered", start=chosen.period.start, end=chosen.period.end,
                         channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions),
-                        first_time=tuple(first_time) if order == "sequential" else ())
+                        first_time=tuple(first_time) if order == "sequential" else (),
+                        step_where=tuple(step_where), where=funnel_where)
     result = data.funnel(path, version, query, chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)

@@ -1,10 +1,13 @@
 """Retention: cohort heatmap, retention curves, period-N over time, and the users behind a cell."""
 
+from datetime import timedelta
+
 import streamlit as st
 
 from engine.errors import PondError
 from engine.retention import (
     ANY_EVENT,
+    MATCH_PROPERTIES,
     RetentionQuery,
     cohort_label,
     cohorts_beyond_range,
@@ -28,8 +31,10 @@ labels = {ANY_EVENT: "any action"}
 default = "purchase" if "purchase" in types else ANY_EVENT
 
 top = st.columns([1.6, 1.3, 1.3, 1.3])
-period = top[0].segmented_control("Period", ["day", "week", "month"], default="week", key="ret-period",
-                                  format_func=str.title) or "week"
+period = top[0].segmented_control("Period", ["hour", "day", "week", "month"], default="week", key="ret-period",
+                                  format_func=str.title,
+                                  help="Hours: up to 72 hours after each hourly cohort, over at most the last 3 "
+                                       "days of the chosen range.") or "week"
 start_event = top[1].selectbox("Start event", options, index=options.index(default), key="ret-start",
                                format_func=lambda v: labels.get(v, v))
 return_event = top[2].selectbox("Return event", options, index=options.index(default), key="ret-return",
@@ -59,12 +64,27 @@ clip = second[4].toggle("Only start events on the chosen days", key="ret-clip",
                              "that starts on a Sunday holds the whole Monday-to-Sunday week. On: only start "
                              "events on the sidebar's days put a user in a cohort.")
 segment = st.selectbox("Saved segment", saved, key="ret-segment-name") if breakdown == "segment" else None
+with st.expander("Filter the start and return events, or make the return match the start"):
+    third = st.columns([1.2, 2, 2])
+    match = third[0].selectbox("Return must match the start's", ["(nothing)", *MATCH_PROPERTIES], key="ret-match",
+                               help="Returned to the same category, campaign, item ...: a return counts only when it "
+                                    "carries the start event's value (first-time cohorts: the first start event's; "
+                                    "recurring: any start event's of the cohort's period). A missing value never "
+                                    "matches. PostHog has no such option; Amplitude and Mixpanel do.")
+    start_where = widgets.where_input("Start event where", key="ret-start-where", container=third[1])
+    return_where = widgets.where_input("Return event where", key="ret-return-where", container=third[2],
+                                       placeholder="e.g. category = 3")
+start, end = chosen.period.start, chosen.period.end
+if period == "hour" and (end - start).days >= 3:
+    start = end - timedelta(days=2)
+    st.caption(f"Hourly cohorts of the last 3 chosen days: {start:%b} {start.day} – {end:%b} {end.day}.")
 
 query = RetentionQuery(period=period, start_event=start_event, return_event=return_event,
                        first_time=cohort_type == "first time", mode=mode.replace(" ", "_"),
-                       start=chosen.period.start, end=chosen.period.end, channel=chosen.channel,
+                       start=start, end=end, channel=chosen.channel,
                        breakdown=breakdown, segment=segment, clip=clip, week_start=week_start,
-                       min_returns=min_returns)
+                       min_returns=min_returns, match_property=None if match == "(nothing)" else match,
+                       start_where=start_where, return_where=return_where)
 try:
     matrix = data.retention_matrix(path, version, query, chosen.where)
 except PondError as exc:
@@ -77,7 +97,7 @@ if matrix.empty:
                              "property filter.")
     st.stop()
 
-beyond = cohorts_beyond_range(matrix, chosen.period.start, chosen.period.end)
+beyond = cohorts_beyond_range(matrix, start, end) if period != "hour" else []
 if beyond:
     spans = "; ".join(cohort_label(a, b) for a, b in beyond)
     st.warning(f"Cohorts are whole {period}s, so some reach past the chosen days "
@@ -120,7 +140,7 @@ with right:
 
 st.subheader("Who is behind a cell")
 pick = st.columns(3)
-cohorts = sorted(shown["cohort"].unique())
+cohorts = sorted(shown["cohort"].drop_duplicates())
 spans = shown.drop_duplicates("cohort").set_index("cohort")
 cohort = pick[0].selectbox("Cohort", cohorts, index=len(cohorts) - 1 if len(cohorts) < 2 else 0,
                            key="ret-cell-cohort",

@@ -1,5 +1,6 @@
 -- Retention matrix built on retention_members, spliced in by engine.warehouse.compose_query.
 -- One row per segment, cohort and period n = 0.. up to the last day of data; $mode on|on_or_after.
+-- Hourly cohorts (from engine.retention's raw-events members) are hours, and last_day the last hour.
 with members as (
     {members}
 ),
@@ -13,16 +14,17 @@ sizes as (
 last_periods as (
     -- the period holding the last day of data, in the same calendar as the cohorts
     select *,
-        case when $period = 'week' and $week_start = 'sunday' then cast(date_trunc('week', last_day + 1) as date) - 1
-             else cast(date_trunc($period, last_day) as date) end as last_period
+        case when $period = 'hour' then cast(last_day as timestamp)
+             when $period = 'week' and $week_start = 'sunday' then cast(date_trunc('week', cast(last_day as date) + 1) as date) - 1
+             else cast(date_trunc($period, cast(last_day as date)) as date) end as last_period
     from sizes
 ),
 
 grid as (
     select
         segment, cohort, cohort_size, last_day,
-        unnest(range(0, case when $period = 'week' then cast((last_period - cohort) // 7 as integer)
-                             else datediff($period, cohort, last_period) end + 1)) as n
+        unnest(range(0, least($max_periods, case when $period = 'week' then cast(datediff('day', cohort, last_period) // 7 as integer)
+                             else datediff($period, cohort, last_period) end) + 1)) as n
     from last_periods
 ),
 
@@ -50,8 +52,9 @@ final as (
         end as users,
         g.cohort_size,
         case
-            when $period = 'day' then g.cohort + cast(g.n as integer)
-            when $period = 'week' then g.cohort + cast(7 * g.n + 6 as integer)
+            when $period = 'hour' then cast(g.cohort as timestamp) + interval (g.n) hour
+            when $period = 'day' then cast(g.cohort + interval (g.n) day as date)
+            when $period = 'week' then cast(g.cohort + interval (7 * g.n + 6) day as date)
             else cast(g.cohort + to_months(cast(g.n + 1 as integer)) - interval 1 day as date)
         end as period_end,
         g.last_day
