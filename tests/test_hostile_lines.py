@@ -1,0 +1,135 @@
+"""Hostile lines (issue 17): one bad line is one rejected row wherever it stands, and files built to
+take the importer down are refused within seconds with what to fix. Exact counts and reasons."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import openpyxl
+import pytest
+
+from engine.errors import ImportFormatError
+from engine.ingest import import_file, inspect_file, rejected_rows
+from engine.ingest.sniff import MAX_COLUMNS, SAMPLE_ROWS
+from tests.conftest import table_snapshot
+
+HEADER = "user,item,event,time,amount"
+
+
+def good_rows(n: int, *, user: str = "u") -> list[str]:
+    """``n`` distinct valid purchase rows; amounts 1.50 .. 7.50."""
+    return [f"{user}{i},i{i % 30},purchase,2026-01-{1 + i % 28:02d} 10:{i % 60:02d}:{i // 60 % 60:02d},{1 + i % 7}.50"
+            for i in range(n)]
+
+
+def total(rows: list[str]) -> float:
+    return round(sum(float(r.rsplit(",", 1)[1]) for r in rows), 2)
+
+
+def imported(con, upload_id: int) -> tuple[int, float]:
+    n, gmv = con.execute("select count(*), coalesce(sum(amount), 0) from events where upload_id = ?",
+                         [upload_id]).fetchone()
+    return n, round(gmv, 2)
+
+
+def reject_list(con, upload_id: int) -> list[list]:
+    return rejected_rows(con, upload_id)[["row", "reason"]].values.tolist()
+
+
+# 1. an extra field: one rejected row, wherever it stands --------------------------------------------
+
+@pytest.mark.parametrize("position", [0, 100, SAMPLE_ROWS - 1, 500, 1000])
+def test_a_line_with_an_extra_field_is_one_reject_wherever_it_stands(con, write, position):
+    rows = good_rows(1000)
+    broken = "u1,i1,purchase,2026-01-05 10:00:00,1,234.50"
+    lines = rows[:position] + [broken] + rows[position:]
+    result = import_file(con, write("extra.csv", HEADER + "\n" + "\n".join(lines) + "\n"))
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (1001, 1000, 1)
+    assert result.reject_reasons == {"malformed line": 1}
+    rejects = rejected_rows(con, result.upload_id)
+    assert rejects["row"].tolist() == [position + 1]
+    assert rejects["reason"].tolist() == ["malformed line: Expected Number of Columns: 5 Found: 6"]
+    assert imported(con, result.upload_id) == (1000, total(rows))  # every amount read from its own column
+    assert con.execute("select count(*) from events where amount = 1.0").fetchone()[0] == 0
+
+
+def test_the_sample_ignores_a_line_with_another_width(write):
+    rows = good_rows(50)
+    sample, plan = inspect_file(write("extra.csv", "\n".join([HEADER, rows[0], "u,i,purchase,2026-01-05,1,2", *rows[1:]])))
+    assert sample.columns == HEADER.split(",") and len(sample.rows) == 50
+    assert plan.mapping["amount"] == ["amount"]
+
+
+def test_a_trailing_delimiter_on_every_row_still_reads(con, write):
+    rows = [r + "," for r in good_rows(10)]
+    result = import_file(con, write("trailing.csv", HEADER + "\n" + "\n".join(rows) + "\n"))
+    assert (result.rows_imported, result.rows_rejected) == (10, 0)
+
+
+# 3. mixed encodings: decided per line, never mojibake -------------------------------------------------
+
+def _mixed_file(write, *, bad: bytes | None = None):
+    """A UTF-8 file (with 张三 rows) holding 50 GBK lines (王五), 25 in the sniffed megabyte, 25 after it."""
+    utf8 = [f"张三{i},i1,purchase,2026-01-05 10:00:00,2.00".encode() for i in range(10)]
+    filler = [r.encode() for r in good_rows(26_000)]
+    lines = [HEADER.encode(), *utf8]
+    gbk = [(bad or f"王五{k},i2,purchase,2026-01-06 10:00:00,3.00".encode("gbk")) for k in range(50)]
+    for k in range(25):
+        lines += [gbk[k], *filler[k * 20:(k + 1) * 20]]
+    lines += filler[500:25_500]
+    for k in range(25, 50):
+        lines += [gbk[k], *filler[25_500 + (k - 25) * 20:25_500 + (k - 24) * 20]]
+    path = write("mixed.csv", b"\n".join(lines) + b"\n")
+    assert path.stat().st_size > 1 << 20
+    return path, len(utf8) + len(filler)
+
+
+def test_a_10000_column_header_is_refused_with_the_limit(con, write):
+    path = write("wide.csv", ",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join(["1"] * 10_000) + "\n")
+    before = table_snapshot(con)
+    message = f"the table has 10,000 columns and Pond reads at most {MAX_COLUMNS:,}; check .* delimiter"
+    with pytest.raises(ImportFormatError, match=message):
+        inspect_file(path)
+    with pytest.raises(ImportFormatError, match=message):
+        import_file(con, path)
+    assert table_snapshot(con) == before
+
+
+def test_json_nested_100000_deep_is_one_reject(con, write):
+    records = [json.dumps({"user_id": f"u{i}", "event_type": "view", "event_time": "2026-01-05 10:00:00"})
+               for i in range(10)]
+    records.insert(3, '{"user_id": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = import_file(con, write("deep.jsonl", "\n".join(records) + "\n"))
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (11, 10, 1)
+    assert [r for r, _ in reject_list(con, result.upload_id)] == [4]
+
+
+def test_an_xlsx_whose_sheet_is_cut_in_half_is_refused(con, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["user_id", "event_type", "event_time"])
+    for i in range(3000):
+        book.active.append([f"u{i}", "view", f"2026-01-05 10:00:{i % 60:02d}"])
+    whole, cut = tmp_path / "whole.xlsx", tmp_path / "cut.xlsx"
+    book.save(whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            data = source.read(member.filename)
+            target.writestr(member, data[: len(data) // 2] if member.filename.endswith("sheet1.xml") else data)
+    before = table_snapshot(con)
+    with pytest.raises(ImportFormatError, match="the workbook's first sheet is damaged .*save it again"):
+        import_file(con, cut)
+    assert table_snapshot(con) == before
+
+
+# 10. fuzzing where the bad line stands ------------------------------------------------------------------
+
+BAD_LINES = {
+    "extra field": (b"u1,i1,purchase,2026-01-05 10:00:00,1,234.50", "malformed line"),
+    "short": (b"u1,i1,purchase", "malformed line"),
+    "open quote": (b'u1,"i1,purchase,2026-01-05 10:00:00,3.00', "unterminated quote"),
+    "NUL": (b"u1\x00,i1,purchase,2026-01-05 10:00:00,3.00", "NUL byte in the line (binary data, not text)"),
+    "undecodable": (b"u1\xff\xfe,i1,purchase,2026-01-05 10:00:00,3.00", "undecodable text (neither UTF-8 nor GB18030)"),
+    "wide": (b",".join([b"1"] * 3000), "malformed line"),
+    "negative": (b"u1,i1,purchase,2026-01-05 10:00:00,-3.00", "negative amount"),
+}
