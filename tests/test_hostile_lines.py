@@ -4,6 +4,7 @@ take the importer down are refused within seconds with what to fix. Exact counts
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 
 from engine.errors import ImportFormatError
 from engine.ingest import import_file, inspect_file, rejected_rows
+from engine.ingest.load import MAX_QUOTED_LINES
 from engine.ingest.sniff import MAX_COLUMNS, SAMPLE_ROWS
 from tests.conftest import table_snapshot
 
@@ -67,6 +69,41 @@ def test_a_trailing_delimiter_on_every_row_still_reads(con, write):
     assert (result.rows_imported, result.rows_rejected) == (10, 0)
 
 
+# 2. an unterminated quote rejects its line and reading goes on --------------------------------------
+
+@pytest.mark.parametrize("position", [0, 50, 99])
+def test_a_quote_left_open_to_the_end_of_the_file_is_one_reject(con, write, position):
+    rows = good_rows(100)
+    lines = rows[:position] + ['u1,"i1,purchase,2026-01-05 10:00:00,3.00'] + rows[position:]
+    result = import_file(con, write("quote.csv", HEADER + "\n" + "\n".join(lines) + "\n"))
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (101, 100, 1)
+    assert result.reject_reasons == {"unterminated quote": 1}
+    assert reject_list(con, result.upload_id) == [
+        [position + 1, f"unterminated quote: a quote on this line is not closed within {MAX_QUOTED_LINES} lines; "
+                       "close or remove it"]]
+    assert imported(con, result.upload_id) == (100, total(rows))
+
+
+def test_a_stray_quote_closed_thirty_lines_later_swallows_nothing(con, write):
+    rows = good_rows(100)
+    lines = rows[:40] + ['u1,"i1,purchase,2026-01-05 10:00:00,3.00'] + rows[40:70] + \
+        ['u2,i2",purchase,2026-01-05 11:00:00,4.00'] + rows[70:]
+    result = import_file(con, write("quote.csv", HEADER + "\n" + "\n".join(lines) + "\n"))
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (102, 100, 2)
+    assert [r for r, _ in reject_list(con, result.upload_id)] == [41, 72]
+    assert imported(con, result.upload_id) == (100, total(rows))
+    assert con.execute("select count(*) from events where contains(item_id, chr(10))").fetchone()[0] == 0
+
+
+def test_a_quoted_field_over_a_few_lines_is_still_one_value(con, write):
+    rows = good_rows(20)
+    text = "user,item,event,time,amount,note\n" + "\n".join(r + ",plain" for r in rows[:10]) + \
+        '\nu99,i1,purchase,2026-01-05 10:00:00,2.00,"first line\nsecond, line\nthird"\n' + \
+        "\n".join(r + ",plain" for r in rows[10:]) + "\n"
+    result = import_file(con, write("multiline.csv", text))
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (21, 21, 0)
+
+
 # 3. mixed encodings: decided per line, never mojibake -------------------------------------------------
 
 def _mixed_file(write, *, bad: bytes | None = None):
@@ -85,6 +122,71 @@ def _mixed_file(write, *, bad: bytes | None = None):
     return path, len(utf8) + len(filler)
 
 
+def test_a_utf8_file_with_gbk_lines_keeps_both_readable(con, write):
+    path, others = _mixed_file(write)
+    sample, _ = inspect_file(path)
+    assert sample.encoding == "utf-8"
+    result = import_file(con, path)
+    assert (result.rows_imported, result.rows_rejected) == (others + 50, 0)
+    users = {u for (u,) in con.execute("select user_id from users where user_id not like 'u%'").fetchall()}
+    assert users == {f"张三{i}" for i in range(10)} | {f"王五{k}" for k in range(50)}
+
+
+def test_undecodable_lines_are_one_reject_each(con, write):
+    path, others = _mixed_file(write, bad=b"caf\xe9\xff,i2,purchase,2026-01-06 10:00:00,3.00")
+    result = import_file(con, path)
+    assert (result.rows_imported, result.rows_rejected) == (others, 50)
+    assert result.reject_reasons == {"undecodable text (neither UTF-8 nor GB18030)": 50}
+    assert rejected_rows(con, result.upload_id)["reason"].iloc[0] == \
+        "undecodable text (neither UTF-8 nor GB18030): save the file as UTF-8"
+
+
+def test_a_gbk_file_with_a_utf8_line_keeps_both_readable(con, write):
+    lines = [HEADER.encode("gbk")] + [f"王五{i},i1,purchase,2026-01-05 10:00:00,2.00".encode("gbk") for i in range(20)]
+    lines.insert(7, "张三,i1,purchase,2026-01-05 10:00:00,2.00".encode())
+    result = import_file(con, write("gbk.csv", b"\n".join(lines) + b"\n"))
+    assert (result.rows_imported, result.rows_rejected) == (21, 0)
+    users = {u for (u,) in con.execute("select user_id from users").fetchall()}
+    assert users == {f"王五{i}" for i in range(20)} | {"张三"}
+
+
+# 4. NUL bytes after the first 8 KB ----------------------------------------------------------------------
+
+def test_a_nul_byte_after_the_first_8kb_is_a_reject_not_part_of_an_id(con, write):
+    rows = [r.encode() for r in good_rows(1000)]
+    rows[899] = b"u9\x00x,i1,purchase,2026-01-05 10:00:00,3.00"
+    data = HEADER.encode() + b"\n" + b"\n".join(rows) + b"\n"
+    assert data.index(b"\x00") > 8192
+    result = import_file(con, write("nul.csv", data))
+    assert (result.rows_imported, result.rows_rejected) == (999, 1)
+    assert reject_list(con, result.upload_id) == [
+        [900, "NUL byte in the line (binary data, not text): export the file again"]]
+    assert con.execute("select count(*) from events where contains(user_id, chr(0))").fetchone()[0] == 0
+
+
+# 6, 7. lines and headers too wide ----------------------------------------------------------------------
+
+def test_a_first_data_line_with_350000_fields_is_one_reject_within_seconds(con, write):
+    rows = good_rows(20)
+    path = write("wide.csv", HEADER + "\n" + ",".join(["1234567"] * 350_000) + "\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 2_400_000
+    started = time.monotonic()
+    result = import_file(con, path)
+    assert time.monotonic() - started < 30  # it hung for over 300 s; usually well under a second
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (21, 20, 1)
+    assert reject_list(con, result.upload_id) == [[1, "malformed line: 350,000 fields where the header has 5"]]
+
+
+def test_a_5000_field_line_in_a_small_file_is_one_reject(con, write):
+    rows = good_rows(20)
+    path = write("wide.csv", HEADER + "\n" + "\n".join(rows[:10]) + "\n" + ",".join(["1"] * 5000) + "\n"
+                 + "\n".join(rows[10:]) + "\n")
+    assert path.stat().st_size < 12_000
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (21, 20, 1)
+    assert reject_list(con, result.upload_id) == [[11, "malformed line: 5,000 fields where the header has 5"]]
+
+
 def test_a_10000_column_header_is_refused_with_the_limit(con, write):
     path = write("wide.csv", ",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join(["1"] * 10_000) + "\n")
     before = table_snapshot(con)
@@ -94,6 +196,19 @@ def test_a_10000_column_header_is_refused_with_the_limit(con, write):
     with pytest.raises(ImportFormatError, match=message):
         import_file(con, path)
     assert table_snapshot(con) == before
+
+
+# 9. what used to end in a traceback --------------------------------------------------------------------
+
+def test_a_field_over_128kb_in_the_sample_is_one_reject(con, write):
+    rows = good_rows(20)
+    path = write("bigfield.csv", HEADER + "\n" + "\n".join(rows[:5]) + "\nu9," + "x" * 140_000
+                 + ",purchase,2026-01-05 10:00:00,3\n" + "\n".join(rows[5:]) + "\n")
+    result = import_file(con, path)
+    assert (result.rows_read, result.rows_imported, result.rows_rejected) == (21, 20, 1)
+    assert reject_list(con, result.upload_id) == [
+        [6, "a field longer than 131,072 characters, which no event field needs: check the line's quotes and "
+            "delimiters"]]
 
 
 def test_json_nested_100000_deep_is_one_reject(con, write):
