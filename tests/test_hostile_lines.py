@@ -7,6 +7,7 @@ import json
 import time
 import zipfile
 
+import duckdb
 import openpyxl
 import pytest
 
@@ -194,6 +195,55 @@ def test_a_10000_column_header_is_refused_with_the_limit(con, write):
     with pytest.raises(ImportFormatError, match=message):
         inspect_file(path)
     with pytest.raises(ImportFormatError, match=message):
+        import_file(con, path)
+    assert table_snapshot(con) == before
+
+
+# 8. a row limit per import -----------------------------------------------------------------------------
+
+def test_a_parquet_file_over_the_row_limit_is_refused_before_it_is_read(con, tmp_path, monkeypatch):
+    path = tmp_path / "many.parquet"
+    duckdb.sql("copy (select 'u' || (i % 7) as user_id, 'view' as event_type, "
+               "timestamp '2026-01-05' + to_seconds(i) as event_time from range(5000) t(i)) "
+               f"to '{path}' (format parquet)")
+    monkeypatch.setenv("POND_MAX_IMPORT_ROWS", "4999")
+    before = table_snapshot(con)
+    with pytest.raises(ImportFormatError, match="holds 5,000 rows and an import takes at most 4,999; split .*"
+                                                "POND_MAX_IMPORT_ROWS"):
+        import_file(con, path)
+    assert table_snapshot(con) == before
+    monkeypatch.setenv("POND_MAX_IMPORT_ROWS", "5000")
+    assert import_file(con, path).rows_imported == 5000
+
+
+def test_a_parquet_of_repeated_rows_that_expands_to_millions_is_refused(con, tmp_path):
+    path = tmp_path / "bomb.parquet"
+    duckdb.sql("copy (select 'u1' as user_id, 'view' as event_type, timestamp '2026-01-05' as event_time "
+               f"from range(3000000)) to '{path}' (format parquet)")
+    assert path.stat().st_size < 300_000
+    before = table_snapshot(con)
+    with pytest.raises(ImportFormatError, match="expands to 3,000,000 rows, over 10 rows per byte"):
+        import_file(con, path)
+    assert table_snapshot(con) == before
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "xlsx"])
+def test_text_and_excel_files_over_the_row_limit_are_refused(con, tmp_path, monkeypatch, kind):
+    rows = good_rows(30)
+    path = tmp_path / f"many.{kind}"
+    if kind == "csv":
+        path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    elif kind == "jsonl":
+        path.write_text("\n".join(json.dumps(dict(zip(HEADER.split(","), r.split(","), strict=True))) for r in rows))
+    else:
+        book = openpyxl.Workbook()
+        book.active.append(HEADER.split(","))
+        for r in rows:
+            book.active.append(r.split(","))
+        book.save(path)
+    monkeypatch.setenv("POND_MAX_IMPORT_ROWS", "20")
+    before = table_snapshot(con)
+    with pytest.raises(ImportFormatError, match="rows and an import takes at most 20; .*POND_MAX_IMPORT_ROWS"):
         import_file(con, path)
     assert table_snapshot(con) == before
 

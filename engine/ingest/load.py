@@ -47,6 +47,12 @@ MAX_QUOTED_LINES = 10
 SCAN_BLOCK = 1 << 22
 #: the longest field a line may hold (Python's csv limit, 128 KB): an id or a name is never that long
 MAX_FIELD = csv.field_size_limit()
+#: an import reads at most this many rows (``$POND_MAX_IMPORT_ROWS`` changes it): a few hundred
+#: kilobytes of Parquet can hold tens of millions of identical rows
+DEFAULT_MAX_IMPORT_ROWS = 50_000_000
+#: a Parquet file of events takes at least a few bytes per row; one that packs over a million rows
+#: at more than this many rows per byte is refused, as a zip bomb is
+MAX_PARQUET_ROWS_PER_BYTE = 10
 #: how much of a line a reject the cleaning pass makes keeps, for the reject file
 MAX_REJECT_TEXT = 2000
 
@@ -58,6 +64,7 @@ class Source:
     relation: str
     params: dict[str, object] = field(default_factory=dict)
     numbered: bool = True
+    label: str = ""  # the file's name, for messages
 
 
 @contextlib.contextmanager
@@ -72,7 +79,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     if plan.kind != "csv":
         with _refusing_unreadable(plan, label):
             stage_file(con, path, plan, label)
-        yield Source("stage")
+        yield Source("stage", label=label)
         return
     skip = plan.skip_rows + (1 if plan.has_header else 0)
     copy = None
@@ -89,7 +96,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
     try:
         with _refusing_unreadable(plan, label):
-            yield Source(relation, params, numbered=False)
+            yield Source(relation, params, numbered=False, label=label)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
             # DuckDB stores one reject per missing column of a short line: one line, one reject
             con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, "
@@ -115,11 +122,28 @@ def _refusing_unreadable(plan: ImportPlan, label: str) -> Iterator[None]:
                                 "delimiter, quotes and line endings, or export it again") from exc
 
 
+def max_import_rows() -> int:
+    """The most rows one import reads: ``$POND_MAX_IMPORT_ROWS``, else :data:`DEFAULT_MAX_IMPORT_ROWS`."""
+    try:
+        return max(int(float(os.environ.get("POND_MAX_IMPORT_ROWS", DEFAULT_MAX_IMPORT_ROWS))), 1)
+    except ValueError:
+        return DEFAULT_MAX_IMPORT_ROWS
+
+
+def check_rows(rows: int, label: str, *, exact: bool = True) -> None:
+    """Refuse a file with more rows than one import takes, saying the limit and what to do."""
+    limit = max_import_rows()
+    if rows > limit:
+        held = f"{rows:,}" if exact else f"more than {limit:,}"
+        raise ImportFormatError(f"{label}: the file holds {held} rows and an import takes at most {limit:,}; "
+                                "split the export (e.g. by month), or raise POND_MAX_IMPORT_ROWS")
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
     """Create temp table ``stage`` (text columns and ``_row``) for a JSON-lines, Parquet or Excel file."""
     width = len(plan.columns)
     if plan.kind == "jsonl":
-        _stage_jsonl(con, path, plan)
+        _stage_jsonl(con, path, plan, label)
     elif plan.kind == "parquet":
         _stage_parquet(con, path, width, label)
     elif plan.kind == "xlsx":
@@ -271,7 +295,7 @@ def clean_copy(path: Path, plan: ImportPlan, *, skip: int) -> tuple[Path, list[t
     return Path(name), rejects
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -> None:
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
     copy = None
     if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan):
         copy, rejects = clean_copy(path, plan, skip=0)
@@ -289,6 +313,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
             where trim(coalesce(line, '')) <> ''""",
             [str(source)],
         )
+        check_rows(con.execute("select count(*) from stage_lines").fetchone()[0], label)
         con.execute(
             "insert into stage_rejects select _row, 'malformed JSON line', line from stage_lines "
             "where not coalesce(json_valid(line), false) or json_type(line) <> 'OBJECT'"
@@ -308,6 +333,16 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, width: int, label: str) -> None:
     names = _names(width)
     try:
+        # from the file's footer, before a row is read: a small file can expand to millions of rows
+        rows = int(con.execute("select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)",
+                               [str(path)]).fetchone()[0])
+        check_rows(rows, label)
+        size = max(path.stat().st_size, 1)
+        if rows > 1_000_000 and rows / size > MAX_PARQUET_ROWS_PER_BYTE:
+            raise ImportFormatError(f"{label}: this {size / 1024:,.0f} KB Parquet file expands to {rows:,} rows, "
+                                    f"over {MAX_PARQUET_ROWS_PER_BYTE} rows per byte, which is not what an export "
+                                    "of events looks like (a file of repeated rows); refused. If the rows are "
+                                    "real, export them as CSV")
         types = [t for _, t, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
         # whole floating-point values as integers ("17084", not "17084.0" or "1e+16"), like Excel cells
         cells = ", ".join(
@@ -343,10 +378,13 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
         con.unregister("xlsx_batch")
         batch.clear()
 
+    limit = max_import_rows()
     for row in rows:
         number += 1
         if not any(c not in (None, "") for c in row):
             continue
+        if number > limit:
+            check_rows(number, label, exact=False)
         batch.append([*(row + [None] * width)[:width], number])
         if len(batch) >= XLSX_BATCH_ROWS:
             flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from engine.ingest.formats import ZONED_PATTERN, ImportPlan
-from engine.ingest.load import Source, raw_cells_json
+from engine.ingest.load import Source, check_rows, raw_cells_json
 from engine.ingest.vocabulary import FLAG_FALSE, FLAG_TRUE
 from engine.warehouse import load_query
 
@@ -155,6 +155,8 @@ def _materialise(con: duckdb.DuckDBPyConnection, name: str, select: str, params:
                  source: Source) -> None:
     """Temp table ``<name>_rows`` from ``select``, and the view ``name`` over it with ``_row``."""
     con.execute(f"create or replace temp table {name}_rows as {select}", {**params, **source.params})
+    if not source.numbered:  # a text file read straight from disk: its rows are counted only now
+        check_rows(con.execute(f"select count(*) from {name}_rows").fetchone()[0], source.label)
     row = "" if source.numbered else f", {_row_number(con, name + '_rows')} as _row"
     con.execute(f"create or replace temp view {name} as select *{row} from {name}_rows")
 
