@@ -165,6 +165,32 @@ def test_a_nul_byte_after_the_first_8kb_is_a_reject_not_part_of_an_id(con, write
     assert con.execute("select count(*) from events where contains(user_id, chr(0))").fetchone()[0] == 0
 
 
+# 5. negative amounts on purchases ----------------------------------------------------------------------
+
+def test_a_negative_amount_on_a_purchase_is_a_reject_and_on_a_refund_a_refund(con, write):
+    rows = good_rows(10)
+    text = HEADER + "\n" + "\n".join(rows) + "\nu1,i1,purchase,2026-01-05 10:00:00,-5.00\n" \
+        "u1,i1,refund,2026-01-05 11:00:00,-5.00\n"
+    result = import_file(con, write("negative.csv", text))
+    assert (result.rows_imported, result.rows_rejected) == (11, 1)
+    assert result.reject_reasons == {"negative amount": 1}
+    rejects = rejected_rows(con, result.upload_id)
+    assert rejects[["row", "reason", "user", "amount"]].values.tolist() == [
+        [11, "negative amount -5.0 on a line that is not a refund", "u1", "-5.0"]]
+    assert con.execute("select event_type, amount from events where amount < 0 or event_type = 'refund'"
+                       ).fetchall() == [("refund", 5.0)]
+
+
+def test_invoice_cancellations_stay_refunds(con, write):
+    text = ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+            "536365,85123A,LANTERN,6,2010-12-01 08:26:00,2.55,17850\n"
+            "C536379,85123A,LANTERN,-1,2010-12-01 09:41:00,2.55,17850\n")
+    result = import_file(con, write("invoices.csv", text))
+    assert (result.rows_imported, result.rows_rejected) == (2, 0)
+    assert con.execute("select event_type, amount from events order by event_time").fetchall() == [
+        ("purchase", 15.3), ("refund", 2.55)]
+
+
 # 6, 7. lines and headers too wide ----------------------------------------------------------------------
 
 def test_a_first_data_line_with_350000_fields_is_one_reject_within_seconds(con, write):
