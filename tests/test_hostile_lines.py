@@ -10,6 +10,8 @@ import zipfile
 import duckdb
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.errors import ImportFormatError
 from engine.ingest import import_file, inspect_file, rejected_rows
@@ -324,3 +326,56 @@ BAD_LINES = {
     "wide": (b",".join([b"1"] * 3000), "malformed line"),
     "negative": (b"u1,i1,purchase,2026-01-05 10:00:00,-3.00", "negative amount"),
 }
+
+
+def test_bad_lines_anywhere_are_one_reject_each_and_never_shift_the_others(tmp_path):
+    from engine import warehouse
+
+    rows = good_rows(400)
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(bad=st.lists(st.tuples(st.integers(0, len(rows)), st.sampled_from(sorted(BAD_LINES))),
+                        min_size=1, max_size=4, unique_by=lambda b: b[0]))
+    def run(bad):
+        # positions before, inside and after the 200-row sample, and the last line
+        inserts = dict(bad)
+        lines = [HEADER.encode()]
+        for i, row in enumerate([*rows, None]):
+            if i in inserts:
+                lines.append(BAD_LINES[inserts[i]][0])
+            if row is not None:
+                lines.append(row.encode())
+        path = tmp_path / "fuzz.csv"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        store = tmp_path / f"w{abs(hash(tuple(bad)))}.duckdb"
+        with warehouse.connect(store) as con:
+            result = import_file(con, path, derive=False)
+            assert (result.rows_imported, result.rows_rejected) == (len(rows), len(bad))
+            expected: dict[str, int] = {}
+            for _, kind in bad:
+                expected[BAD_LINES[kind][1]] = expected.get(BAD_LINES[kind][1], 0) + 1
+            assert result.reject_reasons == expected
+            assert imported(con, result.upload_id) == (len(rows), total(rows))
+        store.unlink()
+
+    run()
+
+
+def test_a_refused_file_leaves_the_warehouse_as_it_was(con, write, tmp_path):
+    import_file(con, write("first.csv", HEADER + "\n" + "\n".join(good_rows(30)) + "\n"))
+    before = table_snapshot(con)
+
+    @settings(max_examples=15, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(position=st.integers(0, 300), columns=st.integers(MAX_COLUMNS + 1, MAX_COLUMNS + 50))
+    def run(position, columns):
+        lines = [",".join(f"c{i}" for i in range(columns)), *good_rows(300)]
+        lines.insert(position + 1, "x")
+        path = tmp_path / "refused.csv"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(ImportFormatError, match="columns and Pond reads at most"):
+            import_file(con, path)
+        assert table_snapshot(con) == before
+
+    run()
