@@ -200,11 +200,14 @@ def _chunk_needs_cleaning(chunk: bytes, delimiter: int | None, threshold: int) -
             return True
     arr = np.frombuffer(chunk, dtype=np.uint8)
     ends = np.flatnonzero(arr == 10)
-    lines = len(ends) + 1
 
     def per_line(byte: int) -> np.ndarray | None:
         where = np.flatnonzero(arr == byte)
-        return np.bincount(np.searchsorted(ends, where), minlength=lines) if len(where) else None
+        if not len(where):
+            return None
+        # per line, from where the line ends fall among the bytes found (fewer searches than the reverse)
+        before = np.searchsorted(where, ends)
+        return np.diff(before, prepend=0, append=len(where))
 
     if len(ends) and max(int(ends[0]), int(np.diff(ends).max(initial=0))) > MAX_FIELD:
         return True  # a line that may hold a field too long to be one
