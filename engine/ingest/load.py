@@ -7,26 +7,54 @@ staged into the temp table ``stage`` with a data-row number ``_row``.
 
 Lines that cannot be split into the right number of fields (a truncated last line, a broken quote)
 go to ``stage_rejects`` with DuckDB's own reason instead of failing the import.
+
+Lines DuckDB cannot be trusted with are found first by a fast scan of the file's bytes
+(:func:`needs_cleaning`) and, only when there are any, taken out by a pass over its lines
+(:func:`clean_copy`) that writes a UTF-8 copy for DuckDB to read and rejects each such line with its
+reason: text in neither UTF-8 nor GB18030 (each line is decoded on its own, so a UTF-8 file with
+some GBK lines keeps both right), NUL bytes, a quote left open that would join the following lines
+into one field, and lines with far more fields than the header (DuckDB stores one reject per extra
+field, each holding the whole line: a 350,000-field line took minutes and gigabytes).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from engine.errors import ImportFormatError
 from engine.ingest.formats import ImportPlan
-from engine.ingest.sniff import iter_xlsx_rows
+from engine.ingest.sniff import decode_line, iter_xlsx_rows
 
 XLSX_BATCH_ROWS = 50_000
+#: a quoted field may run over this many line ends; a quote open for longer (or to the end of the
+#: file) was left unterminated, and its line is rejected rather than swallowing the lines after it
+MAX_QUOTED_LINES = 10
+#: the bytes the fast scan reads at a time (its numpy arrays are a few times this)
+SCAN_BLOCK = 1 << 22
+#: the longest field a line may hold (Python's csv limit, 128 KB): an id or a name is never that long
+MAX_FIELD = csv.field_size_limit()
+#: an import reads at most this many rows (``$POND_MAX_IMPORT_ROWS`` changes it): a few hundred
+#: kilobytes of Parquet can hold tens of millions of identical rows
+DEFAULT_MAX_IMPORT_ROWS = 50_000_000
+#: a Parquet file of events takes at least a few bytes per row; one that packs over a million rows
+#: at more than this many rows per byte is refused, as a zip bomb is
+MAX_PARQUET_ROWS_PER_BYTE = 10
+#: how much of a line a reject the cleaning pass makes keeps, for the reject file
+MAX_REJECT_TEXT = 2000
 
 
 @dataclass
@@ -36,6 +64,7 @@ class Source:
     relation: str
     params: dict[str, object] = field(default_factory=dict)
     numbered: bool = True
+    label: str = ""  # the file's name, for messages
 
 
 @contextlib.contextmanager
@@ -50,10 +79,14 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     if plan.kind != "csv":
         with _refusing_unreadable(plan, label):
             stage_file(con, path, plan, label)
-        yield Source("stage")
+        yield Source("stage", label=label)
         return
-    copy = _text_copy(path, plan)
     skip = plan.skip_rows + (1 if plan.has_header else 0)
+    copy = None
+    if plan.encoding not in ("utf-8", "utf-8-sig", None) or plan.delimiter == "whitespace" \
+            or needs_cleaning(path, plan):
+        copy, rejects = clean_copy(path, plan, skip=skip)
+        _store_rejects(con, rejects)
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
     relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
                             columns = {columns}, quote = '"', escape = '"', auto_detect = false,
@@ -63,7 +96,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
     params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
     try:
         with _refusing_unreadable(plan, label):
-            yield Source(relation, params, numbered=False)
+            yield Source(relation, params, numbered=False, label=label)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
             # DuckDB stores one reject per missing column of a short line: one line, one reject
             con.execute("insert into stage_rejects select line - ?, 'malformed line: ' || error_message, "
@@ -89,11 +122,28 @@ def _refusing_unreadable(plan: ImportPlan, label: str) -> Iterator[None]:
                                 "delimiter, quotes and line endings, or export it again") from exc
 
 
+def max_import_rows() -> int:
+    """The most rows one import reads: ``$POND_MAX_IMPORT_ROWS``, else :data:`DEFAULT_MAX_IMPORT_ROWS`."""
+    try:
+        return max(int(float(os.environ.get("POND_MAX_IMPORT_ROWS", DEFAULT_MAX_IMPORT_ROWS))), 1)
+    except ValueError:
+        return DEFAULT_MAX_IMPORT_ROWS
+
+
+def check_rows(rows: int, label: str, *, exact: bool = True) -> None:
+    """Refuse a file with more rows than one import takes, saying the limit and what to do."""
+    limit = max_import_rows()
+    if rows > limit:
+        held = f"{rows:,}" if exact else f"more than {limit:,}"
+        raise ImportFormatError(f"{label}: the file holds {held} rows and an import takes at most {limit:,}; "
+                                "split the export (e.g. by month), or raise POND_MAX_IMPORT_ROWS")
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
     """Create temp table ``stage`` (text columns and ``_row``) for a JSON-lines, Parquet or Excel file."""
     width = len(plan.columns)
     if plan.kind == "jsonl":
-        _stage_jsonl(con, path, plan)
+        _stage_jsonl(con, path, plan, label)
     elif plan.kind == "parquet":
         _stage_parquet(con, path, width, label)
     elif plan.kind == "xlsx":
@@ -106,21 +156,153 @@ def _names(width: int) -> list[str]:
     return [f"c{i}" for i in range(width)]
 
 
-def _text_copy(path: Path, plan: ImportPlan) -> Path | None:
-    """A UTF-8 (tab-separated, for blank-separated input) copy, when DuckDB can't read the original."""
+def _field_threshold(width: int) -> int:
+    """Delimiters on one line from which the line is checked field by field: about twice the header's
+    (quoted delimiters, as in "1,299.00", stay well below it)."""
+    return width + max(width, 16)
+
+
+def needs_cleaning(path: Path, plan: ImportPlan) -> bool:
+    """Whether a UTF-8 text file holds a line :func:`clean_copy` must take out before DuckDB reads it.
+
+    A scan of the bytes, not the lines: NUL bytes, invalid UTF-8, a line with an odd number of quotes
+    (a quoted field over line ends: legitimate or a quote left open, the cleaning pass tells them
+    apart) and, for delimited files, a line with far more delimiters than the header has columns.
+    """
+    delimiter = None if plan.kind != "csv" or plan.delimiter == "whitespace" else ord(plan.delimiter)
+    threshold = _field_threshold(len(plan.columns))
+    carry = b""
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(SCAN_BLOCK)
+            data = carry + block
+            if not block:
+                end = len(data)
+            else:
+                end = data.rfind(b"\n") + 1
+                if end == 0:  # one line longer than a block: read on
+                    carry = data
+                    continue
+            chunk, carry = data[:end], data[end:]
+            if chunk and _chunk_needs_cleaning(chunk, delimiter, threshold):
+                return True
+            if not block:
+                return False
+
+
+def _chunk_needs_cleaning(chunk: bytes, delimiter: int | None, threshold: int) -> bool:
+    if b"\x00" in chunk:
+        return True
+    if not chunk.isascii():
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 10)
+
+    def per_line(byte: int) -> np.ndarray | None:
+        where = np.flatnonzero(arr == byte)
+        if not len(where):
+            return None
+        # per line, from where the line ends fall among the bytes found (fewer searches than the reverse)
+        before = np.searchsorted(where, ends)
+        return np.diff(before, prepend=0, append=len(where))
+
+    if len(ends) and max(int(ends[0]), int(np.diff(ends).max(initial=0))) > MAX_FIELD:
+        return True  # a line that may hold a field too long to be one
+    quotes = per_line(34)
+    if quotes is not None and (quotes & 1).any():
+        return True
+    if delimiter is not None:
+        fields = per_line(delimiter)
+        if fields is not None and fields.max() >= threshold:
+            return True
+    return False
+
+
+def _store_rejects(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, str, str]]) -> None:
+    if rejects:
+        con.executemany("insert into stage_rejects values (?, ?, ?)", rejects)
+
+
+def _line_end(text: str) -> str:
+    return "\r\n" if text.endswith("\r\n") else "\n" if text.endswith(("\n", "\r")) else ""
+
+
+def clean_copy(path: Path, plan: ImportPlan, *, skip: int) -> tuple[Path, list[tuple[int, str, str]]]:
+    """A UTF-8 copy of a text file for DuckDB to read, and the lines it rejected: (row, reason, text).
+
+    Each rejected line is written as an empty line, which DuckDB counts but does not read, so that
+    its reasons for other lines keep their numbers. Rows are numbered as DuckDB numbers them after
+    the ``skip`` lines above the first row: a quoted field over several lines is one row. Blank-
+    separated text becomes tab-separated.
+    """
+    text_file = plan.kind == "csv"
     whitespace = plan.delimiter == "whitespace"
-    if plan.encoding in ("utf-8", "utf-8-sig", None) and not whitespace:
-        return None
+    delimiter = None if not text_file or whitespace else plan.delimiter
+    width = len(plan.columns)
+    threshold = _field_threshold(width)
+    gbk_file = plan.encoding == "gb18030"
+    rejects: list[tuple[int, str, str]] = []
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="pond-")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, \
-            path.open("r", encoding=plan.encoding or "utf-8", errors="replace", newline="") as src:
-        for line in src:
-            out.write("\t".join(line.split()) + "\n" if whitespace else line)
-    return Path(name)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, path.open("rb") as src:
+        pending: deque[tuple[str, str | None]] = deque()
+
+        def next_line() -> tuple[str, str | None] | None:
+            if pending:
+                return pending.popleft()
+            raw = src.readline()
+            return decode_line(raw, gbk_file=gbk_file) if raw else None
+
+        first, row = True, -skip
+        while (line := next_line()) is not None:
+            text, reason = line
+            if first and text.startswith(codecs.BOM_UTF8.decode("utf-8")):
+                text = text[1:]
+            first = False
+            row += 1
+            if row <= 0:  # the title and header lines: sniffed already
+                out.write("\t".join(text.split()) + "\n" if whitespace else text)
+                continue
+            if reason is None and text_file and text.count('"') % 2:
+                # a quoted field over line ends: it must close within a few lines
+                taken: list[tuple[str, str | None]] = []
+                while len(taken) < MAX_QUOTED_LINES and (more := next_line()) is not None:
+                    taken.append(more)
+                    if more[1] is not None or more[0].count('"') % 2:
+                        break
+                if taken and taken[-1][1] is None and taken[-1][0].count('"') % 2:
+                    text = text + "".join(t for t, _ in taken)
+                else:
+                    pending.extendleft(reversed(taken))  # read on from the next line
+                    reason = (f"unterminated quote: a quote on this line is not closed within "
+                              f"{MAX_QUOTED_LINES} lines; close or remove it")
+            if reason is None and delimiter is not None and (
+                    text.count(delimiter) >= threshold or len(text) > MAX_FIELD):
+                try:
+                    count = len(next(csv.reader(io.StringIO(text), delimiter=delimiter)))
+                except csv.Error:
+                    reason = (f"a field longer than {MAX_FIELD:,} characters, which no event field needs: "
+                              "check the line's quotes and delimiters")
+                else:
+                    if count != width:
+                        reason = f"malformed line: {count:,} fields where the header has {width}"
+            if reason is not None:
+                rejects.append((row, reason, text.rstrip("\r\n")[:MAX_REJECT_TEXT]))
+                out.write(_line_end(text) or "\n")
+            elif whitespace:
+                out.write("\t".join(text.split()) + "\n")
+            else:
+                out.write(text)
+    return Path(name), rejects
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -> None:
-    copy = _text_copy(path, plan)
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
+    copy = None
+    if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan):
+        copy, rejects = clean_copy(path, plan, skip=0)
+        _store_rejects(con, rejects)
     source = copy or path
     paths = ['$."' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in plan.columns]
     extract = ", ".join(f"line ->> ? as c{i}" for i in range(len(paths)))
@@ -134,6 +316,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
             where trim(coalesce(line, '')) <> ''""",
             [str(source)],
         )
+        check_rows(con.execute("select count(*) from stage_lines").fetchone()[0], label)
         con.execute(
             "insert into stage_rejects select _row, 'malformed JSON line', line from stage_lines "
             "where not coalesce(json_valid(line), false) or json_type(line) <> 'OBJECT'"
@@ -153,6 +336,16 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan) -
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, width: int, label: str) -> None:
     names = _names(width)
     try:
+        # from the file's footer, before a row is read: a small file can expand to millions of rows
+        rows = int(con.execute("select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)",
+                               [str(path)]).fetchone()[0])
+        check_rows(rows, label)
+        size = max(path.stat().st_size, 1)
+        if rows > 1_000_000 and rows / size > MAX_PARQUET_ROWS_PER_BYTE:
+            raise ImportFormatError(f"{label}: this {size / 1024:,.0f} KB Parquet file expands to {rows:,} rows, "
+                                    f"over {MAX_PARQUET_ROWS_PER_BYTE} rows per byte, which is not what an export "
+                                    "of events looks like (a file of repeated rows); refused. If the rows are "
+                                    "real, export them as CSV")
         types = [t for _, t, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
         # whole floating-point values as integers ("17084", not "17084.0" or "1e+16"), like Excel cells
         cells = ", ".join(
@@ -188,10 +381,13 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, wi
         con.unregister("xlsx_batch")
         batch.clear()
 
+    limit = max_import_rows()
     for row in rows:
         number += 1
         if not any(c not in (None, "") for c in row):
             continue
+        if number > limit:
+            check_rows(number, label, exact=False)
         batch.append([*(row + [None] * width)[:width], number])
         if len(batch) >= XLSX_BATCH_ROWS:
             flush()

@@ -10,8 +10,10 @@ import codecs
 import csv
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import duckdb
 import pandas as pd
@@ -26,6 +28,11 @@ DEFAULT_MAX_IMPORT_MB = 1024
 MAX_XLSX_UNPACKED = 1 << 30
 MAX_XLSX_RATIO = 100
 SAMPLE_ROWS = 200
+#: A file with more columns is refused: no export of events needs them, and reading thousands of
+#: columns exhausts the warehouse's memory cap (a wrong delimiter or a broken header is the usual cause).
+MAX_COLUMNS = 1000
+#: Python's csv module refuses fields over 128 KB; a sample line holding one is a malformed line.
+MAX_SAMPLE_FIELD = csv.field_size_limit()
 DELIMITERS = (",", "\t", ";", "|")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*|\d*\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^\d{4}[-/年.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
@@ -76,16 +83,24 @@ def sniff_file(path: str | Path, *, name: str | None = None) -> FileSample:
         return _sniff_parquet(path, label)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFormatError(f"{label}: this is an old Excel .xls workbook; save it as .xlsx or CSV")
-    if b"\x00" in head[:8192] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if _looks_binary(head) and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ImportFormatError(f"{label}: this is a binary file, not a table; export it as CSV, "
                                 "Excel .xlsx, Parquet or JSON lines")
     encoding, text = _decode_sample(head, label, complete=len(head) < SAMPLE_BYTES)
+    if "\x00" in text:  # a line with a NUL byte is rejected by the import; the sample does without it
+        text = "\n".join("" if "\x00" in line else line for line in text.split("\n"))
     if text.lstrip().startswith("{"):
         sample = _sniff_jsonl(path, label, encoding, text)
     else:
         sample = _sniff_delimited(path, label, encoding, text)
     sample.complete = len(head) < SAMPLE_BYTES and len(sample.rows) < SAMPLE_ROWS
     return sample
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes in more than one line in ten of the first 8 KB: a binary file, not text with a bad line."""
+    lines = head[:8192].split(b"\n")
+    return sum(1 for line in lines if b"\x00" in line) * 10 > len(lines)
 
 
 def _decode_sample(head: bytes, label: str, *, complete: bool) -> tuple[str, str]:
@@ -95,12 +110,57 @@ def _decode_sample(head: bytes, label: str, *, complete: bool) -> tuple[str, str
         head = head[: head.rfind(b"\n") + 1] or head
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", head[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace")
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return encoding, head.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportFormatError(f"{label}: the text is neither UTF-8 nor GB18030/GBK; save it as UTF-8")
+    try:
+        return "utf-8", head.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # not one encoding throughout: each line is decoded on its own, as the import does (a UTF-8 file
+    # with a few GBK lines stays UTF-8; decoding it all as GB18030 would garble its UTF-8 lines)
+    lines = head.splitlines(keepends=True)
+    utf8 = sum(1 for line in lines if not line.isascii() and _is_utf8(line))
+    encoding = "utf-8" if utf8 else "gb18030"
+    decoded = [decode_line(line, gbk_file=encoding == "gb18030") for line in lines]
+    undecodable = sum(1 for _, reason in decoded if reason is not None)
+    if undecodable * 2 > sum(1 for line in lines if line.strip()):
+        raise ImportFormatError(f"{label}: the text is neither UTF-8 nor GB18030/GBK; save it as UTF-8")
+    # a line the import will reject stays a blank line here, so that lines keep their numbers
+    return encoding, "".join(text if reason is None else "\n" for text, reason in decoded)
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+#: UTF-8 for a character from U+0800 on (CJK among them): two-byte UTF-8 can be GBK text by chance
+_UTF8_WIDE = re.compile(rb"[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def decode_line(raw: bytes, *, gbk_file: bool = False) -> tuple[str, str | None]:
+    """A line's text, decided for the line alone (UTF-8, else GB18030), and a reason to reject it.
+
+    In a file sniffed as GB18030 a line is taken as UTF-8 only when it holds UTF-8 for a character
+    from U+0800 on, such as a Chinese one: a line of GBK text is rarely valid UTF-8, and then only
+    with two-byte sequences."""
+    if b"\x00" in raw:
+        return raw.replace(b"\x00", b"").decode("utf-8", errors="replace"), \
+            "NUL byte in the line (binary data, not text): export the file again"
+    if raw.isascii():
+        return raw.decode("ascii"), None
+    try:
+        text = raw.decode("utf-8")
+        if not gbk_file or _UTF8_WIDE.search(raw):
+            return text, None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), \
+            "undecodable text (neither UTF-8 nor GB18030): save the file as UTF-8"
 
 
 def _split_lines(text: str) -> list[str]:
@@ -127,10 +187,22 @@ def _title_rows(table: list[list[str]]) -> int:
 def _fields(line: str, delimiter: str) -> list[str]:
     if delimiter == "whitespace":
         return line.split()
-    return next(csv.reader([line], delimiter=delimiter))
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except csv.Error:  # a field over the csv module's limit: the line counts as one malformed cell
+        return [line]
+
+
+def _usual_width(table: list[list[str]]) -> int:
+    """The number of fields most rows have (the widest of equally usual widths)."""
+    counts = [len(r) for r in table]
+    return max(set(counts), key=lambda w: (counts.count(w), w)) if counts else 0
 
 
 def _choose_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits most lines into the same number (at least 2) of fields. One that
+    does so for nine lines in ten beats blanks, which split every line of times such as
+    ``2026-01-05 10:00:00`` in two: a few malformed lines must not turn a CSV into blank-separated text."""
     best, best_score = None, (0, 0)
     for delimiter in (*DELIMITERS, "whitespace"):
         counts = [len(_fields(line, delimiter)) for line in lines]
@@ -138,7 +210,10 @@ def _choose_delimiter(lines: list[str]) -> str | None:
         if width < 2:
             continue
         agree = counts.count(width)
-        score = (agree, width if delimiter != "whitespace" else 0)
+        blanks = delimiter == "whitespace"
+        if blanks and best is not None and best_score[0] >= 0.9 * len(lines):
+            continue
+        score = (agree, 0 if blanks else width)
         if score > best_score:
             best, best_score = delimiter, score
     return best
@@ -179,16 +254,29 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _frame(header: bool, table: list[list[str]]) -> tuple[list[str], pd.DataFrame]:
-    width = max((len(r) for r in table), default=0)
+def _frame(header: bool, table: list[list[str]], label: str) -> tuple[list[str], pd.DataFrame]:
+    """Column names and the sample rows. The width is the header's, or the usual row's when rows carry
+    more (a trailing delimiter): a line with another number of fields is a malformed line, left out
+    of the sample and rejected by the import; it never widens the table and shifts the others."""
+    body = table[1:] if header else table
+    width = _usual_width(body) if body else len(table[0])
+    if header:
+        width = max(width, len(table[0]))
+    check_width(width, label)
     if header:
         columns = _unique_names(table[0] + [""] * (width - len(table[0])))
-        body = table[1:]
     else:
         columns = [f"column_{i + 1}" for i in range(width)]
-        body = table
-    body = [r + [None] * (width - len(r)) for r in body[:SAMPLE_ROWS]]
+    body = [r for r in body if len(r) == width][:SAMPLE_ROWS]
     return columns, pd.DataFrame(body, columns=columns, dtype="object")
+
+
+def check_width(width: int, label: str) -> None:
+    """Refuse a table wider than :data:`MAX_COLUMNS`, saying the limit and what to fix."""
+    if width > MAX_COLUMNS:
+        raise ImportFormatError(f"{label}: the table has {width:,} columns and Pond reads at most {MAX_COLUMNS:,}; "
+                                "check that the header is the file's first line and that the delimiter is the "
+                                "one that separates its columns, or export only the columns you need")
 
 
 def _sniff_delimited(path: Path, label: str, encoding: str, text: str) -> FileSample:
@@ -205,7 +293,7 @@ def _sniff_delimited(path: Path, label: str, encoding: str, text: str) -> FileSa
         skip = physical[titles]
         table = table[titles:]
     has_header = _detect_header(table[0], table[1:])
-    columns, rows = _frame(has_header, table)
+    columns, rows = _frame(has_header, table, label)
     return FileSample(path, "csv", encoding, delimiter, has_header, columns, rows, skip_rows=skip)
 
 
@@ -216,15 +304,14 @@ def _sniff_jsonl(path: Path, label: str, encoding: str, text: str) -> FileSample
     for line in _split_lines(text):
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep for Python's parser
             continue  # a malformed line is the loader's business: it becomes a rejected row
         if isinstance(value, dict):
             records.append(value)
     if not records:
         raise ImportFormatError(f"{label}: not JSON lines: no line holds a JSON object")
-    columns: list[str] = []
-    for record in records:
-        columns += [k for k in record if k not in columns]
+    columns: list[str] = list(dict.fromkeys(k for record in records for k in record))
+    check_width(len(columns), label)
     rows = pd.DataFrame(
         [[None if r.get(c) is None else _json_text(r[c]) for c in columns] for r in records],
         columns=columns, dtype="object",
@@ -244,6 +331,7 @@ def _sniff_parquet(path: Path, label: str) -> FileSample:
         con.execute("set TimeZone = 'UTC'")
         rel = con.execute("select * from read_parquet(?) limit ?", [str(path), SAMPLE_ROWS])
         columns = _unique_names([d[0] for d in rel.description])
+        check_width(len(columns), label)
         data = rel.fetchall()
     except duckdb.Error as exc:
         raise ImportFormatError(f"{label}: cannot read this Parquet file ({_first_line(exc)}); "
@@ -268,7 +356,7 @@ def _sniff_xlsx(path: Path, label: str) -> FileSample:
     skip = physical[titles] if titles else 0
     table = table[titles:][: SAMPLE_ROWS + 1]
     has_header = _detect_header(table[0], table[1:])
-    columns, rows = _frame(has_header, table)
+    columns, rows = _frame(has_header, table, label)
     return FileSample(path, "xlsx", None, None, has_header, columns, rows, complete=len(rows) < SAMPLE_ROWS,
                       skip_rows=skip)
 
@@ -321,6 +409,10 @@ def iter_xlsx_rows(path: Path, label: str):
         sheet = book.worksheets[0]
         for row in sheet.iter_rows(values_only=True):
             yield [cell_text(c) for c in row]
+    except (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as exc:
+        # a sheet cut short (a broken download or copy) fails half-way through its XML
+        raise ImportFormatError(f"{label}: the workbook's first sheet is damaged ({_first_line(exc)[:120]}); "
+                                "open it in Excel and save it again, or export it as CSV") from exc
     finally:
         book.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from engine.ingest.formats import ZONED_PATTERN, ImportPlan
-from engine.ingest.load import Source, raw_cells_json
+from engine.ingest.load import Source, check_rows, raw_cells_json
 from engine.ingest.vocabulary import FLAG_FALSE, FLAG_TRUE
 from engine.warehouse import load_query
 
@@ -155,6 +155,8 @@ def _materialise(con: duckdb.DuckDBPyConnection, name: str, select: str, params:
                  source: Source) -> None:
     """Temp table ``<name>_rows`` from ``select``, and the view ``name`` over it with ``_row``."""
     con.execute(f"create or replace temp table {name}_rows as {select}", {**params, **source.params})
+    if not source.numbered:  # a text file read straight from disk: its rows are counted only now
+        check_rows(con.execute(f"select count(*) from {name}_rows").fetchone()[0], source.label)
     row = "" if source.numbered else f", {_row_number(con, name + '_rows')} as _row"
     con.execute(f"create or replace temp view {name} as select *{row} from {name}_rows")
 
@@ -238,6 +240,29 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
         **_conversion_slots(plan, p),
     )
     _materialise(con, "canon", sql, p.values, source)
+    _reject_negative_purchases(con, plan)
+
+
+#: canonical columns of ``canon_rows`` that hold a mapped column's value as read (cleaned, typed)
+_KEPT_FIELDS = ("event_time", "user_id", "event_type", "item_id", "category", "content_id", "campaign_id",
+                "channel", "community_id", "referrer_id", "session_id", "order_id", "quantity", "amount",
+                "price", "item_name", "brand", "gender", "age_band", "city")
+
+
+def _reject_negative_purchases(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> None:
+    """Reject a purchase with a negative amount, which would lower GMV. A refund says so in its event
+    type (or, in invoice lines, with a ``C`` invoice: those become refunds with positive amounts);
+    negative quantities outside refunds are rejected the same way. The reject keeps the row's mapped
+    cells as they were read."""
+    by_column = {}
+    for name in _KEPT_FIELDS:
+        for column in plan.source(name)[:1]:
+            by_column.setdefault(plan.columns.index(column), name)
+    cells = ", ".join(f"cast({by_column[i]} as varchar)" if i in by_column else "null"
+                      for i in range(len(plan.columns)))
+    con.execute(f"update canon_rows set reason = 'negative amount ' || cast(amount as varchar) || "
+                f"' on a line that is not a refund', raw = cast(to_json([{cells}]) as varchar) "
+                "where reason is null and event_type = 'purchase' and amount < 0")
 
 
 def sample_time_range(plan: ImportPlan, values: list[str | None], *, complete: bool) -> dict | None:
