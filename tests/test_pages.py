@@ -1281,6 +1281,19 @@ def test_page_choices_live_in_the_address(demo):
     no_errors(outside)
     assert outside.number_input(key="churn-inactivity").value == 30
 
+    retention = app().run()
+    retention.query_params.update({"period": "day", "start": "view", "return": "purchase", "mode": "on or after",
+                                   "min": "2", "clip": "True", "return_where": "amount > 10"})
+    retention.switch_page("views/retention.py").run()
+    no_errors(retention)
+    assert retention.segmented_control(key="ret-period").value == "day"
+    assert (retention.selectbox(key="ret-start").value, retention.selectbox(key="ret-return").value) == (
+        "view", "purchase")
+    assert retention.number_input(key="ret-min-returns").value == 2 and retention.toggle(key="ret-clip").value
+    assert retention.text_input(key="ret-return-where").value == "amount > 10"
+    retention.radio(key="ret-mode").set_value("on").run()
+    assert retention.query_params["mode"] == "on" and retention.query_params["start"] == "view"
+
     person = app().run()  # a page with its own url_path is found after a first run
     person.query_params["user"] = "u00002"
     person.switch_page("views/user360.py").run()

@@ -188,6 +188,13 @@ def bounded(low: int, high: int):
     return parse
 
 
+def flag(text: str) -> bool:
+    """A yes/no from the address (for :func:`in_address`)."""
+    if text not in ("True", "False"):
+        raise ValueError(f"{text!r} is not True or False")
+    return text == "True"
+
+
 def _from_address(text: str | None, kind):
     if text is None:
         return None

@@ -30,19 +30,26 @@ options = [ANY_EVENT, *types]
 labels = {ANY_EVENT: "any action"}
 default = "purchase" if "purchase" in types else ANY_EVENT
 
+saved = data.saved_segments(path, version)["name"].tolist()
+BREAKDOWNS = ["none", "channel", "community", "gender", "age_band", "city"] + (["segment"] if saved else [])
+widgets.in_address({
+    "ret-period": ("period", ["hour", "day", "week", "month"]), "ret-start": ("start", options),
+    "ret-return": ("return", options), "ret-breakdown": ("by", BREAKDOWNS), "ret-segment-name": ("segment", saved),
+    "ret-cohorts": ("cohorts", ["first time", "recurring"]), "ret-mode": ("mode", ["on", "on or after"]),
+    "ret-week-start": ("week", ["monday", "sunday"]), "ret-min-returns": ("min", widgets.bounded(1, 1000)),
+    "ret-clip": ("clip", widgets.flag), "ret-match": ("match", ["(nothing)", *MATCH_PROPERTIES]),
+    "ret-start-where": ("start_where", str), "ret-return-where": ("return_where", str),
+}, **{"ret-period": "week", "ret-start": default, "ret-return": default, "ret-min-returns": 1})
 top = st.columns([1.6, 1.3, 1.3, 1.3])
-period = top[0].segmented_control("Period", ["hour", "day", "week", "month"], default="week", key="ret-period",
+period = top[0].segmented_control("Period", ["hour", "day", "week", "month"], key="ret-period",
                                   format_func=str.title,
                                   help="Hours: up to 72 hours after each hourly cohort, over at most the last 3 "
                                        "days of the chosen range.") or "week"
-start_event = top[1].selectbox("Start event", options, index=options.index(default), key="ret-start",
+start_event = top[1].selectbox("Start event", options, key="ret-start",
                                format_func=lambda v: labels.get(v, v))
-return_event = top[2].selectbox("Return event", options, index=options.index(default), key="ret-return",
+return_event = top[2].selectbox("Return event", options, key="ret-return",
                                 format_func=lambda v: labels.get(v, v))
-saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = top[3].selectbox("Breakdown", ["none", "channel", "community", "gender", "age_band", "city"]
-                             + (["segment"] if saved else []),
-                             key="ret-breakdown",
+breakdown = top[3].selectbox("Breakdown", BREAKDOWNS, key="ret-breakdown",
                              format_func=lambda b: "saved segment" if b == "segment" else b,
                              help="Channel: the user's acquisition channel. Community: the first group "
                                   "they joined. Gender, age band, city: the user's, from imported profiles. Saved "
@@ -56,7 +63,7 @@ mode = second[1].radio("Counted when they return", ["on", "on or after"], key="r
                             "any later one (unbounded retention).")
 week_start = second[2].radio("Weeks start on", ["monday", "sunday"], key="ret-week-start", horizontal=True,
                              format_func=str.title, disabled=period != "week")
-min_returns = int(second[3].number_input("Return events", min_value=1, max_value=1000, value=1, key="ret-min-returns",
+min_returns = int(second[3].number_input("Return events", min_value=1, max_value=1000, key="ret-min-returns",
                                          help="How many return events a period needs before the user counts as "
                                               "back in it (1: any)."))
 clip = second[4].toggle("Only start events on the chosen days", key="ret-clip",
