@@ -1270,3 +1270,29 @@ def test_paths_page_saves_a_nodes_users_as_a_segment(tmp_path, monkeypatch):
     viewer.switch_page("views/paths.py").run()
     assert viewer.button(key="paths-save-segment").disabled
     assert viewer.button(key="paths-node-csv").disabled
+
+
+FUNNEL_SESSIONS = """user_id,event_type,event_time
+s1,view,2024-01-01 10:00:00
+s1,purchase,2024-01-01 10:20:00
+s1,view,2024-01-01 12:00:00
+s2,view,2024-01-01 10:00:00
+s2,purchase,2024-01-01 11:00:00
+"""
+
+
+def test_funnel_page_counts_by_session(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, FUNNEL_SESSIONS)
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Entered"], shown["Completed"]) == ("2", "2")  # both users view, then buy
+    at.radio(key="fun-count-by").set_value("session").run()
+    no_errors(at)
+    # sessions (30 minutes without an event ends one): s1 10:00-10:20 buys, s1 12:00 only views,
+    # s2 10:00 only views (its 11:00 purchase opens a session without a view)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Entered (sessions)"], shown["Completed"]) == ("3", "1")
+    at.radio(key="fun-count-by").set_value("user").run()
+    assert {m.label: m.value for m in at.metric}["Entered"] == "2"
