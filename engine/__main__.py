@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     funnels.add_argument("--step-where", nargs=2, action="append", default=[], metavar=("STEP", "FILTER"),
                          help='a filter on one step\'s events, e.g. --step-where 3 "amount between 100,500" '
                               '(repeatable; --where filters every step)')
+    funnels.add_argument("--count-by", default="user", choices=("user", "session"),
+                         help="count each user once (default) or each session, its steps within it (the export's "
+                              "session id, else 30 minutes without an event ends a session)")
     funnels.add_argument("--strict", action="store_true",
                          help="each step must be the user's next action (default: other events may "
                               "come between)")
@@ -485,7 +488,8 @@ def _run_query(args, con) -> int:
                             breakdown=args.breakdown,
                             segment=args.name, breakdown_limit=args.limit,
                             exclusions=tuple(_exclusion(text) for text in args.exclude),
-                            first_time=tuple(args.first_time), step_where=_step_filters(args.step_where, len(steps)))
+                            first_time=tuple(args.first_time), step_where=_step_filters(args.step_where, len(steps)),
+                            count_by=args.count_by)
         # --where filters every step's events through engine.scope, as for every analysis
         _emit(funnel(con, query).steps, args.format)
         return 0

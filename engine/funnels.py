@@ -30,6 +30,10 @@ Semantics:
 - Exclusions ``(event, after_step, before_step)``: a user whose best attempt has that event after
   step ``after_step`` and before step ``before_step`` (before the window closes, when they never
   reached it) is left out of the funnel entirely, as in PostHog.
+- ``count_by="session"``: each session counts once instead of each user, and every step must happen
+  in the entry's session. An event's session is its ``session_id`` when the export has one; otherwise
+  sessions are cut by 30 minutes without any event of the user (as Mixpanel and PostHog do for
+  events without a session). Not with first-time steps or exclusions, which are about users.
 - Breakdown by any property (:mod:`engine.filters`): an event property takes the value on the
   user's entry event (``channel`` is the channel they entered through), a user property the user's
   own; the ``breakdown_limit`` values with the most entrants, then ``Other``, and ``(none)`` for a
@@ -55,6 +59,9 @@ from engine.filters import Condition, compile_conditions
 from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, read_sql
 
 ORDERS = ("sequential", "strict", "unordered")
+COUNT_BY = ("user", "session")
+SESSION_GAP = timedelta(minutes=30)  # inactivity that ends a session when events carry no session id
+_UNIT = "\x1f"  # separates the user from the session in a session funnel's unit id
 ANY_STEP = "any"  # a step that any action of the user's own completes
 MAX_STEPS = 8
 
@@ -75,6 +82,7 @@ class FunnelQuery:
     first_time: tuple[int, ...] = ()  # steps that must be the user's first such event ever (1-based)
     step_where: tuple[tuple[Condition, ...], ...] = ()  # filters per step (none, or one tuple per step)
     where: tuple[Condition, ...] = ()  # filters on every step's events (the whole funnel)
+    count_by: str = "user"  # or "session": each session counts once, its steps within it
 
     def __post_init__(self) -> None:
         for event, after, before in self.exclusions:
@@ -89,6 +97,10 @@ class FunnelQuery:
             raise PondError("first-time steps work in sequential order; choose sequential, or drop the first-time mark")
         if not 2 <= len(self.steps) <= MAX_STEPS:
             raise PondError(f"a funnel has 2 to {MAX_STEPS} steps; got {len(self.steps)}")
+        if self.count_by not in COUNT_BY:
+            raise PondError(f"count by user or session, not {self.count_by!r}")
+        if self.count_by == "session" and (self.first_time or self.exclusions):
+            raise PondError("first-time steps and exclusions are about users: count by user for those")
         if self.step_where and len(self.step_where) != len(self.steps):
             raise PondError(f"give filters for every step ({len(self.steps)}, empty for none), "
                             f"not {len(self.step_where)}")
@@ -153,6 +165,7 @@ def _params(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> dict:
         entry_to=_utc(datetime.combine(end + timedelta(days=1), time(), tzinfo=zone)),
         channel=query.channel,
         window=timedelta(days=query.window_days),
+        session_gap=SESSION_GAP,
         # events of the entry days (whatever the zone) plus the window after the last one
         lo=datetime.combine(start, time()) - timedelta(days=1),
         hi=datetime.combine(end, time()) + timedelta(days=query.window_days + 2),
@@ -176,8 +189,44 @@ def _needs_users(query: FunnelQuery) -> bool:
 
 
 def _events_from(query: FunnelQuery) -> str:
-    """The events, as ``e``, with the users as ``u`` when a filter names a user property."""
-    return "events as e left join users as u on u.user_id = e.user_id" if _needs_users(query) else "events as e"
+    """The events, as ``e``, with the users as ``u`` when a filter names a user property; counted by
+    session, the events of :func:`_sessions_sql`, whose ``user_id`` is the user and session."""
+    source = "session_events" if query.count_by == "session" else "events"
+    if _needs_users(query):
+        return f"{source} as e left join users as u on u.user_id = e.person_id"
+    return f"{source} as e"
+
+
+_EVENT_COLUMNS = ("event_id", "event_time", "event_type", "item_id", "category", "content_id", "campaign_id",
+                  "channel", "community_id", "referrer_id", "session_id", "order_id", "quantity", "amount",
+                  "upload_id")
+
+
+def _sessions_sql() -> str:
+    """CTEs giving each event of the scanned days a session: its session id, or else a run of the user's
+    events without a 30-minute gap; ``user_id`` becomes the user and the session (one funnel unit)."""
+    columns = ", ".join(_EVENT_COLUMNS)
+    return f"""session_gaps as (
+        select {columns}, user_id as person_id, rowid as import_order,
+            case when lag(event_time) over by_user is null
+                or event_time > lag(event_time) over by_user + $session_gap then 1 else 0 end as opens
+        from events
+        where event_time >= $lo and event_time < $hi
+        window by_user as (partition by user_id order by event_time, rowid)
+    ),
+
+    session_numbers as (
+        select *, sum(opens) over (partition by person_id order by event_time, import_order
+                                   rows between unbounded preceding and current row) as gap_session
+        from session_gaps
+    ),
+
+    session_events as (
+        select {columns}, person_id, import_order,
+            person_id || chr(31) || coalesce('id ' || session_id, 'gap ' || cast(gap_session as varchar)) as user_id
+        from session_numbers
+    ),
+"""
 
 
 def _matches(k: int, query: FunnelQuery) -> str:
@@ -285,7 +334,7 @@ def _strict_sql(query: FunnelQuery) -> str:
         select e.user_id, e.item_id, e.channel, e.event_type, e.event_time, {_entry_value(query)} as entry_value,
             -- ties at one timestamp: the funnel's steps in their order, then other events
             coalesce(list_position($steps, e.event_type), {n + 1}) as step_rank,
-            e.upload_id, e.rowid as import_order, {marks}
+            e.upload_id, {"e.import_order" if query.count_by == "session" else "e.rowid"} as import_order, {marks}
         from {_events_from(query)}
         where e.event_time >= $lo and e.event_time < $hi
             and (not list_contains($passive, e.event_type) or list_contains($steps, e.event_type))
@@ -371,7 +420,13 @@ def funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery | None = None) -> 
     body = {"strict": _strict_sql, "unordered": _unordered_sql}.get(query.order, _sequential_sql)(query)
     n = len(query.steps)
     sql = body + _best_sql(n)
+    if query.count_by == "session":
+        sql = sql.replace("with ", "with " + _sessions_sql(), 1)
     users = read_sql(con, sql, _params(con, query)).df()
+    if query.count_by == "session":  # one row per session: its user and which session it is
+        parts = users["user_id"].str.split(_UNIT, n=1, expand=True).reindex(columns=[0, 1])
+        users.insert(1, "session", parts[1])
+        users["user_id"] = parts[0]
     for k in range(2, n + 1):  # strict attempts carry the next actions' times even when they missed
         users[f"step_{k}_at"] = pd.to_datetime(users[f"step_{k}_at"]).where(users["reached"] >= k)
     users = _drop_excluded(con, users, query)

@@ -13,7 +13,10 @@ condition is one of
 - ``{"kind": "tag", "values": ["category:skincare", ...]}``: one of the user's top interest tags
   (see :mod:`engine.portraits`) is one of the values;
 - ``{"kind": "churn" | "propensity", "values": ["high", ...]}``: the user's band of churn risk or
-  purchase propensity in the next 30 days (see :mod:`engine.churn`; active users only).
+  purchase propensity in the next 30 days (see :mod:`engine.churn`; active users only);
+- ``{"kind": "list", "values": ["Viewed then left"]}``: one of the users of a static list, stored in
+  the table ``segment_user_lists`` under that name (saved with :func:`save_user_list`, e.g. the users
+  through a node of the Paths page); the list does not change with new data.
 
 Each condition becomes a CTE assembled from fixed fragments: field names and operators come from
 whitelists, and every value the user typed is a bound parameter. "The last N days" end on the last
@@ -36,7 +39,7 @@ from engine.warehouse import business_timezone, run_query, write_transaction
 OPERATORS = {">=": ">=", "<=": "<=", "=": "=", ">": ">", "<": "<"}
 PROPERTIES = {"acquisition_channel": "acquisition_channel", "gender": "gender", "age_band": "age_band",
               "city": "city"}
-KINDS = ("event", "property", "rfm", "tag", "churn", "propensity")
+KINDS = ("event", "property", "rfm", "tag", "churn", "propensity", "list")
 #: Bands of churn risk and purchase propensity (see engine.churn), highest first.
 SCORE_BANDS = ("high", "medium", "low")
 
@@ -58,7 +61,7 @@ class Condition:
                     "values": ()}
         used = {"event": ("event", "op", "count", "days", "category"), "property": ("field", "values"),
                 "rfm": ("values",), "tag": ("values",), "churn": ("values",),
-                "propensity": ("values",)}.get(self.kind, tuple(defaults))
+                "propensity": ("values",), "list": ("values",)}.get(self.kind, tuple(defaults))
         for name, default in defaults.items():
             if name not in used:
                 object.__setattr__(self, name, default)
@@ -82,6 +85,9 @@ class Condition:
                 raise PondError(f"{where}: the property must be one of {', '.join(PROPERTIES)}")
             if not self.values:
                 raise PondError(f"{where}: choose at least one value of {self.field}")
+        elif self.kind == "list":
+            if len(self.values) != 1:
+                raise PondError(f"{where}: a user list is named by one saved list")
         elif self.kind in ("churn", "propensity"):
             if not self.values or not set(self.values) <= set(SCORE_BANDS):
                 raise PondError(f"{where}: choose bands among {', '.join(SCORE_BANDS)}")
@@ -102,6 +108,8 @@ class Condition:
             return f"churn risk is {' or '.join(self.values)}"
         if self.kind == "propensity":
             return f"purchase propensity is {' or '.join(self.values)}"
+        if self.kind == "list":
+            return f"in the user list {self.values[0]!r}"
         return f"RFM segment is {' or '.join(self.values)}"
 
 
@@ -170,6 +178,8 @@ def _condition_sql(con: duckdb.DuckDBPyConnection, k: int, condition: Condition,
         return f"select user_id from user_scores where list_contains($c{k}_values, churn_band)"
     if condition.kind == "propensity":
         return f"select user_id from user_scores where list_contains($c{k}_values, propensity_band)"
+    if condition.kind == "list":
+        return f"select distinct user_id from segment_user_lists where list_contains($c{k}_values, segment)"
     return f"select user_id from segment_rfm where list_contains($c{k}_values, segment)"
 
 
@@ -256,6 +266,41 @@ def save_segment(con: duckdb.DuckDBPyConnection, name: str, definition: SegmentD
                     [name, definition.to_json(), created_by])
 
 
+def save_user_list(con: duckdb.DuckDBPyConnection, name: str, user_ids, *, created_by: str = "dashboard",
+                   description: str = "") -> SegmentDefinition:
+    """Save (or overwrite) a static segment of exactly these users (e.g. the users through a Paths node).
+
+    The segment's definition is one ``list`` condition; its users are kept in ``segment_user_lists``
+    under the segment's name, so the segment does not change when new data arrives.
+    """
+    name = name.strip()
+    users = sorted({str(u) for u in user_ids if u is not None and str(u) != ""})
+    if not users:
+        raise PondError("there are no users to save: pick a node that some users went through")
+    definition = SegmentDefinition((Condition("list", values=(name,)),))
+    if not name:
+        raise PondError("give the segment a name")
+    if len(name) > 100:
+        raise PondError("keep segment names under 100 characters")
+    frame = pd.DataFrame({"segment": name, "user_id": users})
+    with write_transaction(con):
+        con.execute("delete from segments where name = ?", [name])
+        con.execute("delete from segment_user_lists where segment = ?", [name])
+        con.register("segment_list_frame", frame)
+        try:
+            con.execute("insert into segment_user_lists select segment, user_id from segment_list_frame")
+        finally:
+            con.unregister("segment_list_frame")
+        con.execute("insert into segments values (?, ?, now() at time zone 'UTC', ?)",
+                    [name, definition.to_json(), created_by])
+    return definition
+
+
+def user_lists(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the saved static user lists."""
+    return [r[0] for r in con.execute("select distinct segment from segment_user_lists order by 1").fetchall()]
+
+
 def load_segment(con: duckdb.DuckDBPyConnection, name: str) -> SegmentDefinition:
     row = con.execute("select definition from segments where name = ?", [name]).fetchone()
     if row is None:
@@ -271,6 +316,7 @@ def saved_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def delete_segment(con: duckdb.DuckDBPyConnection, name: str) -> None:
     with write_transaction(con):
         con.execute("delete from segments where name = ?", [name])
+        con.execute("delete from segment_user_lists where segment = ?", [name])
 
 
 def property_values(con: duckdb.DuckDBPyConnection, field: str) -> list[str]:

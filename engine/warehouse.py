@@ -159,6 +159,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             saved_at timestamp, saved_by varchar
         )""",
     ),
+    (
+        # 10: the users of static user-list segments (saved from a Paths node ...; see engine.segments)
+        "create table if not exists segment_user_lists (segment varchar not null, user_id varchar not null)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS = ("user_day", "daily_events", "user_day_type", "content_day")

@@ -152,6 +152,9 @@ def test_funnel_query(tmp_path, write, capsys):
     assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "0", "0"]
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase", "--where", "item = A"]) == 0
     assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["1", "1", "1"]
+    # by session: u1's view, cart and buy lie within 30 minutes, one session; u2 views alone
+    assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart,purchase", "--count-by", "session"]) == 0
+    assert [line.split(",")[3] for line in capsys.readouterr().out.splitlines()[1:]] == ["2", "1", "1"]
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view,cart", "--step-where", "3", "item = A"]) == 1
     assert "--step-where takes a step number 1 to 2" in capsys.readouterr().err
     assert main(["--warehouse", db, "query", "funnel", "--steps", "view"]) == 1

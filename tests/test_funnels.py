@@ -342,3 +342,43 @@ def test_step_filters_in_unordered_and_first_time_funnels(filtered):
 def test_step_filters_must_cover_every_step():
     with pytest.raises(PondError, match="give filters for every step \\(3, empty for none\\), not 1"):
         FunnelQuery(steps=("view", "cart", "purchase"), step_where=((),))
+
+
+# Sessions (all on 2024-01-01). Without session ids a session ends after 30 minutes without an event:
+#   s1: view 10:00, cart 10:10, purchase 10:20 | view 12:00 | cart 13:00    (three sessions)
+#   s2: view 10:00, cart 10:25 | purchase 11:00                             (two sessions: 35 minutes)
+# With session ids, the export's own sessions count, however close the events:
+#   x1: view 10:00 (A), cart 10:05 (B), purchase 10:06 (B)
+SESSIONS = """user_id,event_type,event_time,session_id
+s1,view,2024-01-01 10:00:00,
+s1,cart,2024-01-01 10:10:00,
+s1,purchase,2024-01-01 10:20:00,
+s1,view,2024-01-01 12:00:00,
+s1,cart,2024-01-01 13:00:00,
+s2,view,2024-01-01 10:00:00,
+s2,cart,2024-01-01 10:25:00,
+s2,purchase,2024-01-01 11:00:00,
+x1,view,2024-01-01 10:00:00,A
+x1,cart,2024-01-01 10:05:00,B
+x1,purchase,2024-01-01 10:06:00,B
+"""
+
+
+@pytest.mark.parametrize("order", ["sequential", "strict"])
+def test_counting_by_session(con, write, order):
+    import_file(con, write("sessions.csv", SESSIONS))
+    by_user = funnel(con, FunnelQuery(order=order))
+    assert counts(by_user) == [3, 3, 3]  # each user views, carts and buys within the 7-day window
+    by_session = funnel(con, FunnelQuery(order=order, count_by="session"))
+    # sessions with a view: s1's first (all three steps), s1's 12:00 one (view only), s2's first (view,
+    # cart; its purchase is in the next session) and x1's session A (view only; cart and buy are in B)
+    assert counts(by_session) == [4, 2, 1]
+    assert sorted(by_session.users["user_id"]) == ["s1", "s1", "s2", "x1"]
+    assert set(by_session.users["session"]) == {"gap 1", "gap 2", "id A"}
+
+
+def test_session_funnels_take_no_user_only_options():
+    with pytest.raises(PondError, match="first-time steps and exclusions are about users"):
+        FunnelQuery(count_by="session", first_time=(3,))
+    with pytest.raises(PondError, match="count by user or session, not 'visit'"):
+        FunnelQuery(count_by="visit")

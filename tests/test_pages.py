@@ -1398,3 +1398,87 @@ def test_funnel_page_filters_a_step_or_the_whole_funnel(tmp_path, monkeypatch):
     assert entered_completed() == ("4", "2")  # f2 and f3 buy for 100 to 500
     at.text_input(key="fun-step-where-1").input("amount around 5").run()
     assert at.error and "cannot read the filter" in at.error[0].value
+
+
+PATHS_SMALL = """user_id,event_type,event_time
+p1,view,2024-01-01 10:00:00
+p1,cart,2024-01-01 10:05:00
+p1,purchase,2024-01-01 10:10:00
+p2,view,2024-01-01 11:00:00
+p2,cart,2024-01-01 11:05:00
+p3,view,2024-01-01 12:00:00
+p3,share,2024-01-01 12:05:00
+"""
+
+
+def test_paths_page_saves_a_nodes_users_as_a_segment(tmp_path, monkeypatch):
+    from engine.access import User
+    from engine.segments import load_segment, segment_users
+
+    path = warehouse_of(tmp_path, monkeypatch, PATHS_SMALL)
+    at = app().run()
+    at.switch_page("views/paths.py").run()
+    no_errors(at)
+    # after view: p1 and p2 go to cart, p3 to share
+    at.selectbox(key="paths-node").select("2. cart").run()
+    assert any(c.value.startswith("2 users through 2. cart") for c in at.caption)
+    at.text_input(key="paths-segment-name-after-view-2. cart").input("Carted after a view").run()
+    at.button(key="paths-save-segment").click().run()
+    no_errors(at)
+    assert any("Saved “Carted after a view”: 2 users" in s.value for s in at.success)
+    with warehouse.connect(path) as con:
+        assert segment_users(con, load_segment(con, "Carted after a view"))["user_id"].tolist() == ["p2", "p1"]
+    at.selectbox(key="paths-node").select("2. share").run()
+    at.button(key="paths-save-segment").click().run()  # the default name names the node
+    with warehouse.connect(path) as con:
+        assert segment_users(con, load_segment(con, "Paths after view: 2. share"))["user_id"].tolist() == ["p3"]
+        trail = con.execute("select action, rows from audit where action = 'segment_save' order by logged_at").fetchall()
+    assert trail == [("segment_save", 2), ("segment_save", 1)]
+    # the saved list is a segment like any other: the funnel page breaks down by it
+    at.switch_page("views/funnels.py").run()
+    at.selectbox(key="fun-breakdown").select("segment").run()
+    at.selectbox(key="fun-segment-name").select("Carted after a view").run()
+    no_errors(at)
+    # ... and the segment builder loads it as a list condition, counting its 2 users
+    at.switch_page("views/segments.py").run()
+    at.selectbox(key="seg-saved").select("Carted after a view").run()
+    at.button(key="seg-load").click().run()
+    no_errors(at)
+    assert at.session_state["pond_segment_conditions"][0]["kind"] == "list"
+    assert any(m.value.startswith("**2 users**") for m in at.markdown)
+    # a viewer may neither save nor export
+    from engine import access
+
+    access.add_user(path, "vera", "viewer", "a long enough password")
+    viewer = app()
+    viewer.session_state["pond_user"] = User("vera", "viewer")
+    viewer.run()
+    viewer.switch_page("views/paths.py").run()
+    assert viewer.button(key="paths-save-segment").disabled
+    assert viewer.button(key="paths-node-csv").disabled
+
+
+FUNNEL_SESSIONS = """user_id,event_type,event_time
+s1,view,2024-01-01 10:00:00
+s1,purchase,2024-01-01 10:20:00
+s1,view,2024-01-01 12:00:00
+s2,view,2024-01-01 10:00:00
+s2,purchase,2024-01-01 11:00:00
+"""
+
+
+def test_funnel_page_counts_by_session(tmp_path, monkeypatch):
+    warehouse_of(tmp_path, monkeypatch, FUNNEL_SESSIONS)
+    at = app().run()
+    at.switch_page("views/funnels.py").run()
+    no_errors(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Entered"], shown["Completed"]) == ("2", "2")  # both users view, then buy
+    at.radio(key="fun-count-by").set_value("session").run()
+    no_errors(at)
+    # sessions (30 minutes without an event ends one): s1 10:00-10:20 buys, s1 12:00 only views,
+    # s2 10:00 only views (its 11:00 purchase opens a session without a view)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Entered (sessions)"], shown["Completed"]) == ("3", "1")
+    at.radio(key="fun-count-by").set_value("user").run()
+    assert {m.label: m.value for m in at.metric}["Entered"] == "2"

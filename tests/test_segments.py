@@ -19,6 +19,7 @@ from engine.segments import (
     delete_segment,
     load_segment,
     save_segment,
+    save_user_list,
     saved_segments,
     segment_count,
     segment_users,
@@ -168,3 +169,27 @@ def test_interest_tag_condition(shop):
     assert Condition("tag", values=("category:skin",)).describe() == "interested in category:skin"
     with pytest.raises(PondError, match="choose at least one tag"):
         segment_count(shop, SegmentDefinition((Condition("tag"),)))
+
+
+def test_a_static_user_list_is_a_segment_that_new_data_does_not_change(shop, write):
+    from engine.segments import materialise_segment
+
+    definition = save_user_list(shop, " Paths: 2. cart ", ["b", "d", "b", "nobody"])
+    assert definition.describe() == "in the user list 'Paths: 2. cart'"
+    assert load_segment(shop, "Paths: 2. cart") == definition
+    # users of the list that exist (an unknown id is kept in the list but is nobody's row)
+    assert members(shop, *definition.conditions) == ["b", "d"]
+    # combined with a behaviour condition like any other segment: or the buyers of 90 days, a and c
+    assert members(shop, *definition.conditions, did("purchase", days=90), match="any") == ["a", "b", "c", "d"]
+    import_file(shop, write("more.csv", "user_id,event_type,event_time\ne,view,2024-02-01 10:00:00\n"))
+    assert members(shop, *definition.conditions) == ["b", "d"]  # new data does not change a static list
+    materialise_segment(shop, "Paths: 2. cart")  # breakdowns by the saved segment see its users
+    assert sorted(u for (u,) in shop.execute("select user_id from segment_members").fetchall()) == ["b", "d", "nobody"]
+    save_user_list(shop, "Paths: 2. cart", ["a"])  # saving again replaces the list
+    assert members(shop, *load_segment(shop, "Paths: 2. cart").conditions) == ["a"]
+    delete_segment(shop, "Paths: 2. cart")
+    assert shop.execute("select count(*) from segment_user_lists").fetchone()[0] == 0
+    with pytest.raises(PondError, match="there are no users to save"):
+        save_user_list(shop, "Empty", [])
+    with pytest.raises(PondError, match="a user list is named by one saved list"):
+        SegmentDefinition((Condition("list", values=()),)).check()

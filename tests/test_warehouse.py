@@ -25,7 +25,7 @@ def test_version_1_warehouse_is_migrated_and_backfilled(warehouse_path, write, m
             assert con.execute("select count(*) from information_schema.tables "
                                "where table_name = 'user_day_type'").fetchone() == (0,)
     with warehouse.connect(warehouse_path) as con:
-        assert warehouse.schema_version(con) == warehouse.SCHEMA_VERSION == 9
+        assert warehouse.schema_version(con) == warehouse.SCHEMA_VERSION == 10
         assert con.execute("select day, user_id, event_type, events from user_day_type order by 1, 2").fetchall() == [
             (date(2024, 1, 1), "u1", "view", 2), (date(2024, 1, 2), "u2", "cart", 1)]
 

@@ -332,6 +332,14 @@ def segment_comparison(path: str, version: int, definition_json: str) -> pd.Data
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
+def user_lists(path: str, version: int) -> list[str]:
+    from engine.segments import user_lists as listed
+
+    with connect(path) as con:
+        return listed(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
 def saved_segments(path: str, version: int) -> pd.DataFrame:
     from engine.segments import saved_segments as listed
 

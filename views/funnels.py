@@ -40,6 +40,12 @@ breakdown = settings[5].selectbox("Breakdown", ["none", *PROPERTIES] + (["segmen
                                        "values with the most entrants, then Other. Or a saved segment against "
                                        "everyone else.")
 segment = st.selectbox("Saved segment", saved, key="fun-segment-name") if breakdown == "segment" else None
+count_by = st.radio("Count", ["user", "session"], key="fun-count-by", horizontal=True,
+                    format_func={"user": "each user once", "session": "each session"}.get,
+                    help="Each session: every step must happen in the entry's session, and a user counts once per "
+                         "session. A session is the export's session id; events without one are cut into "
+                         "sessions by 30 minutes without any event, as Mixpanel and PostHog do. First-time steps "
+                         "and exclusions are about users, so they are not applied.")
 
 picked = st.columns(int(count))
 steps, step_where = [], []
@@ -71,6 +77,9 @@ with st.expander("Exclusions: leave out users who did something between two step
         before = row[2].selectbox("before step", list(range(after + 1, int(count) + 1)), key=f"fun-ex-before-{j}")
         if event != "(none)":
             exclusions.append((event, int(after), int(before)))
+    if count_by == "session" and exclusions:
+        st.caption("Counting by session: exclusions (about users) are not applied.")
+        exclusions = []
     if order == "unordered" and exclusions:
         st.caption("Unordered funnels have no steps in between: the exclusions are not applied.")
         exclusions = []
@@ -81,8 +90,8 @@ try:
     query = FunnelQuery(steps=tuple(steps), window_days=float(window) * UNITS[unit], order=order,
                         same_item=same_item and order != "unordered", start=chosen.period.start, end=chosen.period.end,
                         channel=chosen.channel, breakdown=breakdown, segment=segment, exclusions=tuple(exclusions),
-                        first_time=tuple(first_time) if order == "sequential" else (),
-                        step_where=tuple(step_where), where=funnel_where)
+                        first_time=tuple(first_time) if order == "sequential" and count_by == "user" else (),
+                        step_where=tuple(step_where), where=funnel_where, count_by=count_by)
     result = data.funnel(path, version, query, chosen.where)
 except PondError as exc:
     data.show_pond_error(exc)
@@ -96,7 +105,8 @@ if result.users.empty:
 table = result.steps
 overall = table.groupby("segment")["overall_conversion"].last()
 cards = st.columns(4)
-cards[0].metric("Entered", f"{int(table[table.step == 1]['users'].sum()):,}")
+cards[0].metric("Entered" + (" (sessions)" if count_by == "session" else ""),
+                f"{int(table[table.step == 1]['users'].sum()):,}")
 cards[1].metric("Completed", f"{int(table[table.step == len(steps)]['users'].sum()):,}")
 hours = result.time_to_convert()
 cards[2].metric("Median time to convert", f"{hours.median():.1f} h" if len(hours) else "—",
@@ -141,6 +151,6 @@ with right:
     after = st.selectbox("Reached step but not the next", list(range(1, len(steps))),
                          format_func=lambda k: f"{k}. {steps[k - 1]} → not {steps[k]}", key="fun-drop-step")
     dropped = result.dropped_after(int(after), segment)
-    widgets.capped_table(dropped, f"{len(dropped):,} users", height=240)
+    widgets.capped_table(dropped, f"{len(dropped):,} {'sessions' if count_by == 'session' else 'users'}", height=240)
     widgets.csv_download(dropped, f"pond-funnel-dropped-after-step-{after}.csv", label="These users as CSV",
                          key="fun-drop-csv")

@@ -4,7 +4,8 @@ import streamlit as st
 
 from engine.errors import PondError
 from engine.paths import PathQuery
-from ui import charts, data, widgets
+from engine.segments import save_user_list
+from ui import auth, charts, data, widgets
 from ui.page import page_context
 
 st.title("Paths")
@@ -65,6 +66,20 @@ node = st.selectbox("Node", result.nodes(), key="paths-node",
 through = result.users_through(node)
 widgets.capped_table(through, f"{len(through):,} users through {node}", height=220)
 widgets.csv_download(through, f"pond-paths-node-{node}.csv", label="These users as CSV", key="paths-node-csv")
+save = st.columns([3, 1])
+name = save[0].text_input("Save these users as a segment named", value=f"Paths {direction} {event}: {node}",
+                          key=f"paths-segment-name-{direction}-{event}-{node}",
+                          help="A static list of exactly these users: it does not change with new data. It is "
+                               "listed with the saved segments and works wherever a saved segment does.")
+if save[1].button("Save as segment", key="paths-save-segment", disabled=through.empty or not auth.can("segments"),
+                  help=None if auth.can("segments") else "Saving segments needs the marketer or admin role."):
+    try:
+        auth.require("segments")
+        data.write(save_user_list, name, through["user_id"].tolist())
+        auth.record("segment_save", f"{name.strip()}: {len(through):,} users through {node}", rows=len(through))
+        st.success(f"Saved “{name.strip()}”: {len(through):,} users.")
+    except PondError as exc:
+        st.error(str(exc))
 
 st.markdown("**Top paths**")
 st.dataframe(result.paths, hide_index=True, column_config={

@@ -21,7 +21,8 @@ RULES_KEY = "pond_rfm_rules"
 CONDITIONS_KEY = "pond_segment_conditions"
 MATCH_KEY = "seg-match"
 KIND_LABELS = {"event": "did an event", "property": "has a property", "rfm": "is in an RFM segment",
-               "tag": "is interested in", "churn": "has a churn risk", "propensity": "has a purchase propensity"}
+               "tag": "is interested in", "churn": "has a churn risk", "propensity": "has a purchase propensity",
+               "list": "are in a saved user list"}
 #: the next condition id; kept in the session, so that ids (and the widget keys made from them) never
 #: repeat across reruns: a reused key would hand a new or loaded condition an old widget's value
 NEXT_ID_KEY = "pond_segment_next_id"
@@ -82,6 +83,13 @@ def condition_row(item: dict) -> dict:
                                              default=[v for v in item["values"] if v in SCORE_BANDS],
                                              help="Bands: high ≥ 60%, medium 30–60%, low < 30% (see Churn and "
                                                   "propensity). Only currently active users have a band.")
+    elif item["kind"] == "list":
+        lists = data.user_lists(path, version)
+        current = [v for v in item["values"] if v in lists][:1]
+        picked = cols[5].selectbox("List", lists or ["(no saved lists)"], key=f"{key}-list",
+                                   index=lists.index(current[0]) if current else 0,
+                                   help="Static lists of users saved from the Paths page.")
+        item["values"] = [picked] if lists else []
     else:
         names = [r.segment for r in DEFAULT_RULES] + ["Other"]
         item["values"] = cols[5].multiselect("Segment is one of", names, key=f"{key}-rfm",
