@@ -1294,6 +1294,26 @@ def test_page_choices_live_in_the_address(demo):
     retention.radio(key="ret-mode").set_value("on").run()
     assert retention.query_params["mode"] == "on" and retention.query_params["start"] == "view"
 
+    funnel = app().run()
+    funnel.query_params.update({"steps": "2", "s1": "view", "s2": "purchase", "unit": "hours", "window": "12",
+                                "order": "strict", "w2": "amount > 10"})
+    funnel.switch_page("views/funnels.py").run()
+    no_errors(funnel)
+    assert [funnel.selectbox(key=f"fun-step-{k}").value for k in range(2)] == ["view", "purchase"]
+    assert funnel.number_input(key="fun-window-hours").value == 12
+    assert funnel.selectbox(key="fun-order").value == "strict"
+    assert funnel.text_input(key="fun-step-where-1").value == "amount > 10"
+    funnel.selectbox(key="fun-step-1").select("cart").run()
+    assert funnel.query_params["s2"] == "cart"
+
+    paths = app().run()
+    paths.query_params.update({"paths": "before", "event": "cart", "steps": "3", "collapse": "False"})
+    paths.switch_page("views/paths.py").run()
+    no_errors(paths)
+    assert paths.radio(key="paths-direction").value == "before"
+    assert paths.selectbox(key="paths-event-before").value == "cart"
+    assert paths.slider(key="paths-steps").value == 3 and not paths.toggle(key="paths-collapse").value
+
     person = app().run()  # a page with its own url_path is found after a first run
     person.query_params["user"] = "u00002"
     person.switch_page("views/user360.py").run()

@@ -18,12 +18,22 @@ types = data.event_types(path, version)
 
 defaults = [t for t in ("view", "cart", "purchase") if t in types] or types[:2]
 UNITS = {"minutes": 1 / 1440, "hours": 1 / 24, "days": 1.0}
+saved = data.saved_segments(path, version)["name"].tolist()
+BREAKDOWNS = ["none", *PROPERTIES] + (["segment"] if saved else [])
+# every choice is in the address too, so that a link opens this funnel (see widgets.in_address)
+widgets.in_address({
+    "fun-count": ("steps", widgets.bounded(2, MAX_STEPS)), "fun-window-unit": ("unit", list(UNITS)),
+    "fun-order": ("order", ["sequential", "strict", "unordered"]), "fun-same-item": ("same_item", widgets.flag),
+    "fun-breakdown": ("by", BREAKDOWNS), "fun-segment-name": ("segment", saved),
+    "fun-count-by": ("count", ["user", "session"]), "fun-where": ("where_all", str),
+}, **{"fun-count": max(2, len(defaults)), "fun-window-unit": "days"})
 settings = st.columns([0.8, 0.8, 0.9, 1.4, 0.9, 1])
-count = settings[0].number_input("Steps", min_value=2, max_value=MAX_STEPS, value=max(2, len(defaults)),
-                                 key="fun-count")
-unit = settings[2].selectbox("Unit", list(UNITS), index=2, key="fun-window-unit")
-window = settings[1].number_input("Window", min_value=1, max_value=int(90 / UNITS[unit]), value=7 if unit == "days"
-                                  else 60 if unit == "minutes" else 24, step=1, key=f"fun-window-{unit}",
+count = settings[0].number_input("Steps", min_value=2, max_value=MAX_STEPS, key="fun-count")
+unit = settings[2].selectbox("Unit", list(UNITS), key="fun-window-unit")
+widgets.in_address({f"fun-window-{unit}": ("window", widgets.bounded(1, int(90 / UNITS[unit])))},
+                   **{f"fun-window-{unit}": {"days": 7, "minutes": 60, "hours": 24}[unit]})
+window = settings[1].number_input("Window", min_value=1, max_value=int(90 / UNITS[unit]), step=1,
+                                  key=f"fun-window-{unit}",
                                   help="Every step must happen within this time of step 1 (1 minute to 90 days).")
 order = settings[3].selectbox("Order", ["sequential", "strict", "unordered"], key="fun-order",
                              help="Sequential: other events may happen between steps. Strict: each step is the "
@@ -31,9 +41,7 @@ order = settings[3].selectbox("Order", ["sequential", "strict", "unordered"], ke
                                   "steps in any order; row k counts users who did k of them within the window.")
 same_item = settings[4].checkbox("Same item", key="fun-same-item",
                                  help="Every step concerns the same item (e.g. view, cart and buy one SKU).")
-saved = data.saved_segments(path, version)["name"].tolist()
-breakdown = settings[5].selectbox("Breakdown", ["none", *PROPERTIES] + (["segment"] if saved else []),
-                                  key="fun-breakdown",
+breakdown = settings[5].selectbox("Breakdown", BREAKDOWNS, key="fun-breakdown",
                                   format_func=lambda b: "saved segment" if b == "segment" else b,
                                   help="An event property takes the value on the user's entry event (channel: the "
                                        "channel they entered through); a user property the user's own; the five "
@@ -50,9 +58,12 @@ count_by = st.radio("Count", ["user", "session"], key="fun-count-by", horizontal
 picked = st.columns(int(count))
 steps, step_where = [], []
 choices = [*types, ANY_STEP]
+widgets.in_address({**{f"fun-step-{k}": (f"s{k + 1}", choices) for k in range(int(count))},
+                    **{f"fun-step-where-{k}": (f"w{k + 1}", str) for k in range(int(count))}},
+                   **{f"fun-step-{k}": defaults[k] if k < len(defaults) else types[min(k, len(types) - 1)]
+                      for k in range(int(count))})
 for k, column in enumerate(picked):
-    default = defaults[k] if k < len(defaults) else types[min(k, len(types) - 1)]
-    steps.append(column.selectbox(f"Step {k + 1}", choices, index=choices.index(default), key=f"fun-step-{k}",
+    steps.append(column.selectbox(f"Step {k + 1}", choices, key=f"fun-step-{k}",
                                   format_func=lambda t: "any action" if t == ANY_STEP else t))
     with column.expander("Filter", expanded=bool(st.session_state.get(f"fun-step-where-{k}"))):
         step_where.append(widgets.where_input("Where", key=f"fun-step-where-{k}",

@@ -19,20 +19,26 @@ if not types:
     widgets.empty_state("No user did anything themselves yet.", hint="Paths follow views, clicks, carts and buys.")
     st.stop()
 
+widgets.in_address({
+    "paths-direction": ("paths", ["after", "before"]), "paths-steps": ("steps", widgets.bounded(2, 8)),
+    "paths-top": ("top", widgets.bounded(5, 100)), "paths-collapse": ("collapse", widgets.flag),
+    "paths-grouping": ("names", ["type", "category"]), "paths-nodes": ("nodes", widgets.bounded(2, 50)),
+}, **{"paths-steps": 4, "paths-top": 20, "paths-collapse": True, "paths-nodes": 8})
 cols = st.columns([1.4, 1.4, 1.6, 1])
 options = st.columns([1.2, 1.6, 1])
 direction = cols[0].radio("Paths", ["after", "before"], key="paths-direction", horizontal=True,
                           format_func={"after": "after a start event", "before": "before an end event"}.get)
 default = "view" if direction == "after" else "purchase"
-event = cols[1].selectbox("Start event" if direction == "after" else "End event", types, key=f"paths-event-{direction}",
-                          index=types.index(default) if default in types else 0)
-steps = cols[2].slider("Steps", min_value=2, max_value=8, value=4, key="paths-steps")
-top = int(cols[3].number_input("Top paths", min_value=5, max_value=100, value=20, step=5, key="paths-top"))
-collapse = options[0].toggle("Repeats as one step", value=True, key="paths-collapse",
+widgets.in_address({f"paths-event-{direction}": ("event", types)},
+                   **{f"paths-event-{direction}": default if default in types else types[0]})
+event = cols[1].selectbox("Start event" if direction == "after" else "End event", types, key=f"paths-event-{direction}")
+steps = cols[2].slider("Steps", min_value=2, max_value=8, key="paths-steps")
+top = int(cols[3].number_input("Top paths", min_value=5, max_value=100, step=5, key="paths-top"))
+collapse = options[0].toggle("Repeats as one step", key="paths-collapse",
                              help="On: view, view, view is one step. Off: every event is a step.")
 grouping = options[1].radio("Steps named by", ["type", "category"], key="paths-grouping", horizontal=True,
                             format_func={"type": "event type", "category": "type and item category"}.get)
-nodes = int(options[2].number_input("Nodes per step", min_value=2, max_value=50, value=8, key="paths-nodes",
+nodes = int(options[2].number_input("Nodes per step", min_value=2, max_value=50, key="paths-nodes",
                                     help="The most common names of each step; the rest are summed as “other”."))
 
 try:
