@@ -40,7 +40,7 @@ import pandas as pd
 
 from engine.errors import PondError
 from engine.filters import EVENT_PROPERTIES, Condition, compile_conditions
-from engine.warehouse import PASSIVE_EVENT_TYPES, bind_named, business_timezone, load_query, run_composed, run_query
+from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, load_query, read_sql, run_composed, run_query
 
 #: event properties a return can be asked to share with the start event
 MATCH_PROPERTIES = tuple(p for p, (_, kind) in EVENT_PROPERTIES.items() if kind == "text" and p != "event_type")
@@ -257,7 +257,7 @@ def _run(con: duckdb.DuckDBPyConnection, query_name: str, params: dict, query: R
         members, extra = _raw_members_sql(query)
         sql = load_query(query_name).replace("{members}", members)
         params = {**params, **extra, "tz": business_timezone(con)}
-        return con.execute(sql, bind_named(sql, params)).df()
+        return read_sql(con, sql, params).df()
     finally:
         con.execute("drop table if exists segment_members")
 

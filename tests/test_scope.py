@@ -301,3 +301,35 @@ def test_segment_tag_and_user_filters(shop):
     many = tuple(f"x{i}" for i in range(500)) + ("u1",)  # a long list is bound as one list
     with scope.applied([parse_condition("user in " + ",".join(many))]):
         assert metrics.kpis(shop, PERIOD)["orders"] == 1
+
+
+def test_every_filtered_analysis_reads_through_the_filter(small_demo):
+    """Under a filter that keeps nobody, every analysis the filter bar names comes out empty: a read that
+    bypassed engine.scope would show the whole warehouse's figures."""
+    from engine.communities import community_leaderboard
+    from engine.content import content_performance
+    from engine.funnels import FunnelQuery, funnel
+    from engine.lifecycle import lifecycle
+    from engine.paths import PathQuery, paths
+    from engine.retention import RetentionQuery, retention_matrix
+    from engine.rfm import rfm_scores
+    from engine.trends import Series, TrendQuery, trends
+
+    month = {"start": date(2026, 2, 1), "end": date(2026, 2, 28)}
+    nobody = [parse_condition("user = nobody")]
+    with warehouse.connect(small_demo) as con:
+        assert metrics.kpis(con, metrics.Period(**month))["active_users"] > 0
+        with scope.applied(nobody, con=con):
+            assert metrics.kpis(con, metrics.Period(**month))["active_users"] == 0
+            assert trends(con, TrendQuery((Series("any"),), **month)).frame["value"].sum() == 0
+            assert funnel(con, FunnelQuery(**month)).steps["users"].sum() == 0
+            assert funnel(con, FunnelQuery(count_by="session", **month)).steps["users"].sum() == 0
+            assert retention_matrix(con, RetentionQuery(**month)).empty
+            assert retention_matrix(con, RetentionQuery(return_where=(parse_condition("amount > 0"),),
+                                                        **month)).empty  # read from the raw events
+            assert paths(con, PathQuery("view", "after", 3, **month)).users.empty
+            assert content_performance(con, **month)["impressions"].sum() == 0
+            assert community_leaderboard(con, **month).empty or community_leaderboard(con, **month)[
+                "active_members"].sum() == 0
+            assert lifecycle(con, period="week", **month).filter(like="new").sum().sum() == 0
+            assert rfm_scores(con, as_of=month["end"]).empty
