@@ -82,19 +82,18 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         yield Source("stage", label=label)
         return
     skip = plan.skip_rows + (1 if plan.has_header else 0)
-    copy = None
-    if plan.encoding not in ("utf-8", "utf-8-sig", None) or plan.delimiter == "whitespace" \
-            or needs_cleaning(path, plan):
-        copy, rejects = clean_copy(path, plan, skip=skip)
-        _store_rejects(con, rejects)
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
     relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
                             columns = {columns}, quote = '"', escape = '"', auto_detect = false,
                             null_padding = false, store_rejects = true, rejects_table = 'csv_rejects',
                             rejects_scan = 'csv_reject_scans', max_line_size = 10000000)"""
     delimiter = "\t" if plan.delimiter == "whitespace" else plan.delimiter
-    params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
+    copy = None
     try:
+        if plan.encoding not in ("utf-8", "utf-8-sig", None) or plan.delimiter == "whitespace" \
+                or needs_cleaning(path, plan):
+            copy = _cleaned(con, path, plan, skip)
+        params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
         with _refusing_unreadable(plan, label):
             yield Source(relation, params, numbered=False, label=label)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
@@ -238,9 +237,17 @@ class _ScanRules:
         return True
 
 
-def _store_rejects(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, str, str]]) -> None:
-    if rejects:
-        con.executemany("insert into stage_rejects values (?, ?, ?)", rejects)
+def _cleaned(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, skip: int) -> Path:
+    """The :func:`clean_copy` of a file, its rejected lines stored in ``stage_rejects``; the caller
+    removes the copy."""
+    copy, rejects = clean_copy(path, plan, skip=skip)
+    try:
+        if rejects:
+            con.executemany("insert into stage_rejects values (?, ?, ?)", rejects)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+    return copy
 
 
 def _line_end(text: str) -> str:
@@ -357,10 +364,8 @@ def _plain_text(block: bytes, rules: _ScanRules, *, gbk_file: bool) -> str | Non
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
-    copy = None
-    if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan):
-        copy, rejects = clean_copy(path, plan, skip=0)
-        _store_rejects(con, rejects)
+    copy = _cleaned(con, path, plan, 0) \
+        if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan) else None
     source = copy or path
     paths = ['$."' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in plan.columns]
     extract = ", ".join(f"line ->> ? as c{i}" for i in range(len(paths)))
