@@ -82,19 +82,18 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, la
         yield Source("stage", label=label)
         return
     skip = plan.skip_rows + (1 if plan.has_header else 0)
-    copy = None
-    if plan.encoding not in ("utf-8", "utf-8-sig", None) or plan.delimiter == "whitespace" \
-            or needs_cleaning(path, plan):
-        copy, rejects = clean_copy(path, plan, skip=skip)
-        _store_rejects(con, rejects)
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in _names(len(plan.columns))) + "}"
     relation = f"""read_csv($csv_path, delim = $csv_delimiter, header = false, skip = $csv_skip,
                             columns = {columns}, quote = '"', escape = '"', auto_detect = false,
                             null_padding = false, store_rejects = true, rejects_table = 'csv_rejects',
                             rejects_scan = 'csv_reject_scans', max_line_size = 10000000)"""
     delimiter = "\t" if plan.delimiter == "whitespace" else plan.delimiter
-    params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
+    copy = None
     try:
+        if plan.encoding not in ("utf-8", "utf-8-sig", None) or plan.delimiter == "whitespace" \
+                or needs_cleaning(path, plan):
+            copy = _cleaned(con, path, plan, skip)
+        params = {"csv_path": str(copy or path), "csv_delimiter": delimiter, "csv_skip": skip}
         with _refusing_unreadable(plan, label):
             yield Source(relation, params, numbered=False, label=label)
             # only the last scan's: a sample read before it (time-format detection) stores its rejects too
@@ -165,65 +164,90 @@ def _field_threshold(width: int) -> int:
 def needs_cleaning(path: Path, plan: ImportPlan) -> bool:
     """Whether a UTF-8 text file holds a line :func:`clean_copy` must take out before DuckDB reads it.
 
-    A scan of the bytes, not the lines: NUL bytes, invalid UTF-8, a line with an odd number of quotes
-    (a quoted field over line ends: legitimate or a quote left open, the cleaning pass tells them
-    apart) and, for delimited files, a line with far more delimiters than the header has columns.
+    A scan of the bytes, not the lines: NUL bytes, invalid UTF-8, a line over 128 KB, a line with an
+    odd number of quotes (a quoted field over line ends: legitimate or a quote left open, the
+    cleaning pass tells them apart) and, for delimited files, a line with far more delimiters than
+    the header has columns.
     """
-    delimiter = None if plan.kind != "csv" or plan.delimiter == "whitespace" else ord(plan.delimiter)
-    threshold = _field_threshold(len(plan.columns))
-    carry = b""
-    with path.open("rb") as fh:
-        while True:
-            block = fh.read(SCAN_BLOCK)
-            data = carry + block
-            if not block:
-                end = len(data)
-            else:
-                end = data.rfind(b"\n") + 1
-                if end == 0:  # one line longer than a block: read on
-                    carry = data
-                    continue
-            chunk, carry = data[:end], data[end:]
-            if chunk and _chunk_needs_cleaning(chunk, delimiter, threshold):
+    rules = _ScanRules(plan)
+    for chunk in _blocks(path):
+        if not chunk.isascii():
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
                 return True
-            if not block:
-                return False
-
-
-def _chunk_needs_cleaning(chunk: bytes, delimiter: int | None, threshold: int) -> bool:
-    if b"\x00" in chunk:
-        return True
-    if not chunk.isascii():
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-    arr = np.frombuffer(chunk, dtype=np.uint8)
-    ends = np.flatnonzero(arr == 10)
-
-    def per_line(byte: int) -> np.ndarray | None:
-        where = np.flatnonzero(arr == byte)
-        if not len(where):
-            return None
-        # per line, from where the line ends fall among the bytes found (fewer searches than the reverse)
-        before = np.searchsorted(where, ends)
-        return np.diff(before, prepend=0, append=len(where))
-
-    if len(ends) and max(int(ends[0]), int(np.diff(ends).max(initial=0))) > MAX_FIELD:
-        return True  # a line that may hold a field too long to be one
-    quotes = per_line(34)
-    if quotes is not None and (quotes & 1).any():
-        return True
-    if delimiter is not None:
-        fields = per_line(delimiter)
-        if fields is not None and fields.max() >= threshold:
+        if not rules.plain(chunk):
             return True
     return False
 
 
-def _store_rejects(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, str, str]]) -> None:
-    if rejects:
-        con.executemany("insert into stage_rejects values (?, ?, ?)", rejects)
+def _blocks(path: Path, *, start: int = 0) -> Iterator[bytes]:
+    """The file from byte ``start`` in blocks of about :data:`SCAN_BLOCK` bytes that end at a line end
+    (the last one where the file ends)."""
+    carry = b""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        while True:
+            block = fh.read(SCAN_BLOCK)
+            if not block:
+                if carry:
+                    yield carry
+                return
+            data = carry + block
+            end = data.rfind(b"\n") + 1
+            if end == 0:  # one line longer than a block: read on
+                carry = data
+                continue
+            carry = data[end:]
+            yield data[:end]
+
+
+class _ScanRules:
+    """What makes a block of a text file need the line-by-line pass, checked on its bytes."""
+
+    def __init__(self, plan: ImportPlan) -> None:
+        self.quotes = plan.kind == "csv"  # JSON escapes its quotes inside strings; they never span lines
+        self.delimiter = None if plan.kind != "csv" or plan.delimiter == "whitespace" else ord(plan.delimiter)
+        self.threshold = _field_threshold(len(plan.columns))
+
+    def plain(self, chunk: bytes) -> bool:
+        if b"\x00" in chunk:
+            return False
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        lengths = np.diff(ends, prepend=-1, append=len(arr))
+        if lengths.max() > MAX_FIELD:
+            return False  # a line that may hold a field too long to be one
+
+        def per_line(byte: int) -> np.ndarray | None:
+            where = np.flatnonzero(arr == byte)
+            if not len(where):
+                return None
+            # per line, from where the line ends fall among the bytes found (fewer searches than the reverse)
+            return np.diff(np.searchsorted(where, ends), prepend=0, append=len(where))
+
+        if self.quotes and b'"' in chunk:
+            quotes = per_line(34)
+            if quotes is not None and (quotes & 1).any():
+                return False
+        if self.delimiter is not None:
+            fields = per_line(self.delimiter)
+            if fields is not None and fields.max() >= self.threshold:
+                return False
+        return True
+
+
+def _cleaned(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, skip: int) -> Path:
+    """The :func:`clean_copy` of a file, its rejected lines stored in ``stage_rejects``; the caller
+    removes the copy."""
+    copy, rejects = clean_copy(path, plan, skip=skip)
+    try:
+        if rejects:
+            con.executemany("insert into stage_rejects values (?, ?, ?)", rejects)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+    return copy
 
 
 def _line_end(text: str) -> str:
@@ -236,7 +260,8 @@ def clean_copy(path: Path, plan: ImportPlan, *, skip: int) -> tuple[Path, list[t
     Each rejected line is written as an empty line, which DuckDB counts but does not read, so that
     its reasons for other lines keep their numbers. Rows are numbered as DuckDB numbers them after
     the ``skip`` lines above the first row: a quoted field over several lines is one row. Blank-
-    separated text becomes tab-separated.
+    separated text becomes tab-separated. A block of lines that is plain (one encoding, nothing
+    :class:`_ScanRules` objects to) is decoded and written whole; only the others go line by line.
     """
     text_file = plan.kind == "csv"
     whitespace = plan.delimiter == "whitespace"
@@ -244,27 +269,49 @@ def clean_copy(path: Path, plan: ImportPlan, *, skip: int) -> tuple[Path, list[t
     width = len(plan.columns)
     threshold = _field_threshold(width)
     gbk_file = plan.encoding == "gb18030"
+    rules = _ScanRules(plan)
     rejects: list[tuple[int, str, str]] = []
+    with path.open("rb") as fh:
+        start = len(codecs.BOM_UTF8) if fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
+    blocks = _blocks(path, start=start)
+    raw_lines: deque[bytes] = deque()
+    pending: deque[tuple[str, str | None]] = deque()
+
+    def next_line() -> tuple[str, str | None] | None:
+        if pending:
+            return pending.popleft()
+        if not raw_lines:
+            block = next(blocks, None)
+            if block is None:
+                return None
+            raw_lines.extend(_split_keeping_ends(block))
+        return decode_line(raw_lines.popleft(), gbk_file=gbk_file)
+
+    def write(text: str) -> None:
+        out.write("\t".join(text.split()) + "\n" if whitespace else text)
+
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="pond-")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, path.open("rb") as src:
-        pending: deque[tuple[str, str | None]] = deque()
-
-        def next_line() -> tuple[str, str | None] | None:
-            if pending:
-                return pending.popleft()
-            raw = src.readline()
-            return decode_line(raw, gbk_file=gbk_file) if raw else None
-
-        first, row = True, -skip
-        while (line := next_line()) is not None:
-            text, reason = line
-            if first and text.startswith(codecs.BOM_UTF8.decode("utf-8")):
-                text = text[1:]
-            first = False
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        row = -skip
+        while row < 0 and (line := next_line()) is not None:  # the title and header lines: sniffed already
             row += 1
-            if row <= 0:  # the title and header lines: sniffed already
-                out.write("\t".join(text.split()) + "\n" if whitespace else text)
-                continue
+            write(line[0])
+        while True:
+            if not pending and not raw_lines:  # at a block's start: the whole block at once when it is plain
+                block = next(blocks, None)
+                if block is None:
+                    break
+                text = _plain_text(block, rules, gbk_file=gbk_file)
+                if text is not None:
+                    row += block.count(b"\n") + (not block.endswith(b"\n"))
+                    out.write("\n".join("\t".join(t.split()) for t in text.split("\n")) if whitespace else text)
+                    continue
+                raw_lines.extend(_split_keeping_ends(block))
+            line = next_line()
+            if line is None:
+                break
+            text, reason = line
+            row += 1
             if reason is None and text_file and text.count('"') % 2:
                 # a quoted field over line ends: it must close within a few lines
                 taken: list[tuple[str, str | None]] = []
@@ -291,18 +338,34 @@ def clean_copy(path: Path, plan: ImportPlan, *, skip: int) -> tuple[Path, list[t
             if reason is not None:
                 rejects.append((row, reason, text.rstrip("\r\n")[:MAX_REJECT_TEXT]))
                 out.write(_line_end(text) or "\n")
-            elif whitespace:
-                out.write("\t".join(text.split()) + "\n")
             else:
-                out.write(text)
+                write(text)
     return Path(name), rejects
 
 
+def _split_keeping_ends(block: bytes) -> list[bytes]:
+    """A block's lines, each with its ``\\n`` (a lone ``\\r`` does not end a line, as for readline)."""
+    lines = block.split(b"\n")
+    last = lines.pop()
+    return [line + b"\n" for line in lines] + ([last] if last else [])
+
+
+def _plain_text(block: bytes, rules: _ScanRules, *, gbk_file: bool) -> str | None:
+    """A block's text when the block needs nothing of the line pass: no line to reject or join, and
+    one encoding throughout (the file's; a GB18030 file's block that is ASCII or wholly GB18030)."""
+    if not rules.plain(block):
+        return None
+    if block.isascii():
+        return block.decode("ascii")
+    try:
+        return block.decode("gb18030" if gbk_file else "utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, plan: ImportPlan, label: str) -> None:
-    copy = None
-    if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan):
-        copy, rejects = clean_copy(path, plan, skip=0)
-        _store_rejects(con, rejects)
+    copy = _cleaned(con, path, plan, 0) \
+        if plan.encoding not in ("utf-8", "utf-8-sig", None) or needs_cleaning(path, plan) else None
     source = copy or path
     paths = ['$."' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in plan.columns]
     extract = ", ".join(f"line ->> ? as c{i}" for i in range(len(paths)))
