@@ -98,7 +98,9 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
     """Replace the warehouse's data with the backup's, after checking the backup; rows per table."""
     src = Path(src).expanduser().resolve()
     if not src.is_file():
-        raise PondError(f"no backup file at {src}")
+        what = "a folder, not a file" if src.is_dir() else "no such file"
+        raise PondError(f"no backup file at {src} ({what}); give the path of a .duckdb file written by "
+                        "`python -m engine backup`")
     target = con.execute("select path from duckdb_databases() where database_name = current_database()"
                          ).fetchall()[0][0]
     with tempfile.TemporaryDirectory(dir=Path(target).parent, prefix=".pond-restore-") as folder:
@@ -117,11 +119,13 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
             with warehouse.connect(copy, create=False) as check:
                 counts = _table_counts(check)
         except (PondError, duckdb.Error) as exc:
-            raise PondError(f"{src.name} is not a Pond warehouse backup ({exc})") from exc
+            raise PondError(f"{src.name} is not a Pond warehouse backup ({exc}); choose a .duckdb file written by "
+                            "`python -m engine backup` or the Admin page's backup") from exc
         ours = _table_counts(con)
         missing = set(ours) - set(counts)
         if missing:
-            raise PondError(f"{src.name} lacks tables this warehouse has: {', '.join(sorted(missing))}")
+            raise PondError(f"{src.name} lacks tables this warehouse has: {', '.join(sorted(missing))} (it is "
+                            "incomplete or damaged); choose another backup written by `python -m engine backup`")
         key = _backup_key(con, src, made_with)
         current = warehouse.data_version(con)
         con.execute(f"attach {_literal(copy)} as pond_restore (read_only)")
