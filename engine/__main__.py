@@ -321,7 +321,7 @@ def cmd_ingest(args, con) -> int:
         try:
             _, plan = _plan_for(path, args, zone, con)
             if args.keep_personal:
-                plan.pseudonymise = []
+                plan.pseudonymise, plan.keep_personal = [], True
             result = import_file(con, path, plan=plan, timezone=zone, progress=_progress_printer(path.name),
                                  demo="add" if args.add_to_demo else "replace")
         except PondError as exc:
@@ -795,7 +795,7 @@ def cmd_backup(args, con) -> int:
             return 1
     counts = restore(con, args.src)
     audit.record(con, cli_actor(), "restore", str(args.src), rows=counts.get("events"))
-    print(f"restored {args.src}: {counts.get('events', 0):,} events, {len(counts)} tables")
+    print(f"restored {args.src}: {counts.message}")
     return 0
 
 

@@ -21,8 +21,26 @@ import duckdb
 
 from engine import warehouse
 from engine.errors import PondError, WarehouseError
+from engine.ingest.personal import fingerprint, key_path, read_key, stored_fingerprint, write_key
 
 KEPT_ON_RESTORE = ("audit",)
+
+
+class RestoreResult(dict):
+    """Rows restored per table (a dict, as before), and whether the backup's pseudonym key came back."""
+
+    def __init__(self, counts: dict[str, int], *, key_restored: bool, key: Path | None = None) -> None:
+        super().__init__(counts)
+        self.key_restored = key_restored
+        self.key = key
+
+    @property
+    def message(self) -> str:
+        events = self.get("events", 0)
+        said = f"{events:,} events, {len(self)} tables"
+        if self.key_restored:
+            said += f"; pseudonym key restored to {self.key} (re-imported people get the same pseudonyms)"
+        return said
 
 
 @dataclass(frozen=True)
@@ -69,8 +87,6 @@ def backup(con: duckdb.DuckDBPyConnection, dest: str | Path) -> BackupResult:
     if copied != _table_counts(con):
         dest.unlink(missing_ok=True)
         raise WarehouseError("the backup does not match the warehouse (it changed while copying?); try again")
-    from engine.ingest.personal import key_path
-
     key = key_path(con)
     if key.exists():
         shutil.copy2(key, dest.with_suffix(".key"))
@@ -82,7 +98,9 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
     """Replace the warehouse's data with the backup's, after checking the backup; rows per table."""
     src = Path(src).expanduser().resolve()
     if not src.is_file():
-        raise PondError(f"no backup file at {src}")
+        what = "a folder, not a file" if src.is_dir() else "no such file"
+        raise PondError(f"no backup file at {src} ({what}); give the path of a .duckdb file written by "
+                        "`python -m engine backup`")
     target = con.execute("select path from duckdb_databases() where database_name = current_database()"
                          ).fetchall()[0][0]
     with tempfile.TemporaryDirectory(dir=Path(target).parent, prefix=".pond-restore-") as folder:
@@ -93,6 +111,7 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
             with duckdb.connect(str(copy), read_only=True) as look:
                 found = _table_counts(look)
                 version = warehouse.schema_version(look) if "meta" in found else 0
+                made_with = stored_fingerprint(look) if version >= 1 else None
             if version < 1 or "events" not in found or "uploads" not in found:
                 raise PondError("it has no Pond schema, events or uploads")
             if version > warehouse.SCHEMA_VERSION:
@@ -100,11 +119,14 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
             with warehouse.connect(copy, create=False) as check:
                 counts = _table_counts(check)
         except (PondError, duckdb.Error) as exc:
-            raise PondError(f"{src.name} is not a Pond warehouse backup ({exc})") from exc
+            raise PondError(f"{src.name} is not a Pond warehouse backup ({exc}); choose a .duckdb file written by "
+                            "`python -m engine backup` or the Admin page's backup") from exc
         ours = _table_counts(con)
         missing = set(ours) - set(counts)
         if missing:
-            raise PondError(f"{src.name} lacks tables this warehouse has: {', '.join(sorted(missing))}")
+            raise PondError(f"{src.name} lacks tables this warehouse has: {', '.join(sorted(missing))} (it is "
+                            "incomplete or damaged); choose another backup written by `python -m engine backup`")
+        key = _backup_key(con, src, made_with)
         current = warehouse.data_version(con)
         con.execute(f"attach {_literal(copy)} as pond_restore (read_only)")
         try:
@@ -126,4 +148,34 @@ def restore(con: duckdb.DuckDBPyConnection, src: str | Path) -> dict[str, int]:
                 raise
         finally:
             con.execute("detach pond_restore")
-    return {t: n for t, n in counts.items() if t not in KEPT_ON_RESTORE}
+    target_key = key_path(con)
+    if key is not None:  # after the data: a restore killed in between is caught by the key's fingerprint
+        write_key(target_key, key)
+    return RestoreResult({t: n for t, n in counts.items() if t not in KEPT_ON_RESTORE},
+                         key_restored=key is not None, key=target_key)
+
+
+def _backup_key(con: duckdb.DuckDBPyConnection, src: Path, made_with: str | None) -> str | None:
+    """The key saved beside the backup ``src`` (to restore with it), None when there is none to restore;
+    refuses a backup whose pseudonyms were made with a key that neither it nor the warehouse has."""
+    beside = src.with_suffix(".key")
+    try:
+        key = read_key(beside)
+    except PondError as exc:
+        raise PondError(f"{src.name}: the key beside it cannot be used ({exc})") from exc
+    if made_with is None:
+        return key
+    if key is not None:
+        if fingerprint(key) != made_with:
+            raise PondError(f"{src.name}: the key beside it ({beside.name}) is not the key its pseudonyms were made "
+                            "with; put the key file saved with this backup there and restore again")
+        return key
+    try:
+        current = read_key(key_path(con))
+    except PondError:
+        current = None
+    if current is not None and fingerprint(current) == made_with:
+        return None  # the warehouse's own key made the backup's pseudonyms: nothing to bring back
+    raise PondError(f"{src.name} holds pseudonyms but its key {beside} is missing: restored, re-imported people "
+                    "would get other pseudonyms. Put the backup's key file there (it was written beside the "
+                    "backup, with the same name and .key) and restore again")

@@ -107,7 +107,7 @@ def test_phone_numbers_are_pseudonymised_with_a_key_outside_the_warehouse(con, w
 def test_keep_personal_turns_pseudonymisation_off(con, write):
     path = write("a.csv", "email,event,time\nann@example.com,view,2024-01-01 10:00\n")
     _, plan = inspect_file(path)
-    plan.pseudonymise = []
+    plan.pseudonymise, plan.keep_personal = [], True
     import_file(con, path, plan=plan)
     assert con.execute("select user_id from events").fetchone() == ("ann@example.com",)
 

@@ -541,7 +541,7 @@ def backup_to(dest: Path):
         return backup(con, dest)
 
 
-def restore_from(src: Path) -> dict:
+def restore_from(src: Path):
     from engine.backup import restore
     from ui.imports import WRITE_LOCK_TIMEOUT
 

@@ -118,6 +118,6 @@ with tab_backups:
                     counts = data.restore_from(folder / pick)
                 auth.record("restore", pick, rows=counts.get("events"))
                 st.cache_data.clear()
-                st.success(f"Restored {pick}: {counts.get('events', 0):,} events.")
+                st.success(f"Restored {pick}: {counts.message}.")
             except PondError as exc:
                 st.error(str(exc))

@@ -103,7 +103,7 @@ def edit_plan(item, key: str):
         keep = st.checkbox(f"Keep {', '.join(plan.pseudonymise)} as they are (they look like phone numbers, "
                            "e-mails or WeChat ids and are pseudonymised by default)", key=f"{key}-keep")
         if keep:
-            plan.pseudonymise = []
+            plan.pseudonymise, plan.keep_personal = [], True
     return plan
 
 

@@ -33,7 +33,7 @@ from engine.ingest.formats import (
     detect_time_format,
 )
 from engine.ingest.load import Source, open_source, unpack_raw
-from engine.ingest.personal import pseudonym_key
+from engine.ingest.personal import PSEUDONYM_PATTERN, pseudonym_key, remember_key
 from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
@@ -77,6 +77,8 @@ class ImportResult:
     first_event: datetime | None = None
     last_event: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    #: person ids (user and referrer cells) of the file's good rows stored as pseudonyms
+    values_pseudonymised: int = 0
 
     @property
     def summary(self) -> str:
@@ -244,7 +246,8 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     if plan.is_assignments:
         return _import_assignments(con, path, plan, label, sha, started, who, progress)
     was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
-    key = pseudonym_key(con) if plan.pseudonymise else None
+    # any row may hold a phone number or an e-mail, so the key is needed unless the operator keeps them
+    key = None if plan.keep_personal else pseudonym_key(con)
     with open_source(con, path, plan, label) as source:
         _detect_time_again(con, plan, source)
         progress(0.1, "Reading and checking rows")
@@ -266,6 +269,12 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     for name in ("ingest_upsert_user_attributes", "ingest_update_user_attributes"):
         execute_query(con, name)
     notes = list(plan.notes)
+    pseudonymised = _count_pseudonymised(con, plan) if key is not None else (0, 0)
+    if pseudonymised[0]:
+        remember_key(con, key)
+        notes.append(f"{pseudonymised[0]:,} personal ids (phone numbers, e-mails, WeChat or ID card numbers) in "
+                     f"{pseudonymised[1]:,} rows were pseudonymised with the warehouse's key; keep the key with "
+                     "the backups")
     if conversions:
         notes.append(f"{conversions:,} rows with a set conversion flag also became "
                      f"{plan.conversion_event_type or 'purchase'} events")
@@ -288,7 +297,7 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
         file_name=label, status="imported", format=plan.format, sha256=sha, upload_id=upload_id,
         rows_read=rows_read, rows_imported=imported, rows_rejected=rejected,
         rows_duplicate=good + conversions - imported, reject_reasons=reasons, first_event=first, last_event=last,
-        notes=notes,
+        notes=notes, values_pseudonymised=pseudonymised[0],
     )
     _record_upload(con, result, plan, who, started)
     return result
@@ -339,6 +348,17 @@ def _detect_time_again(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source:
         values = con.execute(f"select c{column} from {source.relation} where c{column} is not null limit 500",
                              source.params).df()
         detect_conversion_time_format(plan, values.iloc[:, 0], con)
+
+
+def _count_pseudonymised(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> tuple[int, int]:
+    """Person ids of the good rows stored as pseudonyms, and the rows that hold one."""
+    cells = [f"regexp_full_match({c}, $pattern)" for c in ("user_id", "referrer_id") if plan.source(c)]
+    if not cells:
+        return 0, 0
+    ids = " + ".join(f"coalesce({c}, false)::int" for c in cells)
+    row = con.execute(f"select coalesce(sum({ids}), 0), count(*) filter (where {ids} > 0) from canon "
+                      "where reason is null", {"pattern": PSEUDONYM_PATTERN}).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def _insert_events(con: duckdb.DuckDBPyConnection, plan: ImportPlan, upload_id: int) -> int:

@@ -77,6 +77,8 @@ class ImportPlan:
     conversion_time_patterns: list[str] = field(default_factory=list)
     timezone: str | None = None  # zone of naive source times; None means UTC
     pseudonymise: list[str] = field(default_factory=list)
+    #: the operator chose to keep personal ids in clear: no value is pseudonymised, not even one by one
+    keep_personal: bool = False
     notes: list[str] = field(default_factory=list)
     #: the preview's times: first and last (ISO, UTC), how many sample values parsed, of how many,
     #: and whether the sample is the whole file; filled by :func:`engine.ingest.inspect_file`

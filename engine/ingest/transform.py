@@ -11,6 +11,7 @@ import duckdb
 
 from engine.ingest.formats import ZONED_PATTERN, ImportPlan
 from engine.ingest.load import Source, check_rows, raw_cells_json
+from engine.ingest.personal import PERSONAL_VALUE_MACROS, person_sql
 from engine.ingest.vocabulary import FLAG_FALSE, FLAG_TRUE
 from engine.warehouse import load_query
 
@@ -189,7 +190,7 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
 
     ``raw`` packs the original cells of rejected rows only.
     """
-    for macro in _MACROS:
+    for macro in (*_MACROS, *PERSONAL_VALUE_MACROS):
         con.execute(macro)
     con.execute("create or replace temp table vocabulary (raw varchar primary key, canonical varchar)")
     if plan.vocabulary:
@@ -211,10 +212,10 @@ def build_canonical(con: duckdb.DuckDBPyConnection, plan: ImportPlan, source: So
     identified = f"select * replace ({', '.join(ids)}) from source" if ids else "select * from source"
     event_type, vocabulary_join = _event_type(plan, p)
     person = {}
-    for name in ("user_id", "referrer_id"):
+    for name in ("user_id", "referrer_id"):  # personal ids are decided per value, on every row
         person[name] = f"s_{name}"
-        if name in plan.pseudonymise:
-            person[name] = f"'p_' || left(sha256({p.bind('key', key)} || s_{name}), 20)"
+        if key is not None and not plan.keep_personal:
+            person[name] = person_sql(f"s_{name}", p.bind("key", key), whole_column=name in plan.pseudonymise)
     refund_sign = "case when t_event_type = 'refund' then abs({x}) else {x} end"
     has_amount = bool(plan.source("amount"))
     amount = (refund_sign.format(x="pond_number(s_amount)") if has_amount else
