@@ -99,41 +99,62 @@ def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top
         empty = pd.DataFrame(columns=["path", "steps", "users", "share"])
         return PathResult(empty, pd.DataFrame(columns=["step", "source", "target", "users"]),
                           pd.DataFrame(columns=["user_id", "path"]), query)
-    steps = steps.sort_values(["user_id", "step"])
-    sequences = steps.groupby("user_id", sort=True)["event_type"].agg(list)
-    filler = END if query.direction == "after" else START
-    padded = sequences.map(lambda s: s if len(s) == query.steps else (
-        [*s, filler] if query.direction == "after" else [filler, *s]))
-    padded = _cap_nodes(padded, query.max_nodes)
-    users = pd.DataFrame({"user_id": padded.index, "path": padded.map(" → ".join).to_numpy()})
+    return _assemble(steps, query, top)
+
+
+def _assemble(steps: pd.DataFrame, query: PathQuery, top: int) -> PathResult:
+    """Paths, links and drop-off from the SQL's (user, step, name) rows, column-wise in pandas: a list
+    per user took 4 s of a 10M-event warehouse's 5."""
+    n = query.steps
+    steps = steps[["user_id", "step", "event_type"]].rename(columns={"event_type": "name"})
+    length = steps.groupby("user_id")["step"].transform("size")
+    short = length < n
+    if query.direction == "after":  # steps 1..L, then (end) at L+1
+        position = steps["step"]
+        fillers = steps.loc[short, ["user_id"]].drop_duplicates().assign(
+            position=lambda f: f["user_id"].map(steps.groupby("user_id").size()) + 1, name=END)
+    else:  # steps n-L+1..n become 2..L+1 after (start) at 1
+        position = steps["step"] - (n - length) + short.astype("int64")
+        fillers = steps.loc[short, ["user_id"]].drop_duplicates().assign(position=1, name=START)
+    nodes = pd.concat([steps.assign(position=position.to_numpy())[["user_id", "position", "name"]],
+                       fillers[["user_id", "position", "name"]]], ignore_index=True)
+    nodes["position"] = nodes["position"].astype("int64")
+    nodes["name"] = _cap_node_names(nodes, query.max_nodes)
+    wide = nodes.pivot(index="user_id", columns="position", values="name").sort_index()
+    wide = wide.reindex(columns=range(1, int(nodes["position"].max()) + 1))
+    path = wide[1].astype(object)
+    for k in wide.columns[1:]:
+        present = wide[k].notna()
+        path = path.where(~present, path + " → " + wide[k].where(present, ""))
+    users = pd.DataFrame({"user_id": wide.index.to_numpy(), "path": path.to_numpy()})
     counts = users.groupby("path").size().rename("users").reset_index()
     counts["steps"] = counts["path"].str.count("→") + 1
     counts["share"] = counts["users"] / len(users)
     counts = counts.sort_values(["users", "path"], ascending=[False, True]).head(top).reset_index(drop=True)
-    links = []
-    for sequence in padded:
-        for k in range(len(sequence) - 1):
-            links.append((k + 1, f"{k + 1}. {sequence[k]}", f"{k + 2}. {sequence[k + 1]}"))
-    moves = (pd.DataFrame(links, columns=["step", "source", "target"]).groupby(["step", "source", "target"])
-             .size().rename("users").reset_index().sort_values(["step", "users"], ascending=[True, False]))
-    reached = pd.DataFrame([(k + 1, name) for sequence in padded for k, name in enumerate(sequence)],
-                           columns=["step", "node"])
-    per_step = reached[~reached["node"].isin([END, START])].groupby("step").size().rename("users").reset_index()
+    pairs = []
+    for k in wide.columns[:-1]:
+        both = wide[[k, k + 1]].dropna()
+        pairs.append(pd.DataFrame({"step": k, "source": f"{k}. " + both[k], "target": f"{k + 1}. " + both[k + 1]}))
+    links = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["step", "source", "target"])
+    moves = (links.groupby(["step", "source", "target"]).size().rename("users").reset_index()
+             .sort_values(["step", "users"], ascending=[True, False]))
+    own = nodes[~nodes["name"].isin([END, START])]
+    per_step = own.groupby("position").size().rename("users").rename_axis("step").reset_index()
     per_step["dropped"] = (per_step["users"].shift(1) - per_step["users"]).fillna(0).astype("int64")
     per_step["share_of_start"] = per_step["users"] / len(users)
     return PathResult(counts[["path", "steps", "users", "share"]], moves.reset_index(drop=True), users, query,
                       per_step)
 
 
+def _cap_node_names(nodes: pd.DataFrame, limit: int) -> pd.Series:
+    """Per position, the ``limit`` names with the most users; the others become ``other``."""
+    own = nodes[~nodes["name"].isin([END, START])]
+    sizes = own.groupby(["position", "name"]).size().rename("users").reset_index()
+    sizes = sizes.sort_values(["position", "users", "name"], ascending=[True, False, True])  # ties by name
+    kept = sizes.groupby("position").head(limit)
+    keep = pd.MultiIndex.from_frame(kept[["position", "name"]])
+    mine = pd.MultiIndex.from_frame(nodes[["position", "name"]])
+    return nodes["name"].where(mine.isin(keep) | nodes["name"].isin([END, START]), OTHER)
+
+
 OTHER = "other"
-
-
-def _cap_nodes(sequences: pd.Series, limit: int) -> pd.Series:
-    """Per step, the ``limit`` names with the most users; the others become ``other``."""
-    keep: dict[int, set] = {}
-    longest = max((len(s) for s in sequences), default=0)
-    for k in range(longest):
-        names = pd.Series([s[k] for s in sequences if len(s) > k and s[k] not in (END, START)]).value_counts()
-        ranked = sorted(names.items(), key=lambda item: (-item[1], item[0]))  # ties by name: the same every run
-        keep[k] = {name for name, _ in ranked[:limit]} | {END, START}
-    return sequences.map(lambda s: [n if n in keep[k] else OTHER for k, n in enumerate(s)])
