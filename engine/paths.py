@@ -20,7 +20,8 @@ Semantics (as in PostHog's user paths):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -91,10 +92,10 @@ def paths(con: duckdb.DuckDBPyConnection, query: PathQuery | None = None, *, top
         raise PondError("the warehouse holds no events yet; import a file or build the demo")
     params = {"event": query.event, "direction": query.direction, "steps": query.steps, "start": start,
               "collapse": query.collapse, "grouping": query.grouping,
-              "end": end, "channel": query.channel, "tz": business_timezone(con),
-              "passive": list(PASSIVE_EVENT_TYPES),
-              "lo": datetime.combine(start, time()) - timedelta(days=1),
-              "hi": datetime.combine(end, time()) + timedelta(days=2)}
+              "end": end, "channel": query.channel, "passive": list(PASSIVE_EVENT_TYPES)}
+    zone = ZoneInfo(business_timezone(con))
+    for name, day in (("from_utc", start), ("to_utc", end + timedelta(days=1))):  # local midnights in UTC
+        params[name] = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
     steps = run_query(con, "path_steps", params)
     if steps.empty:
         empty = pd.DataFrame(columns=["path", "steps", "users", "share"])
