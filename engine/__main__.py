@@ -428,6 +428,8 @@ def _run_query(args, con) -> int:
         _emit(result.links if args.links else result.paths, args.format)
         return 0
     if args.analysis in ("communities", "lifecycle", "stickiness"):
+        if args.analysis == "lifecycle" and args.period == "hour":
+            raise PondError("lifecycle periods are day, week or month; hours are for retention only")
         from engine.communities import community_leaderboard
         from engine.lifecycle import lifecycle, stickiness
 

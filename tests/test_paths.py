@@ -102,3 +102,17 @@ def test_users_through_a_node(shop):
     assert result.nodes()[:2] == ["1. view", "2. cart"]
     assert result.users_through("2. cart")["user_id"].tolist() == ["u1", "u4"]
     assert result.users_through("3. (end)")["user_id"].tolist() == ["u2", "u4"]
+
+
+def test_the_range_is_business_days_of_the_time_zone(con, write):
+    from engine import warehouse
+
+    # in Asia/Shanghai (UTC+8): 15:59 UTC is 23:59 on 01-01, 16:00 UTC is 00:00 on 01-02, and
+    # 15:59 UTC on 01-02 is 23:59 on 01-02: the path on 01-02 is cart then purchase
+    import_file(con, write("tz.csv", "user_id,event_type,event_time\nz,view,2024-01-01 15:59:00\n"
+                                     "z,cart,2024-01-01 16:00:00\nz,purchase,2024-01-02 15:59:00\n"
+                                     "z,share,2024-01-02 16:00:00\n"))
+    warehouse.set_business_timezone(con, "Asia/Shanghai")
+    result = paths(con, PathQuery("cart", "after", 3, date(2024, 1, 2), date(2024, 1, 2)))
+    assert result.users["path"].tolist() == ["cart → purchase → (end)"]
+    assert paths(con, PathQuery("view", "after", 3, date(2024, 1, 2), date(2024, 1, 2))).users.empty

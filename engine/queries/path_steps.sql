@@ -1,21 +1,18 @@
--- Each user's path within the days [$start, $end]: the steps after their first $event ($direction =
+-- Each user's path within the days of the range: the steps after their first $event ($direction =
 -- 'after') or before their last one ($direction = 'before'), $steps steps at most, the anchor
 -- included. A step is an event of the user's own (not $passive), in time order, events at one
 -- timestamp in import order, labelled by its type ($grouping = 'type') or type and category
 -- ('category'); with $collapse a run of one label is one step. Anchors through $channel only.
-with actions as (
+-- [$from_utc, $to_utc) are the first instant of the range and the instant it ends, in the business time zone.
+with in_range as (
+    -- the range's business days as UTC instants ($from_utc, $to_utc): no time zone conversion per event
     select
         user_id, event_type, channel, event_time, upload_id, rowid as import_order,
         case when $grouping = 'category' and category is not null then event_type || ' · ' || category
-             else event_type end as label,
-        cast((event_time at time zone 'UTC') at time zone $tz as date) as day
+             else event_type end as label
     from events
     where not list_contains($passive, event_type)
-        and event_time >= $lo and event_time < $hi
-),
-
-in_range as (
-    select * from actions where day between $start and $end
+        and event_time >= $from_utc and event_time < $to_utc
 ),
 
 ordered as (
