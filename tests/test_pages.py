@@ -1502,3 +1502,15 @@ def test_funnel_page_counts_by_session(tmp_path, monkeypatch):
     assert (shown["Entered (sessions)"], shown["Completed"]) == ("3", "1")
     at.radio(key="fun-count-by").set_value("user").run()
     assert {m.label: m.value for m in at.metric}["Entered"] == "2"
+
+
+def test_a_filter_on_a_segment_that_does_not_exist_is_refused_or_dropped(demo):
+    at = app().run()
+    add_property_filter(at, "segment", "=", "ghosts")
+    assert any("no segment is saved yet" in e.value or "no saved segment named 'ghosts'" in e.value for e in at.error)
+    assert address_filters(at) == []
+    linked = app()
+    linked.query_params["where"] = ["segment = ghosts", "gender = F"]
+    linked.run()
+    no_errors(linked)
+    assert address_filters(linked) == ["gender = F"]

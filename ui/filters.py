@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from engine.errors import PondError
-from engine.filters import OPERATORS, PROPERTIES, Condition, parse_condition
+from engine.filters import OPERATORS, PROPERTIES, parse_condition
 from engine.metrics import Period
 from ui import data
 
@@ -107,11 +107,18 @@ def _range_from_url(first: date, last: date) -> tuple[date, date] | None:
     return (start, end) if first <= start <= end <= last else None
 
 
-def active_conditions() -> tuple[str, ...]:
-    """The property filters in force: the session's, else a shared link's (``?where=``), valid ones only."""
+def active_conditions(path: str, version: int) -> tuple[str, ...]:
+    """The property filters in force: the session's, else a shared link's (``?where=``), valid ones only;
+    a filter on a saved segment that has since been deleted is dropped."""
     if WHERE_KEY not in st.session_state:
         st.session_state[WHERE_KEY] = [w for w in st.query_params.get_all("where") if _valid(w)]
-    return tuple(st.session_state[WHERE_KEY])
+    where = st.session_state[WHERE_KEY]
+    saved = set(data.saved_segments(path, version)["name"])
+    kept = [w for w in where if not (parse_condition(w).property == "segment"
+                                     and not set(parse_condition(w).values) <= saved)]
+    if kept != where:
+        st.session_state[WHERE_KEY] = kept
+    return tuple(kept)
 
 
 def _valid(text: str) -> bool:
@@ -122,13 +129,24 @@ def _valid(text: str) -> bool:
     return True
 
 
-def conditions_of(where: tuple[str, ...]) -> tuple[Condition, ...]:
-    return tuple(parse_condition(w) for w in where)
+def _problem(text: str, path: str, version: int) -> str | None:
+    """Why the filter ``text`` cannot be added, or None."""
+    try:
+        condition = parse_condition(text)
+    except PondError as exc:
+        return str(exc)
+    if condition.property == "segment":
+        saved = data.saved_segments(path, version)["name"].tolist()
+        missing = [v for v in condition.values if v not in saved]
+        if missing:
+            return (f"there is no saved segment named {missing[0]!r}; saved segments: {', '.join(saved)}" if saved
+                    else "no segment is saved yet: build and save one on Segments first")
+    return None
 
 
 def _render_property_filters(path: str, version: int) -> None:
     """Property filters for every page: the list in force, each removable, and a form to add one."""
-    where = list(active_conditions())
+    where = list(active_conditions(path, version))
     if where:  # the address always holds the view (a page switch starts from a clean address)
         st.query_params["where"] = where
     box = st.sidebar.expander(f"Property filters ({len(where)})" if where else "Property filters",
@@ -158,10 +176,9 @@ def _render_property_filters(path: str, version: int) -> None:
                                help=("Values seen: " + ", ".join(map(str, known[:12]))) if known else None)
     if box.button("Add filter", key="pond-where-add", icon=":material/add:"):
         text = f"{prop} {op} {value}".strip()
-        try:
-            parse_condition(text)
-        except PondError as exc:
-            box.error(str(exc))
+        problem = _problem(text, path, version)
+        if problem:
+            box.error(problem)
         else:
             if text not in where:
                 where.append(text)
@@ -206,4 +223,5 @@ def current_filters(path: str, version: int) -> Filters:
     if len(chosen) == 1:  # the date picker is half-way through choosing a range
         chosen = (chosen[0], chosen[0])
     channel = st.session_state.get(CHANNEL_KEY, ALL_CHANNELS)
-    return Filters(Period(*chosen), None if channel == ALL_CHANNELS else channel, active_conditions())
+    return Filters(Period(*chosen), None if channel == ALL_CHANNELS else channel,
+                   active_conditions(path, version))
