@@ -180,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--recurring", action="store_true",
                            help="a cohort per period with a start event (default: first time only)")
     retention.add_argument("--breakdown", default="none",
-                           help="retention: channel, community, gender, age_band, city or a saved segment "
-                                "(--name); funnel, trends, kpis and ctr: any event or user property (channel, "
+                           help="retention: channel, community, gender, age_band, city, a saved segment "
+                                "(--name), a property of the start event (category, item, event_channel ...) "
+                                "or of the user (churn_risk ...), top --limit values then Other; "
+                                "funnel, trends, kpis and ctr: any event or user property (channel, "
                                 "category, gender ...) or, for funnels, a saved segment (--name)")
     p.add_argument("--name", help="segment: the saved segment whose users to print; experiment: its name")
     rfm = p.add_argument_group("rfm")
@@ -719,7 +721,8 @@ def cmd_retention(args, con) -> int:
                            return_event=args.return_event,
                            first_time=not args.recurring, mode=args.mode, start=args.start, end=args.end,
                            channel=args.channel, breakdown=args.breakdown, segment=args.name,
-                           week_start=args.week_start, min_returns=args.min_returns, clip=args.clip,
+                           breakdown_limit=args.limit, week_start=args.week_start,
+                           min_returns=args.min_returns, clip=args.clip,
                            match_property=args.match,
                            start_where=tuple(parse_condition(w) for w in args.start_where),
                            return_where=tuple(parse_condition(w) for w in args.return_where))

@@ -39,7 +39,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
-from engine.filters import EVENT_PROPERTIES, Condition, compile_conditions
+from engine.filters import EVENT_PROPERTIES, USER_PROPERTIES, Condition, compile_conditions
 from engine.warehouse import PASSIVE_EVENT_TYPES, business_timezone, load_query, read_sql, run_composed, run_query
 
 #: event properties a return can be asked to share with the start event
@@ -48,7 +48,15 @@ MATCH_PROPERTIES = tuple(p for p, (_, kind) in EVENT_PROPERTIES.items() if kind 
 PERIODS = ("hour", "day", "week", "month")
 MAX_HOURS = 72  # hourly retention: at most this many periods after a cohort, and 3 days of cohorts
 MODES = ("on", "on_or_after")
-BREAKDOWNS = ("none", "channel", "community", "segment", "gender", "age_band", "city")
+#: breakdowns by a property of the cohort's start event: its column SQL (from engine.filters). The event's
+#: channel is "event_channel": "channel" stays the user's acquisition channel
+EVENT_BREAKDOWNS = {("event_channel" if p == "channel" else p): column
+                    for p, (column, kind) in EVENT_PROPERTIES.items() if kind == "text" and p != "community"}
+#: breakdowns by a text property of the user (those not already fixed breakdowns)
+USER_BREAKDOWNS = {p: column for p, (column, kind) in USER_PROPERTIES.items()
+                   if kind == "text" and p not in ("gender", "age_band", "city", "user")}
+PROPERTY_BREAKDOWNS = (*EVENT_BREAKDOWNS, *USER_BREAKDOWNS)
+BREAKDOWNS = ("none", "channel", "community", "segment", "gender", "age_band", "city", *PROPERTY_BREAKDOWNS)
 ANY_EVENT = "any"
 
 
@@ -65,6 +73,7 @@ class RetentionQuery:
     end: date | None = None  # last cohort start (default: the last day of data)
     channel: str | None = None  # only users acquired through this channel
     breakdown: str = "none"
+    breakdown_limit: int = 5  # property breakdowns: the top N values by cohort members, then Other, (none)
     segment: str | None = None  # saved segment for breakdown="segment"
     clip: bool = False  # only start events on the days [start, end] make a user a cohort member
     week_start: str = "monday"  # or "sunday"
@@ -80,6 +89,8 @@ class RetentionQuery:
                 raise PondError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if self.start and self.end and self.end < self.start:
             raise PondError(f"the cohort range ends ({self.end}) before it starts ({self.start})")
+        if not 1 <= self.breakdown_limit <= 100:
+            raise PondError(f"a breakdown shows 1 to 100 values before Other, not {self.breakdown_limit}")
         if self.breakdown == "segment" and not self.segment:
             raise PondError("choose the saved segment to break down by")
         if self.week_start not in ("monday", "sunday"):
@@ -96,7 +107,8 @@ class RetentionQuery:
     @property
     def from_raw_events(self) -> bool:
         """Hours, property matching and event filters need the events themselves, not the daily rollup."""
-        return self.period == "hour" or bool(self.match_property or self.start_where or self.return_where)
+        return (self.period == "hour" or self.breakdown in PROPERTY_BREAKDOWNS
+                or bool(self.match_property or self.start_where or self.return_where))
 
     def params(self, con: duckdb.DuckDBPyConnection) -> dict:
         bounds = con.execute("select min(day), max(day) from user_day_type").fetchone()
@@ -130,6 +142,15 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
     start_sql, start_params = compile_conditions(query.start_where, prefix="rs")
     return_sql, return_params = compile_conditions(query.return_where, prefix="rr")
     needs_users = any(c.is_user_property for c in (*query.start_where, *query.return_where))
+    # a property breakdown: the start event's value (the first start event of the cohort) or the user's
+    event_value = EVENT_BREAKDOWNS.get(query.breakdown, "cast(null as varchar)")
+    if query.breakdown in USER_BREAKDOWNS:
+        segment_value = f"(select cast({USER_BREAKDOWNS[query.breakdown]} as varchar) from users as u " \
+                        "where u.user_id = c.user_id)"
+    elif query.breakdown in EVENT_BREAKDOWNS:
+        segment_value = "c.breakdown_value"
+    else:
+        segment_value = None
     join_users = "left join users as u on u.user_id = e.user_id" if needs_users else ""
     value = EVENT_PROPERTIES[query.match_property][0] if query.match_property else "cast(null as varchar)"
     if query.period == "week":
@@ -155,12 +176,41 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
     else:
         start_values = "select user_id, cohort, match_value from started where false"
         returns_join = "join return_events as r on r.user_id = m.user_id and r.period_start > m.cohort"
+    if segment_value is None:
+        members_sql = f"""    cohort_members as (
+        select a.segment, c.cohort, c.user_id
+        from cohorts as c
+        join attributes as a on a.user_id = c.user_id
+        where {in_cohorts} and (not $clip or c.in_range)
+    ),"""
+    else:  # the top $breakdown_limit values by cohort members, then Other, then (none)
+        members_sql = f"""    valued_members as (
+        select {segment_value} as value, c.cohort, c.user_id
+        from cohorts as c
+        join attributes as a on a.user_id = c.user_id
+        where {in_cohorts} and (not $clip or c.in_range)
+    ),
+
+    top_values as (
+        select value from valued_members where value is not null
+        group by value order by count(*) desc, value limit $breakdown_limit
+    ),
+
+    cohort_members as (
+        select
+            case when m.value is null then '(none)' when t.value is not null then m.value else 'Other' end
+                as segment,
+            m.cohort, m.user_id
+        from valued_members as m
+        left join top_values as t on t.value = m.value
+    ),"""
     attributes = load_query("retention_members").split("first_community as (", 1)[1].split("members as (", 1)[0]
     sql = f"""with scoped as (
         select
             e.user_id,
             (e.event_time at time zone 'UTC') at time zone $tz as local_time,
             cast({value} as varchar) as match_value,
+            cast({event_value} as varchar) as breakdown_value,
             (e.event_type = $start_event or ($start_event = 'any' and not list_contains($passive, e.event_type)))
                 and {start_sql} as is_start,
             (e.event_type = $return_event or ($return_event = 'any' and not list_contains($passive, e.event_type)))
@@ -174,27 +224,30 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
     ),
 
     started as (
-        select user_id, local_time, match_value, {_bucket(query.period, 'local_time')} as cohort,
+        select user_id, local_time, match_value, breakdown_value, {_bucket(query.period, 'local_time')} as cohort,
             cast(local_time as date) between $from and $to as on_range_day
         from scoped
         where is_start
     ),
 
     starts as (
-        select user_id, cohort, min(local_time) as first_time, bool_or(on_range_day) as in_range
+        select user_id, cohort, min(local_time) as first_time, bool_or(on_range_day) as in_range,
+            arg_min_null(breakdown_value, local_time) as breakdown_value
         from started
         group by user_id, cohort
     ),
 
     first_starts as (
-        select user_id, min(cohort) as cohort, min(first_time) as first_time from starts group by user_id
+        select user_id, min(cohort) as cohort, min(first_time) as first_time,
+            arg_min_null(breakdown_value, first_time) as breakdown_value
+        from starts group by user_id
     ),
 
     cohorts as (
-        select user_id, cohort, cast(first_time as date) between $from and $to as in_range
+        select user_id, cohort, cast(first_time as date) between $from and $to as in_range, breakdown_value
         from first_starts where $first_time
         union all
-        select user_id, cohort, in_range from starts where not $first_time
+        select user_id, cohort, in_range, breakdown_value from starts where not $first_time
     ),
 
     start_values as (
@@ -202,12 +255,7 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
     ),
 
     first_community as ({attributes}
-    cohort_members as (
-        select a.segment, c.cohort, c.user_id
-        from cohorts as c
-        join attributes as a on a.user_id = c.user_id
-        where {in_cohorts} and (not $clip or c.in_range)
-    ),
+{members_sql}
 
     return_events as (
         select user_id, {_bucket(query.period, 'local_time')} as period_start, match_value, count(*) as events

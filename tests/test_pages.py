@@ -299,6 +299,17 @@ def test_retention_page_with_every_control(demo):
     no_errors(at)
 
 
+def test_retention_page_breaks_down_by_a_start_event_property(demo):
+    at = app().run()
+    at.switch_page("views/retention.py").run()
+    at.selectbox(key="ret-breakdown").select("category").run()
+    no_errors(at)
+    shown = at.selectbox(key="ret-segment").options
+    # the top 5 categories of the first purchase, then Other and (none) at most
+    assert 1 <= len(shown) <= 7 and "All users" not in shown
+    assert len([s for s in shown if s not in ("Other", "(none)")]) <= 5
+
+
 def test_retention_drill_down_lists_the_cells_users(demo):
     from engine.retention import RetentionQuery, retention_cell_users
 

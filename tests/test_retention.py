@@ -279,3 +279,39 @@ def test_hourly_and_matching_limits_are_explained():
         RetentionQuery(period="hour", start=D1, end=date(2024, 1, 10))
     with pytest.raises(PondError, match="a return can match the start event on item, category"):
         RetentionQuery(match_property="amount")
+
+
+def _segment(frame, name):
+    return cells(frame[frame["segment"] == name])
+
+
+def test_breakdown_by_the_start_events_category_first_time_and_recurring(categories):
+    first = retention_matrix(categories, RetentionQuery(period="day", start_event="view", return_event="view",
+                                                        breakdown="category"))
+    # first-time cohort 01-01: a (c1), b (c2), c (no category); all back on 01-02, only a on 01-03
+    assert _segment(first, "c1") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 1, 1)]
+    assert _segment(first, "c2") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1)]
+    assert _segment(first, "(none)") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1)]
+    recurring = retention_matrix(categories, RetentionQuery(period="day", start_event="view", return_event="view",
+                                                            breakdown="category", first_time=False))
+    # recurring: 01-02's cohort a (c2), b (c2), c (none); a is back on 01-03; 01-03's cohort is a (c1)
+    assert _segment(recurring, "c2") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1), (D2, 0, 2, 2), (D2, 1, 1, 2)]
+    assert _segment(recurring, "c1") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 1, 1), (D3, 0, 1, 1)]
+
+
+def test_breakdown_limit_puts_the_rest_in_other(categories):
+    query = RetentionQuery(period="day", start_event="view", return_event="view", breakdown="category",
+                           breakdown_limit=1)
+    frame = retention_matrix(categories, query)
+    # c1 and c2 both have one member: the tie goes to c1 by name; c2 becomes Other
+    assert sorted(frame["segment"].unique()) == ["(none)", "Other", "c1"]
+    assert _segment(frame, "Other") == [(D1, 0, 1, 1), (D1, 1, 1, 1), (D1, 2, 0, 1)]
+    users = retention_cell_users(categories, query, segment="Other", cohort=D1, period=1)
+    assert users[["user_id", "came_back"]].values.tolist() == [["b", True]]
+
+
+def test_breakdown_by_a_user_property(categories):
+    frame = retention_matrix(categories, RetentionQuery(period="day", start_event="view", return_event="view",
+                                                        breakdown="acquisition_channel"))
+    # no user has an acquisition channel: all three are (none)
+    assert _segment(frame, "(none)") == [(D1, 0, 3, 3), (D1, 1, 3, 3), (D1, 2, 1, 3)]

@@ -8,6 +8,7 @@ from engine.errors import PondError
 from engine.retention import (
     ANY_EVENT,
     MATCH_PROPERTIES,
+    PROPERTY_BREAKDOWNS,
     RetentionQuery,
     cohort_label,
     cohorts_beyond_range,
@@ -15,6 +16,7 @@ from engine.retention import (
     retention_average,
 )
 from ui import charts, data, widgets
+from ui.filters import PROPERTY_LABELS
 from ui.page import page_context
 
 st.title("Retention")
@@ -31,7 +33,8 @@ labels = {ANY_EVENT: "any action"}
 default = "purchase" if "purchase" in types else ANY_EVENT
 
 saved = data.saved_segments(path, version)["name"].tolist()
-BREAKDOWNS = ["none", "channel", "community", "gender", "age_band", "city"] + (["segment"] if saved else [])
+BREAKDOWNS = (["none", "channel", "community", "gender", "age_band", "city"] + (["segment"] if saved else [])
+              + list(PROPERTY_BREAKDOWNS))
 widgets.in_address({
     "ret-period": ("period", ["hour", "day", "week", "month"]), "ret-start": ("start", options),
     "ret-return": ("return", options), "ret-breakdown": ("by", BREAKDOWNS), "ret-segment-name": ("segment", saved),
@@ -50,10 +53,13 @@ start_event = top[1].selectbox("Start event", options, key="ret-start",
 return_event = top[2].selectbox("Return event", options, key="ret-return",
                                 format_func=lambda v: labels.get(v, v))
 breakdown = top[3].selectbox("Breakdown", BREAKDOWNS, key="ret-breakdown",
-                             format_func=lambda b: "saved segment" if b == "segment" else b,
+                             format_func=lambda b: "saved segment" if b == "segment" else
+                             "event channel" if b == "event_channel" else PROPERTY_LABELS.get(b, b),
                              help="Channel: the user's acquisition channel. Community: the first group "
                                   "they joined. Gender, age band, city: the user's, from imported profiles. Saved "
-                                  "segment: its users against everyone else.")
+                                  "segment: its users against everyone else. Event properties (category, item, event "
+                                  "channel ...): the value on the cohort's first start event. Churn risk, propensity, "
+                                  "acquisition channel: the user's. The top 5 values, then Other, then (none).")
 second = st.columns([1.6, 1.3, 1.2, 1, 2])
 cohort_type = second[0].radio("Cohorts", ["first time", "recurring"], key="ret-cohorts", horizontal=True,
                               help="First time: a user's cohort is the period of their first start event. "
