@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engine import warehouse
-from engine.errors import PondError
+from engine.errors import PondError, WarehouseLockedError
 from engine.export import write_csv
 
 
@@ -325,7 +325,7 @@ def cmd_ingest(args, con) -> int:
             if args.keep_personal:
                 plan.pseudonymise, plan.keep_personal = [], True
             result = import_file(con, path, plan=plan, timezone=zone, progress=_progress_printer(path.name),
-                                 demo="add" if args.add_to_demo else "replace")
+                                 demo="add" if args.add_to_demo else "replace", actor=cli_actor())
         except PondError as exc:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
@@ -335,7 +335,6 @@ def cmd_ingest(args, con) -> int:
             continue
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        audit.record(con, cli_actor(), "import", f"{path.name}: upload {result.upload_id}", rows=result.rows_imported)
         print(result.summary)
         if result.first_event is not None:
             print(f"  events from {result.first_event:%Y-%m-%d %H:%M} to {result.last_event:%Y-%m-%d %H:%M} UTC")
@@ -816,6 +815,9 @@ def run(args: argparse.Namespace) -> int:
     with warehouse.connect(args.warehouse) as con:
         for leftover in warehouse.remove_leftovers(con):  # of a killed restore or import
             print(f"pond: removed {leftover.name}, left by an interrupted restore or import", file=sys.stderr)
+        from engine import audit
+
+        audit.flush_deferred(con)  # entries kept while another process held the warehouse
         if args.command == "ingest":
             return cmd_ingest(args, con)
         if args.command == "mappings":
@@ -838,14 +840,16 @@ def run(args: argparse.Namespace) -> int:
             from engine import audit
             from engine.ingest import undo_upload
 
-            done = undo_upload(con, args.upload_id)
-            audit.record(con, cli_actor(), "undo", f"upload {done.upload_id} ({done.file_name})",
-                         rows=done.rows_removed)
+            done = undo_upload(con, args.upload_id, undone_by=cli_actor())  # audited in its transaction
             print(f"undid upload {done.upload_id} ({done.file_name}): removed {done.rows_removed:,} events")
         elif args.command == "rejects":
+            from engine import audit
             from engine.ingest import rejected_rows
 
-            write_csv(rejected_rows(con, args.upload_id), sys.stdout)
+            rejects = rejected_rows(con, args.upload_id)
+            write_csv(rejects, sys.stdout)
+            audit.record(con, cli_actor(), "rejects", f"rejected rows of upload {args.upload_id} (csv)",
+                         rows=len(rejects))
         elif args.command == "demo":
             from engine.demo import build_demo
 
@@ -887,6 +891,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except PondError as exc:
         print(f"pond: {exc}", file=sys.stderr)
+        if isinstance(exc, WarehouseLockedError):  # the trail keeps busy refusals (written once the file is free)
+            from engine import audit
+
+            audit.defer(getattr(args, "warehouse", None) or warehouse.default_warehouse_path(), cli_actor(), "busy",
+                        f"{args.command} refused: {exc}", ok=False)
         return 1
     except BrokenPipeError:  # e.g. `python -m engine uploads | head`
         return 0

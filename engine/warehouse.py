@@ -584,7 +584,8 @@ def rebuild_rollups(con: duckdb.DuckDBPyConnection) -> None:
 
 def remove_leftovers(con: duckdb.DuckDBPyConnection) -> list[Path]:
     """Remove what a killed restore or import left beside the warehouse ``con`` is open on: the
-    restore's ``.pond-restore-*`` copy folders and DuckDB's spill files; returns what was removed.
+    restore's ``.pond-restore-*`` copy folders, a half-written key, and DuckDB's spill files (the
+    file's own grown, unused blocks are reused by the next write); returns what was removed.
 
     Call it right after opening, before this process does other work on the warehouse: holding the
     file means no other process is restoring into it or spilling beside it.
@@ -596,6 +597,8 @@ def remove_leftovers(con: duckdb.DuckDBPyConnection) -> list[Path]:
         return []
     path = Path(row[0][0])
     removed = [folder for folder in path.parent.glob(".pond-restore-*") if folder.is_dir()]
+    # a pseudonym key being written when the process was killed (engine.ingest.personal.write_key)
+    removed += [part for part in path.parent.glob(f".{path.with_suffix('.key').name}.*.part") if part.is_file()]
     spill = spill_folder(path)
     removed += [file for file in spill.glob("*") if file.is_file()] if spill.is_dir() else []
     for leftover in removed:

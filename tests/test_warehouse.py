@@ -18,6 +18,9 @@ def test_version_1_warehouse_is_migrated_and_backfilled(warehouse_path, write, m
         old.setattr(warehouse, "SCHEMA_VERSION", 1)
         old.setattr(warehouse, "ROLLUPS", ("user_day", "daily_events"))
         old.setattr(warehouse, "SCHEMA_VERSION", 1)
+        from engine import audit
+
+        old.setattr(audit, "record", lambda *a, **k: None)  # the Pond of schema 1 had no audit trail
         with warehouse.connect(warehouse_path) as con:
             import_file(con, write("a.csv", "user_id,event_type,event_time\nu1,view,2024-01-01 10:00\n"
                                              "u1,view,2024-01-01 11:00\nu2,cart,2024-01-02 10:00\n"))
@@ -206,3 +209,45 @@ def test_leftovers_of_a_killed_restore_or_import_are_removed_on_the_next_start(t
     assert unrelated.exists() and db.exists() and warehouse.spill_folder(db).is_dir()
     with warehouse.connect(db) as con:  # nothing left: nothing to do
         assert warehouse.remove_leftovers(con) == []
+
+
+def test_an_import_killed_midway_leaves_nothing_after_the_next_start(tmp_path):
+    """kill -9 during a big import (spilling to disk under a small memory cap): the next start finds the
+    warehouse exactly as before, and removes the spill files and a half-written key."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine.__main__ import main
+
+    db = tmp_path / "w.duckdb"
+    source = tmp_path / "big.csv"
+    with source.open("w") as fh:
+        fh.write("user_id,event_type,event_time,item_id,amount\n")
+        for k in range(400_000):
+            fh.write(f"u{k % 5000},view,2024-01-{1 + k % 28:02d} {k % 24:02d}:{k % 60:02d}:{k % 59:02d},"
+                     f"i{k % 9973},{k % 100}.5\n")
+    assert main(["--warehouse", str(db), "ingest", str(_tiny(tmp_path))]) == 0
+    with warehouse.connect(db) as con:
+        before = con.execute("select count(*), max(upload_id) from events").fetchone()
+    part = tmp_path / ".w.key.dead.part"
+    part.write_text("half")
+    env = {**os.environ, "POND_DUCKDB_MEMORY": "20MB"}
+    child = subprocess.Popen([sys.executable, "-m", "engine", "--warehouse", str(db), "ingest", str(source)],
+                             cwd=warehouse.PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.5)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert main(["--warehouse", str(db), "summary"]) == 0
+    assert not part.exists() and not [p for p in warehouse.spill_folder(db).glob("*") if p.is_file()]
+    with warehouse.connect(db) as con:
+        assert con.execute("select count(*), max(upload_id) from events").fetchone() == before
+        assert con.execute("select count(*) from uploads").fetchone() == (1,)
+
+
+def _tiny(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text("user_id,event_type,event_time\nu1,view,2024-01-01 10:00\n")
+    return path

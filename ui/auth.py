@@ -14,7 +14,8 @@ import streamlit as st
 
 from engine import access, audit
 from engine.access import LOCAL, AccessDenied, User
-from engine.errors import PondError
+from engine.errors import PondError, WarehouseLockedError
+from engine.warehouse import default_warehouse_path
 from ui import data
 
 log = logging.getLogger("pond.ui")
@@ -70,6 +71,7 @@ def require(action: str) -> User:
     try:
         access.require(user, action)
     except AccessDenied as exc:
+        record("denied", str(exc), ok=False)  # a refused writer is in the trail too
         st.error(str(exc), icon=":material/block:")
         st.stop()
     return user
@@ -79,9 +81,15 @@ def record(action: str, detail: str = "", *, rows: int | None = None, ok: bool =
            actor: str | None = None) -> None:
     """Append to the audit trail; a busy warehouse is logged, never shown as a failed action."""
     user = current_user()
+    who = actor or (user.name if user else "anonymous")
     try:
         with data.connect(timeout=15) as con:
-            audit.record(con, actor or (user.name if user else "anonymous"), action, detail, rows=rows, ok=ok)
+            audit.record(con, who, action, detail, rows=rows, ok=ok)
+    except WarehouseLockedError:  # kept beside the warehouse; the next entry written brings it in
+        try:
+            audit.defer(default_warehouse_path(), who, action, detail, rows=rows, ok=ok)
+        except Exception:  # noqa: BLE001 - the audit must not break the action it records
+            log.exception("could not keep the audit entry %s %s", action, detail)
     except Exception:  # noqa: BLE001 - the audit must not break the action it records
         log.exception("could not write the audit entry %s %s", action, detail)
 

@@ -130,11 +130,13 @@ def run_import(item: Inspected, plan: ImportPlan, *, demo: str = "replace") -> I
                                  progress=progress, derive=False, demo=demo)
             version = warehouse.data_version(con)
     except PondError as exc:
+        if isinstance(exc, WarehouseLockedError):
+            auth.record("busy", f"import of {item.name} refused: {exc}", ok=False)
         auth.record("import", f"{item.name}: refused: {exc}", ok=False)
         raise
     finally:
         bar.empty()
-    auth.record("import", f"{item.name}: upload {result.upload_id}", rows=result.rows_imported)
+    # the import wrote its own audit entry, in its transaction
     if result.status == "imported":
         derive_in_background(str(warehouse.default_warehouse_path()), version)
     return result
@@ -226,11 +228,10 @@ def deriving(path: str) -> bool:
 
 
 def run_undo(upload_id: int):
-    auth.require("undo")
+    user = auth.require("undo")
     with warehouse.connect(warehouse.default_warehouse_path(), timeout=WRITE_LOCK_TIMEOUT) as con:
-        done = undo_upload(con, upload_id, derive=False)
+        done = undo_upload(con, upload_id, derive=False, undone_by=user.name)  # audited in its transaction
         version = warehouse.data_version(con)
-    auth.record("undo", f"upload {upload_id} ({done.file_name})", rows=done.rows_removed)
     derive_in_background(str(warehouse.default_warehouse_path()), version)
     return done
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from engine import audit
 from engine.errors import ImportFormatError, PondError
 from engine.ingest.formats import (
     FORMAT_NAMES,
@@ -163,7 +164,7 @@ def _replace_demo(con: duckdb.DuckDBPyConnection, demo_id: int) -> None:
 def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
                 name: str | None = None, format: str = "auto", timezone: str | None = None,
                 imported_by: str | None = None, progress: Progress | None = None,
-                derive: bool = True, demo: str = "add") -> ImportResult:
+                derive: bool = True, demo: str = "add", actor: str | None = None) -> ImportResult:
     """Import one file as one upload, in one transaction.
 
     Parameters
@@ -179,6 +180,8 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         When the warehouse holds only the demo: ``replace`` it (what the command line and the Upload
         page do unless told otherwise: a first real import must not mix with generated data) or
         ``add`` to it (the default here, for scripts and benchmarks that import into a demo).
+    actor
+        Who the audit trail names (the command line's ``cli:<user>``); ``imported_by`` when omitted.
     derive
         Re-derive what is kept per data version (interest tags) before returning. The dashboard
         passes false and derives in the background, so that an upload returns seconds earlier;
@@ -213,7 +216,10 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         "select upload_id from uploads where sha256 = ? and status = 'imported' order by upload_id limit 1",
         [sha],
     ).fetchone()
+    who = imported_by or getpass.getuser()
     if previous:
+        audit.record(con, actor or who, "import", f"{label}: already imported as upload {previous[0]}; nothing added",
+                     rows=0)
         return ImportResult(label, "already_imported", plan.format, sha, upload_id=previous[0])
 
     if demo not in ("replace", "add"):
@@ -225,14 +231,16 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
             demo_id = demo_only(con) if demo == "replace" and not plan.is_assignments else None
             if demo_id is not None:
                 _replace_demo(con, demo_id)
-            result = _import_in_transaction(con, path, plan, label, sha, started,
-                                            imported_by or getpass.getuser(), progress)
+            result = _import_in_transaction(con, path, plan, label, sha, started, who, progress)
             if demo_id is not None:
                 result.notes.insert(0, f"Replaced the demo data (upload {demo_id}): the warehouse now holds only "
                                        "imported data")
             if detected is not None and remember(con, plan, detected, result.upload_id, imported_by):
                 result.notes.append("Mapping remembered for files with these columns: the next one is "
                                     "imported the same way")
+            # in the import's own transaction: an import that committed has its entry, even if killed next
+            audit.record(con, actor or who, "import", f"{label}: upload {result.upload_id}", rows=result.rows_imported,
+                         flush=False)
     finally:
         _drop_temporaries(con)
     if derive:
@@ -442,7 +450,8 @@ def _record_upload(con: duckdb.DuckDBPyConnection, result: ImportResult, plan: I
     )
 
 
-def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool = True) -> UndoResult:
+def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool = True,
+                undone_by: str | None = None) -> UndoResult:
     """Remove the events an upload added and mark it undone (one transaction).
 
     Events that a later upload skipped as duplicates of this one's are removed with it. ``derive``
@@ -458,6 +467,8 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
     try:
         with write_transaction(con):
             removed = _undo_in_transaction(con, upload_id)
+            audit.record(con, undone_by or getpass.getuser(), "undo", f"upload {upload_id} ({file_name})",
+                         rows=removed, flush=False)
     finally:
         con.execute("drop table if exists touched_users")
     if derive:
