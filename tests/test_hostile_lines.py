@@ -153,6 +153,20 @@ def test_a_gbk_file_with_a_utf8_line_keeps_both_readable(con, write):
     assert users == {f"王五{i}" for i in range(20)} | {"张三"}
 
 
+def test_utf8_lines_after_a_megabyte_of_gbk_are_not_garbled(con, write):
+    """The sample (the first megabyte) is all GBK, so the file is read as GB18030; UTF-8 lines far
+    after it must still be read as UTF-8, not turned into mojibake."""
+    lines = [HEADER.encode("gbk")] + [f"王五{i},i1,purchase,2026-01-05 10:00:00,2.00".encode("gbk")
+                                      for i in range(40_000)]
+    assert sum(map(len, lines[:30_000])) > 1_000_000
+    lines += [f"张三{i},i1,purchase,2026-01-05 10:00:00,2.00".encode() for i in range(3)]
+    result = import_file(con, write("gbk-then-utf8.csv", b"\n".join(lines) + b"\n"))
+    assert (result.rows_imported, result.rows_rejected) == (40_003, 0)
+    late = {u for (u,) in con.execute("select user_id from users where user_id like '张三%'").fetchall()}
+    assert late == {"张三0", "张三1", "张三2"}
+    assert con.execute("select count(*) from users where user_id like '王五%'").fetchone()[0] == 40_000
+
+
 # 4. NUL bytes after the first 8 KB ----------------------------------------------------------------------
 
 def test_a_nul_byte_after_the_first_8kb_is_a_reject_not_part_of_an_id(con, write):
