@@ -149,3 +149,30 @@ def test_restore_refuses_a_backup_of_pseudonyms_without_its_key(tmp_path, write)
                                             r"file there"):
             backup.restore(con, done.path)
         assert con.execute("select user_id from events").fetchall() == [("u1",)]
+
+
+def test_rejected_rows_keep_no_personal_value_in_clear(con, write):
+    """A row rejected for its time, and a malformed line, hold a phone number, an e-mail and an ID card:
+    the stored original cells carry the pseudonyms the imported ids get, and plain ids stay as they are."""
+    good = "13912340001,view,2024-01-01 10:00:00,o1\n"
+    bad_time = "13912340001,view,not a time,shopper@example.cn\n"
+    malformed = "11010519491231002X,view,2024-01-01 10:00:00,x,extra field\n"
+    plain = "u0001,view,not a time,17084\n"
+    path = write("rejects.csv", "user_id,event_type,event_time,order_id\n" + good + bad_time + malformed + plain)
+    result = import_file(con, path)
+    assert (result.rows_imported, result.rows_rejected) == (1, 3)
+    stored = "\n".join(r[0] or "" for r in con.execute("select raw from upload_rejects order by row_number").fetchall())
+    for value in ("13912340001", "shopper@example.cn", "11010519491231002X"):
+        assert value not in stored, value
+    pseudonym = con.execute("select user_id from events").fetchone()[0]
+    assert pseudonym.startswith("p_") and pseudonym in stored  # the same pseudonym as the imported phone
+    assert "u0001" in stored and "17084" in stored and "not a time" in stored
+
+
+def test_keep_personal_keeps_rejected_rows_as_they_were(con, write):
+    path = write("rejects.csv", "user_id,event_type,event_time\nu1,view,2024-01-01 10:00:00\n"
+                                "13912340001,view,not a time\n")
+    _, plan = inspect_file(path)
+    plan.keep_personal = True
+    import_file(con, path, plan=plan)
+    assert "13912340001" in con.execute("select raw from upload_rejects").fetchone()[0]

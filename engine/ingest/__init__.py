@@ -34,7 +34,7 @@ from engine.ingest.formats import (
     detect_time_format,
 )
 from engine.ingest.load import Source, open_source, unpack_raw
-from engine.ingest.personal import PSEUDONYM_PATTERN, pseudonym_key, remember_key
+from engine.ingest.personal import PSEUDONYM_PATTERN, mask_personal_text, pseudonym_key, remember_key
 from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
@@ -267,7 +267,7 @@ def _import_in_transaction(con, path, plan, label, sha, started, who, progress) 
     upload_id = _next_upload_id(con)
     progress(0.55, "Adding new events")
     imported = _insert_events(con, plan, upload_id)
-    _record_rejects(con, "canon", upload_id)
+    _record_rejects(con, "canon", upload_id, key)
     progress(0.7, "Updating items and users")
     for name in ("ingest_upsert_items", "ingest_update_items", "ingest_insert_items"):
         execute_query(con, name, {"upload_id": upload_id})
@@ -427,13 +427,29 @@ def _counted_insert(con: duckdb.DuckDBPyConnection, table: str, sql: str, params
     return con.execute(f"select count(*) from {table}").fetchone()[0] - before
 
 
-def _record_rejects(con: duckdb.DuckDBPyConnection, canon: str, upload_id: int) -> None:
+def _record_rejects(con: duckdb.DuckDBPyConnection, canon: str, upload_id: int, key: str | None = None) -> None:
+    """Keep the rejected rows with their reasons and original cells; with a pseudonym ``key``, personal
+    values in those cells are stored as their pseudonyms, as the imported ids are."""
     # the original cells were packed for rejected rows only, when the rows were checked
     con.execute(
         f"insert into upload_rejects select ?, _row, reason, raw from {canon} where reason is not null "
         "union all select ?, row_number, reason, raw from stage_rejects",
         [upload_id, upload_id],
     )
+    if key is None:
+        return
+    rows = con.execute("select rowid, raw from upload_rejects where upload_id = ? and raw is not null",
+                       [upload_id]).fetchall()
+    masked = [(mask_personal_text(raw, key), rowid) for rowid, raw in rows]
+    changed = pd.DataFrame([(rowid, text) for (text, rowid), (_, raw) in zip(masked, rows, strict=True)
+                            if text != raw], columns=["rid", "raw"])
+    if not changed.empty:
+        con.register("masked_rejects", changed)
+        try:
+            con.execute("update upload_rejects set raw = m.raw from masked_rejects as m "
+                        "where upload_rejects.rowid = m.rid")
+        finally:
+            con.unregister("masked_rejects")
 
 
 def _record_upload(con: duckdb.DuckDBPyConnection, result: ImportResult, plan: ImportPlan, who: str,

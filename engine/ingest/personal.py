@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -149,3 +150,34 @@ def pseudonym_key(con: duckdb.DuckDBPyConnection) -> str:
 def remember_key(con: duckdb.DuckDBPyConnection, key: str) -> None:
     """Record (inside the import's transaction) that the warehouse holds pseudonyms made with ``key``."""
     con.execute("insert or replace into meta values (?, ?)", [FINGERPRINT, fingerprint(key)])
+
+
+#: personal values inside a rejected row's original text (a JSON list of cells, or the raw line): the
+#: same kinds as pond_personal, found anywhere in the text rather than as a whole cell
+_IN_TEXT = re.compile(
+    r"[^@\s\"',;\t|\[\]]+@[^@\s\"',;\t|\[\]]+\.[A-Za-z]{2,}"          # e-mail
+    r"|(?<![\d+])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"      # mainland mobile
+    r"|(?<![\d+])\+\d[\d -]{7,}\d(?!\d)"                                # +country number
+    r"|(?<!\d)[1-9]\d{16}[\dXx](?![\dA-Za-z])"                           # ID card (check digit below)
+    r"|wxid_[A-Za-z0-9_-]+"                                                   # WeChat id
+    r"|(?<![A-Za-z0-9_-])o[A-Za-z0-9_-]{27}(?![A-Za-z0-9_-])")                # OpenID
+
+
+def _id_card(text: str) -> bool:
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return "10X98765432"[sum(int(c) * w for c, w in zip(text[:17], weights, strict=True)) % 11] == text[-1].upper()
+
+
+def mask_personal_text(text: str | None, key: str) -> str | None:
+    """``text`` with every personal value in it replaced by its pseudonym (the same one an imported
+    id gets), so that a rejected row keeps no phone number or e-mail in clear."""
+    if not text:
+        return text
+
+    def replace(match: re.Match) -> str:
+        value = match.group(0)
+        if len(value) == 18 and value[:17].isdigit() and not _id_card(value):
+            return value  # 18 digits without a valid check digit: an id, not an ID card
+        return "p_" + hashlib.sha256((key + value).encode()).hexdigest()[:20]
+
+    return _IN_TEXT.sub(replace, text)
