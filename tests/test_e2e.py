@@ -269,7 +269,7 @@ def test_property_filter_bar_and_a_kpi_breakdown(dashboard, page):
     sidebar.get_by_role("button", name="Add filter").click()
     page.get_by_text(re.compile(r"all channels; gender = F; ")).wait_for(timeout=30_000)
     assert "where=gender" in page.url
-    pick(page, "Break the key figures down by", "User · city")
+    pick(page, "Split these figures by", "User · city")
     page.get_by_text("Breakdown as CSV").wait_for(timeout=30_000)
     assert "kpi_by=city" in page.url
     # the filter goes with the user to another page, and the address keeps it

@@ -34,7 +34,7 @@ else:
     st.caption(f"{chosen.label}; change against the {widgets.plural(chosen.period.days, 'day')} before ({compared}).")
 widgets.kpi_cards(kpis)
 
-by = widgets.breakdown_choice("Break the key figures down by", key="kpi-breakdown", url_key="kpi_by",
+by = widgets.breakdown_choice("Split these figures by", key="kpi-breakdown", url_key="kpi_by",
                               container=st.columns([1, 2])[0])
 if by:
     split = data.kpi_breakdown(path, version, start, end, channel, by, chosen.where)
