@@ -109,10 +109,6 @@ def current() -> tuple[Condition, ...]:
     return _current.get()
 
 
-def describe(conditions: tuple[Condition, ...] | list[Condition]) -> str:
-    return " and ".join(c.describe() for c in conditions)
-
-
 _READ = re.compile(r"^\s*(?:(?:--[^\n]*\n)|\s)*(?P<head>with\s+recursive\s+|with\s+|select\b|from\b)",
                    re.IGNORECASE)
 
