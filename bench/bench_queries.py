@@ -184,7 +184,8 @@ def main() -> None:
              f"the last 30 days. Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}, DuckDB {__import__('duckdb').__version__}; "
              f"{time.strftime('%Y-%m-%d')}. Cold = first call on a fresh connection; warm = median of the "
-             "next calls.", "",
+             "next calls. Cases with \"filter\" read through the sidebar's property filters (engine.scope); "
+             "\"breakdown\" cases split the figures by a property in one pass.", "",
              "| query | cold ms | warm ms |", "|---|---:|---:|"]
     lines += [f"| {r['query']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} |" for r in rows]
     if args.write:
