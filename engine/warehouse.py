@@ -472,17 +472,15 @@ def _refresh_days(con: duckdb.DuckDBPyConnection, days: Sequence[date], rollups:
     tz = business_timezone(con)
     con.execute("create or replace temp table touched_days (day date)")
     con.execute("insert into touched_days select distinct unnest(?)", [sorted(set(days))])
-    execute_query(con, "rollup_touched_events")
     counted = bool(_FROM_USER_DAY_TYPE.intersection(rollups))
     if counted:
-        execute_query(con, "rollup_touched_user_day_type", {"tz": tz})
+        read_sql(con, compose_query("rollup_touched_user_day_type", touched="rollup_touched_events"), {"tz": tz})
     for rollup in rollups:
         execute_query(con, f"rollup_{rollup}_delete")
-        execute_query(con, f"rollup_{rollup}_insert", {"tz": tz})
+        read_sql(con, compose_query(f"rollup_{rollup}_insert", touched="rollup_touched_events"), {"tz": tz})
     con.execute("drop table touched_days")
     if counted:
         con.execute("drop table touched_user_day_type")
-    con.execute("drop macro table touched_events")
 
 
 def refresh_user_activity(con: duckdb.DuckDBPyConnection) -> None:

@@ -7,7 +7,7 @@ with all_assignments as (
 final as (
     select
         experiment,
-        list(distinct variant order by variant) as variants,
+        list_sort(list(distinct variant)) as variants,
         count(*) as users,
         min(assigned_at) as first_assigned,
         max(assigned_at) as last_assigned

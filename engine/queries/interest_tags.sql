@@ -15,7 +15,7 @@ weighted as (
     from events as e, latest as l
     where e.event_type in ('view', 'click', 'fav', 'cart', 'purchase', 'share', 'comment', 'like')
         and (e.item_id is not null or e.category is not null)
-        and e.event_time >= l.t - to_days(cast($lookback as integer))
+        and e.event_time >= l.t - interval (cast($lookback as integer)) day
 ),
 
 item_tags as (

@@ -55,7 +55,7 @@ final as (
             when $period = 'hour' then cast(g.cohort as timestamp) + interval (g.n) hour
             when $period = 'day' then cast(g.cohort + interval (g.n) day as date)
             when $period = 'week' then cast(g.cohort + interval (7 * g.n + 6) day as date)
-            else cast(g.cohort + to_months(cast(g.n + 1 as integer)) - interval 1 day as date)
+            else cast(g.cohort + interval (g.n + 1) month - interval 1 day as date)
         end as period_end,
         g.last_day
     from grid as g

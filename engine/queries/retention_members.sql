@@ -87,8 +87,8 @@ returns as (
 returned as (
     select
         m.segment, m.cohort, m.user_id,
-        list(distinct case when $period = 'week' then cast((r.period_start - m.cohort) // 7 as integer) else datediff($period, m.cohort, r.period_start) end order by 1)
-            filter (where r.period_start is not null) as returns
+        list_sort(list(distinct case when $period = 'week' then cast((r.period_start - m.cohort) // 7 as integer) else datediff($period, m.cohort, r.period_start) end)
+            filter (where r.period_start is not null)) as returns
     from members as m
     left join returns as r on r.user_id = m.user_id and r.period_start > m.cohort
     group by m.segment, m.cohort, m.user_id

@@ -1,7 +1,7 @@
 -- Impressions, clicks, shares, comments and likes per business day, content, campaign and channel.
 insert into content_day
 with engagement as (
-    select * from touched_events($tz)
+    select * from ({touched}) as touched_events
     where event_type in ('impression', 'click', 'share', 'comment', 'like')
 ),
 

@@ -9,7 +9,7 @@ with final as (
         cast(sum(cast(amount as decimal(18, 4))) as double) as amount,
         -- a purchase without an order id is an order of its own
         count(*) filter (where order_id is null) as unnumbered_orders
-    from touched_events($tz)
+    from ({touched}) as touched_events
     group by day, user_id, channel, event_type
 )
 

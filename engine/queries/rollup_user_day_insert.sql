@@ -26,7 +26,7 @@ numbered_orders as (
     -- distinct order ids over the purchases alone: a distinct count inside the pass above made
     -- every group keep a set (7.7 s instead of 4.3 s for the days of 10M events)
     select day, user_id, channel, count(distinct order_id) as orders
-    from touched_events($tz)
+    from ({touched}) as touched_events
     where event_type = 'purchase' and order_id is not null
     group by day, user_id, channel
 ),
