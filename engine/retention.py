@@ -180,14 +180,14 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
         members_sql = f"""    cohort_members as (
         select a.segment, c.cohort, c.user_id
         from cohorts as c
-        join attributes as a on a.user_id = c.user_id
+        join members_attributes as a on a.user_id = c.user_id
         where {in_cohorts} and (not $clip or c.in_range)
     ),"""
     else:  # the top $breakdown_limit values by cohort members, then Other, then (none)
         members_sql = f"""    valued_members as (
         select {segment_value} as value, c.cohort, c.user_id
         from cohorts as c
-        join attributes as a on a.user_id = c.user_id
+        join members_attributes as a on a.user_id = c.user_id
         where {in_cohorts} and (not $clip or c.in_range)
     ),
 
@@ -204,7 +204,7 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
         from valued_members as m
         left join top_values as t on t.value = m.value
     ),"""
-    attributes = load_query("retention_members").split("first_community as (", 1)[1].split("members as (", 1)[0]
+    attributes = load_query("retention_members").split("members_first_community as (", 1)[1].split("members_in_range as (", 1)[0]
     sql = f"""with scoped as (
         select
             e.user_id,
@@ -254,7 +254,7 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
         {start_values}
     ),
 
-    first_community as ({attributes}
+    members_first_community as ({attributes}
 {members_sql}
 
     return_events as (

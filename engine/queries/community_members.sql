@@ -1,5 +1,6 @@
 -- Who joined which community and on which business day (their first join_group event there).
-with joins as (
+-- Spliced into community_leaderboard and community_trend, so its CTE is named community_joins.
+with community_joins as (
     select community_id, user_id,
         min(cast((event_time at time zone 'UTC') at time zone $tz as date)) as joined_on
     from events
@@ -7,4 +8,4 @@ with joins as (
     group by community_id, user_id
 )
 
-select * from joins
+select * from community_joins
