@@ -204,7 +204,8 @@ def _raw_members_sql(query: RetentionQuery) -> tuple[str, dict]:
         from valued_members as m
         left join top_values as t on t.value = m.value
     ),"""
-    attributes = load_query("retention_members").split("members_first_community as (", 1)[1].split("members_in_range as (", 1)[0]
+    attributes = load_query("retention_members").split("members_first_community as (", 1)[1]
+    attributes = attributes.split("members_in_range as (", 1)[0]
     sql = f"""with scoped as (
         select
             e.user_id,
