@@ -9,9 +9,9 @@ import logging
 
 import streamlit as st
 
-from engine import warehouse
 from engine.errors import PondError
-from ui import auth, data, filters, imports, menu
+from engine.store import warehouse
+from ui import auth, data, derive, filters, menu
 
 log = logging.getLogger("pond")
 
@@ -41,7 +41,7 @@ try:
     version = data.current_version(path)
     # tags and churn results of a version made outside this server (a command-line import, a demo
     # build) are derived in a server thread from the first view that sees it, as after an upload
-    imports.derive_when_new(str(path), version)
+    derive.derive_when_new(str(path), version)
     summary = data.summary(path, version)
     with st.sidebar:
         st.markdown("### :material/water: Pond")

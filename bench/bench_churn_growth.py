@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_import import write_section  # noqa: E402
 from bench_queries import warehouse_for  # noqa: E402
 
-from engine import warehouse  # noqa: E402
-from engine.churn import (  # noqa: E402
+from engine.predictions.churn import (  # noqa: E402
     churn_risk,
     evaluate_churn,
     last_day,
@@ -37,8 +36,9 @@ from engine.churn import (  # noqa: E402
     stored_purchase_propensity,
     survival,
 )
-from engine.growth import growth_fits  # noqa: E402
-from engine.results import results_folder  # noqa: E402
+from engine.predictions.growth import growth_fits  # noqa: E402
+from engine.store import warehouse  # noqa: E402
+from engine.store.results import results_folder  # noqa: E402
 
 
 def run(users: int, days: int) -> dict:
@@ -95,7 +95,7 @@ def markdown(r: dict, users: int, days: int) -> str:
               "repeated runs; each call opens the warehouse afresh, as a page does, so DuckDB reads `user_day` "
               "from disk first): features at two or three cut-offs (one pass over `user_day` each, 0.4-0.55 s) "
               "and the fits; the risk list also runs the proportional-hazards check (0.1 s). Each result is "
-              "kept per warehouse version beside the warehouse (`engine.results`: Parquet and JSON), so the "
+              "kept per warehouse version beside the warehouse (`engine.store.results`: Parquet and JSON), so the "
               "\"stored\" rows are what every later view costs, in any dashboard process and after a restart. "
               "After an upload or undo on the Upload page, and from the first page view after a "
               "command-line import or demo build, a thread of the server fits all three with the page's "

@@ -30,9 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import churn, warehouse  # noqa: E402
 from engine.errors import PondError  # noqa: E402
 from engine.ingest import import_file  # noqa: E402
+from engine.predictions import churn  # noqa: E402
+from engine.store import warehouse  # noqa: E402
 
 START = date(2025, 1, 1)
 
@@ -130,7 +131,7 @@ def main() -> int:
                                                       heterogeneous=heterogeneous))
             run(name, path, (90, 180, 270), nine_months_before_end, pages=not args.no_pages)
     if "demo" in wanted:
-        from engine.demo import build_demo
+        from engine.ingest.demo import build_demo
 
         path = folder / "demo.duckdb"
         with warehouse.connect(path) as con:

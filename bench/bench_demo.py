@@ -25,8 +25,8 @@ from bench_import import write_section  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from engine import warehouse
-from engine.demo import build_demo
+from engine.store import warehouse
+from engine.ingest.demo import build_demo
 users, days, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t = time.perf_counter()
 with warehouse.connect(db) as con:

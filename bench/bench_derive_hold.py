@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from engine import churn, portraits, warehouse
-from engine.demo import build_demo
+from engine.customers import tags
+from engine.ingest.demo import build_demo
+from engine.predictions import churn
+from engine.store import warehouse
 
 CHURN_RESULTS = ("stored_churn_risk", "stored_purchase_propensity", "stored_churn_evaluation")
 
@@ -44,12 +46,12 @@ def main() -> None:
     db = fresh(template, folder, "before.duckdb")
     started = time.monotonic()
     with warehouse.connect(db) as con:
-        portraits.ensure_interest_tags(con)
+        tags.ensure_interest_tags(con)
         for name in CHURN_RESULTS:
             getattr(churn, name)(con)
     before = time.monotonic() - started
 
-    # after: what ui.imports.derive_in_background does now, timing every opening
+    # after: what ui.derive.derive_in_background does now, timing every opening
     db = fresh(template, folder, "after.duckdb")
     holds: list[float] = []
     real_connect = warehouse.connect
@@ -64,7 +66,7 @@ def main() -> None:
     warehouse.connect = timed
     started = time.monotonic()
     try:
-        portraits.derive_interest_tags_in_turns(db)
+        tags.derive_interest_tags_in_turns(db)
         with warehouse.connect(db) as con:
             keeping, snapshot = churn.Keeping.of(con), churn.rollup_snapshot(con)
         for name in CHURN_RESULTS:

@@ -75,7 +75,7 @@ if mode in RAW:
     n = con.execute("select count(*) from t").fetchone()[0]
     con.close()
 else:
-    from engine import warehouse
+    from engine.store import warehouse
     from engine.ingest import import_file
     with warehouse.connect(db) as con:
         n = import_file(con, csv, derive=mode != "page").rows_imported

@@ -43,7 +43,7 @@ _WRAPPED = ("build_canonical", "_insert_events", "refresh_rollups", "refresh_use
 
 def timed_import(db: Path, csv: Path) -> dict[str, float]:
     import engine.ingest as ingest
-    from engine import warehouse
+    from engine.store import warehouse
 
     seconds: dict[str, float] = {}
     originals = {name: getattr(ingest, name) for name in _WRAPPED}
@@ -80,8 +80,8 @@ def weekly(source: Path, rows: int) -> None:
     import duckdb
     from bench_import import write_csv
 
-    from engine import warehouse
     from engine.ingest import import_file, undo_upload
+    from engine.store import warehouse
 
     with duckdb.connect(str(source), read_only=True) as con:
         last = con.execute("select epoch(max(event_time))::bigint from events").fetchone()[0]

@@ -121,7 +121,7 @@ def wait_for_derivation(db: Path, version: int, started: float, timeout: float =
     """Seconds from the first view until the server's thread has derived this version's tags and
     churn results (it stores the churn model check last), so that the cold visits below measure the
     pages, not that thread; None when it did not finish within ``timeout``."""
-    from engine.results import results_folder
+    from engine.store.results import results_folder
 
     last = results_folder(db) / f"churn-evaluation-h30-v{version}.json"
     while not last.exists():
@@ -154,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     folder = Path(tempfile.mkdtemp(prefix="pond-bench-pages-"))
     try:

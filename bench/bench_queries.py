@@ -25,27 +25,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_import import write_section  # noqa: E402
 
-from engine import metrics, scope, warehouse  # noqa: E402
-from engine.communities import community_leaderboard, community_trend  # noqa: E402
-from engine.content import content_performance, content_trend, engagement_breakdown  # noqa: E402
-from engine.demo import build_demo  # noqa: E402
-from engine.experiments import campaign_effect, experiment_results  # noqa: E402
-from engine.filters import parse_condition  # noqa: E402
-from engine.funnels import FunnelQuery, funnel, funnel_trend  # noqa: E402
-from engine.lifecycle import lifecycle, stickiness  # noqa: E402
-from engine.network import k_factor, share_graph  # noqa: E402
-from engine.paths import PathQuery, paths  # noqa: E402
-from engine.portraits import interest_tags, portrait  # noqa: E402
-from engine.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
-from engine.rfm import rfm_scores, segment_transitions  # noqa: E402
-from engine.segments import (  # noqa: E402
+from engine.behaviour import metrics  # noqa: E402
+from engine.behaviour.communities import community_leaderboard, community_trend  # noqa: E402
+from engine.behaviour.content import content_performance, content_trend, engagement_breakdown  # noqa: E402
+from engine.behaviour.funnels import FunnelQuery, funnel, funnel_trend  # noqa: E402
+from engine.behaviour.lifecycle import lifecycle, stickiness  # noqa: E402
+from engine.behaviour.paths import PathQuery, paths  # noqa: E402
+from engine.behaviour.retention import RetentionQuery, retention_cell_users, retention_matrix  # noqa: E402
+from engine.behaviour.trends import Series, TrendQuery, trends  # noqa: E402
+from engine.customers.portraits import portrait  # noqa: E402
+from engine.customers.rfm import rfm_scores, segment_transitions  # noqa: E402
+from engine.customers.segments import (  # noqa: E402
     Condition,
     SegmentDefinition,
     compare_with_everyone,
     segment_count,
     segment_users,
 )
-from engine.trends import Series, TrendQuery, trends  # noqa: E402
+from engine.customers.tags import interest_tags  # noqa: E402
+from engine.ingest.demo import build_demo  # noqa: E402
+from engine.social.experiments import campaign_effect, experiment_results  # noqa: E402
+from engine.social.network import k_factor, share_graph  # noqa: E402
+from engine.store import scope, warehouse  # noqa: E402
+from engine.store.filters import parse_condition  # noqa: E402
 
 
 def warehouse_for(users: int, days: int) -> Path:
@@ -184,7 +186,7 @@ def main() -> None:
              f"the last 30 days. Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}, DuckDB {__import__('duckdb').__version__}; "
              f"{time.strftime('%Y-%m-%d')}. Cold = first call on a fresh connection; warm = median of the "
-             "next calls. Cases with \"filter\" read through the sidebar's property filters (engine.scope); "
+             "next calls. Cases with \"filter\" read through the sidebar's property filters (engine.store.scope); "
              "\"breakdown\" cases split the figures by a property in one pass.", "",
              "| query | cold ms | warm ms |", "|---|---:|---:|"]
     lines += [f"| {r['query']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} |" for r in rows]

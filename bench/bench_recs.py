@@ -30,8 +30,7 @@ import numpy as np  # noqa: E402
 from bench_import import write_section  # noqa: E402
 from bench_queries import warehouse_for  # noqa: E402
 
-from engine import warehouse  # noqa: E402
-from engine.recommend import (  # noqa: E402
+from engine.predictions.recommend import (  # noqa: E402
     ALS,
     BuyAgain,
     ContentBased,
@@ -43,6 +42,7 @@ from engine.recommend import (  # noqa: E402
     load_items,
     train,
 )
+from engine.store import warehouse  # noqa: E402
 
 
 def peak_mb() -> float:

@@ -5,7 +5,7 @@ Usage: python bench/tune_recs.py [--warehouse PATH] [--holdout-days 30] [--label
 Without --warehouse it builds the dashboard's first-start demo (6,000 users, 150 days) in
 bench/out/. The last ``holdout-days`` (the test period of ``evaluate recs``) are dropped first;
 each candidate setting is then scored on the ``holdout-days`` before them, with the same
-temporal protocol. The defaults in engine/recommend/models.py are the winners printed here.
+temporal protocol. The defaults in engine/predictions/recommend/models.py are the winners printed here.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_import import write_section  # noqa: E402
 
-from engine import warehouse  # noqa: E402
-from engine.demo import build_demo  # noqa: E402
-from engine.recommend import (  # noqa: E402
+from engine.ingest.demo import build_demo  # noqa: E402
+from engine.predictions.recommend import (  # noqa: E402
     ALS,
     BuyAgain,
     ContentBased,
@@ -36,6 +35,7 @@ from engine.recommend import (  # noqa: E402
     load_interactions,
     load_items,
 )
+from engine.store import warehouse  # noqa: E402
 
 GRID = {
     "popularity": [Popularity(window_days=w) for w in (7, 14, 30, 60)],

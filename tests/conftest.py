@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import warehouse
+from engine.store import warehouse
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from engine import access, audit, metrics, warehouse
-from engine.access import AccessDenied, User
-from engine.backup import backup, restore
-from engine.demo import build_demo
+from engine.admin import access, audit
+from engine.admin.access import AccessDenied, User
+from engine.admin.backup import backup, restore
+from engine.behaviour import metrics
 from engine.errors import PondError
+from engine.ingest.demo import build_demo
+from engine.store import warehouse
 from tests.conftest import table_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,8 +121,8 @@ def demo_file(tmp_path_factory):
 
 def answers(con) -> dict:
     """A few analyses whose results must survive a round trip exactly."""
-    from engine.retention import RetentionQuery, retention_matrix
-    from engine.rfm import rfm_scores
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
+    from engine.customers.rfm import rfm_scores
 
     def records(frame) -> list[dict]:  # NaN as None: two NaNs are never equal, two Nones are
         return frame.astype(object).where(frame.notna(), None).to_dict("records")

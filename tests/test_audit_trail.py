@@ -10,10 +10,11 @@ import textwrap
 
 import pytest
 
-from engine import audit, warehouse
-from engine.access import User
+from engine.admin import audit
+from engine.admin.access import User
 from engine.errors import WarehouseLockedError
 from engine.ingest import import_file, undo_upload
+from engine.store import warehouse
 
 CSV = "user_id,event_type,event_time\nu1,view,2024-01-01 10:00\nu2,cart,2024-01-02 10:00\nu3,view,not a time\n"
 ME = f"cli:{getpass.getuser()}"
@@ -47,7 +48,7 @@ def test_an_import_killed_right_after_its_commit_has_its_entry(tmp_path, write):
     db, path = tmp_path / "w.duckdb", write("a.csv", CSV)
     code = textwrap.dedent(f"""
         import os
-        from engine import warehouse
+        from engine.store import warehouse
         from engine.ingest import import_file
         with warehouse.connect({str(db)!r}) as con:
             import_file(con, {str(path)!r}, imported_by="ada", derive=False)

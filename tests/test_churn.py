@@ -8,10 +8,17 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from engine import warehouse
-from engine.churn import churn_risk, ensure_scores, evaluate_churn, features, lifetimes, purchase_propensity, survival
 from engine.errors import PondError
 from engine.ingest import import_file
+from engine.predictions.churn import (
+    churn_risk,
+    ensure_scores,
+    evaluate_churn,
+    features,
+    purchase_propensity,
+)
+from engine.predictions.survival import lifetimes, survival
+from engine.store import warehouse
 
 
 def test_lifetimes_are_exact_on_a_hand_made_history(warehouse_path, write):
@@ -75,7 +82,7 @@ def test_exponential_lifetimes_recover_their_hazard(warehouse_path, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from engine.demo import build_demo
+    from engine.ingest.demo import build_demo
 
     path = tmp_path_factory.mktemp("churn") / "demo.duckdb"
     with warehouse.connect(path) as con:
@@ -142,7 +149,7 @@ def test_propensity_is_checked_on_a_time_split(demo):
 
 
 def test_churn_bands_work_in_the_segment_builder(demo, tmp_path):
-    from engine.segments import Condition, SegmentDefinition, segment_count
+    from engine.customers.segments import Condition, SegmentDefinition, segment_count
 
     path = tmp_path / "copy.duckdb"
     path.write_bytes(demo.read_bytes())
@@ -206,7 +213,7 @@ def test_proportional_hazards_test_matches_lifelines_where_lifelines_can_run():
     from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
 
-    from engine.churn import proportional_hazards_test
+    from engine.predictions.churn import proportional_hazards_test
 
     data = _cox_data(3)
     model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event")
@@ -220,7 +227,7 @@ def test_proportional_hazards_test_matches_lifelines_where_lifelines_can_run():
 def test_proportional_hazards_test_flags_an_effect_that_changes_with_time_in_truncated_data():
     from lifelines import CoxPHFitter
 
-    from engine.churn import proportional_hazards_test
+    from engine.predictions.churn import proportional_hazards_test
 
     data = _cox_data(4, truncated=True)
     model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event", entry_col="entry")
@@ -231,8 +238,8 @@ def test_proportional_hazards_test_flags_an_effect_that_changes_with_time_in_tru
 def test_proportional_hazards_test_says_what_it_cannot_do():
     from lifelines import CoxPHFitter
 
-    from engine.churn import proportional_hazards_test
     from engine.errors import InsufficientDataError
+    from engine.predictions.churn import proportional_hazards_test
 
     data = _cox_data(5)
     model = CoxPHFitter(penalizer=0.05).fit(data, "gap", "event")
@@ -247,8 +254,8 @@ def test_churn_results_are_computed_once_per_version_and_kept_beside_the_warehou
 
     import pandas as pd
 
-    from engine.churn import stored_churn_evaluation, stored_churn_risk, stored_purchase_propensity
-    from engine.results import results_folder
+    from engine.predictions.churn import stored_churn_evaluation, stored_churn_risk, stored_purchase_propensity
+    from engine.store.results import results_folder
 
     path = tmp_path / "copy.duckdb"
     shutil.copy(demo, path)
@@ -290,7 +297,7 @@ def test_many_channels_make_no_performance_warnings():
 
     import pandas as pd
 
-    from engine.churn import LOGISTIC, Standardiser
+    from engine.predictions.churn import LOGISTIC, Standardiser
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({c: rng.random(600) for c in LOGISTIC}).assign(channel=[f"c{i % 300:03d}" for i in range(600)])

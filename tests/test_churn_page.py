@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import churn, warehouse
-from engine.demo import build_demo
+from engine.ingest.demo import build_demo
+from engine.predictions import churn
+from engine.store import warehouse
 from tests.conftest import use_private_copy
 
 ROOT = Path(__file__).resolve().parent.parent

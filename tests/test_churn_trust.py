@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from engine import churn, warehouse
 from engine.errors import InsufficientDataError, PondError
 from engine.ingest import import_file
+from engine.predictions import churn
+from engine.store import warehouse
 
 START = date(2025, 1, 1)
 
@@ -174,7 +175,7 @@ def test_a_pool_that_still_cannot_teach_is_refused(warehouse_path, tmp_path):
 
 @pytest.fixture
 def demo_copy(tmp_path):
-    from engine.demo import build_demo
+    from engine.ingest.demo import build_demo
 
     path = tmp_path / "demo.duckdb"
     with warehouse.connect(path) as con:
@@ -224,7 +225,7 @@ def test_evaluate_churn_reports_its_cuts_on_the_command_line(demo_copy, capsys):
 
 
 def test_a_refusal_is_kept_per_version_like_a_result(warehouse_path, tmp_path):
-    from engine.results import results_folder
+    from engine.store.results import results_folder
 
     with small_history(warehouse_path, tmp_path, customers=200, days=20, seed=3) as con:
         with pytest.raises(InsufficientDataError, match="supports for the at-risk list is 6 days"):
@@ -239,7 +240,7 @@ def test_a_refusal_is_kept_per_version_like_a_result(warehouse_path, tmp_path):
 
 
 def test_results_stored_before_backtests_existed_are_computed_again(demo_copy):
-    from engine.results import data_stamp, save_result
+    from engine.store.results import data_stamp, save_result
 
     with warehouse.connect(demo_copy) as con:
         fresh = churn.purchase_propensity(con, horizon_days=14)

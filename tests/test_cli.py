@@ -197,8 +197,8 @@ def test_rfm_query_columns(tmp_path, write, capsys):
 
 
 def test_saved_segment_from_the_command_line(tmp_path, write, capsys):
-    from engine import warehouse
-    from engine.segments import Condition, SegmentDefinition, save_segment
+    from engine.customers.segments import Condition, SegmentDefinition, save_segment
+    from engine.store import warehouse
 
     db = tmp_path / "s.duckdb"
     events = write("s.csv", "user_id,event_type,event_time\nu1,purchase,2024-01-01 10:00\nu2,view,2024-01-01 11:00\n")
@@ -244,7 +244,8 @@ def test_every_csv_the_command_line_writes_is_formula_safe(tmp_path, capsys):
     import csv
     import io
 
-    from engine import audit, warehouse
+    from engine.admin import audit
+    from engine.store import warehouse
 
     source = tmp_path / "hostile.csv"
     with source.open("w", newline="", encoding="utf-8") as handle:
@@ -276,7 +277,7 @@ def test_negative_numbers_stay_numbers_in_csv():
 
     import pandas as pd
 
-    from engine.export import write_csv
+    from engine.store.export import write_csv
 
     out = io.StringIO()
     write_csv(pd.DataFrame({"user_id": ["-1+1", "-5", "u1"], "amount": [-1.5, 2.0, -3.0], "n": [-1, 0, 2]}), out)

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from engine.communities import community_leaderboard, community_trend
+from engine.behaviour.communities import community_leaderboard, community_trend
+from engine.behaviour.lifecycle import average_per_period, lifecycle, stickiness
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.lifecycle import average_per_period, lifecycle, stickiness
 
 GROUPS = """user_id,event_type,event_time,community_id,amount
 u1,join_group,2024-01-01 10:00:00,g1,

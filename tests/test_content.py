@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from engine.content import content_performance, content_trend, engagement_summary, top_and_bottom
+from engine.behaviour.content import content_performance, content_trend, engagement_summary, top_and_bottom
 from engine.errors import PondError
 from engine.ingest import import_file
 from engine.stats import wilson_interval

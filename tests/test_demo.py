@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from engine import warehouse
-from engine.demo import build_demo, generate
 from engine.errors import PondError
+from engine.ingest.demo import build_demo, generate
+from engine.store import warehouse
 
 END = date(2026, 6, 1)
 

@@ -11,9 +11,10 @@ from datetime import date
 
 import pytest
 
-from engine import churn, warehouse
-from engine.demo import build_demo
-from engine.results import load_result
+from engine.ingest.demo import build_demo
+from engine.predictions import churn
+from engine.store import warehouse
+from engine.store.results import load_result
 
 #: longer than the command line's wait for the file (15 s), as the Cox fit takes at 10M events and more
 SLOW_FIT_SECONDS = 20
@@ -36,7 +37,7 @@ def cli_import(db, csv) -> tuple[subprocess.CompletedProcess, float]:
 
 
 def test_command_line_imports_go_through_while_the_dashboard_derives(demo, tmp_path, monkeypatch):
-    import ui.imports
+    import ui.derive
 
     fitting, real_risk = threading.Event(), churn.churn_risk
 
@@ -49,7 +50,7 @@ def test_command_line_imports_go_through_while_the_dashboard_derives(demo, tmp_p
     monkeypatch.setattr(churn, "churn_risk", slow_risk)
     with warehouse.connect(demo) as con:
         version = warehouse.data_version(con)
-    thread = ui.imports.derive_in_background(str(demo))
+    thread = ui.derive.derive_in_background(str(demo))
     assert fitting.wait(60), "the derivation did not reach the churn models"
     # someone opens the Churn page meanwhile: it waits for the derivation with the warehouse closed
     from ui import data
@@ -89,7 +90,7 @@ def test_results_fitted_on_the_rollup_copy_equal_those_fitted_on_the_warehouse(d
 
 
 def test_tags_are_scored_on_one_opening_and_written_on_another(demo, tmp_path):
-    from engine.portraits import derive_interest_tags_in_turns, tags_are_current
+    from engine.customers.tags import derive_interest_tags_in_turns, tags_are_current
 
     with warehouse.connect(demo) as con:  # a version the tags do not match yet
         con.execute("update meta set value = '-1' where key = 'tags_version'")

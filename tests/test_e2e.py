@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import warehouse
-from engine.demo import build_demo
+from engine.ingest.demo import build_demo
+from engine.store import warehouse
 from tests.dashboard import CHROMIUM, CHROMIUM_ARGS, ROOT, start_dashboard, stop_dashboard
 
 pytestmark = pytest.mark.e2e
@@ -186,7 +186,7 @@ def test_a_closed_tab_runs_when_it_is_opened(dashboard, page):
 
 
 def test_build_save_and_export_a_segment(dashboard, page):
-    from engine.audit import entries
+    from engine.admin.audit import entries
 
     url, db = dashboard
     page.goto(f"{url}/segments")
@@ -315,7 +315,7 @@ def sign_in(tab, name: str, password: str) -> None:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     """A second dashboard whose warehouse has accounts, so everyone signs in."""
-    from engine import access
+    from engine.admin import access
 
     folder, db = _demo_folder(tmp_path_factory, "e2e-secured")
     access.add_user(db, "ada", "admin", PASSWORD)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from engine.errors import InsufficientDataError, PondError
-from engine.experiments import (
+from engine.social.experiments import (
     _proportion_comparison,
     _srm_p_value,
     campaign_effect,
@@ -80,7 +80,7 @@ def test_single_variant_is_insufficient(con, write):
 
 
 def test_demo_effect_is_detected_and_the_aa_test_is_not(con):
-    from engine.demo import build_demo
+    from engine.ingest.demo import build_demo
 
     build_demo(con, users=3000, days=90, seed=7, end=date(2026, 6, 1))
     real = experiment_results(con, "new_checkout")

@@ -15,8 +15,8 @@ from datetime import date
 
 import pytest
 
+from engine.behaviour.funnels import FunnelQuery, funnel
 from engine.errors import PondError
-from engine.funnels import FunnelQuery, funnel
 from engine.ingest import import_file
 
 EVENTS = """user_id,event_type,event_time,item_id,channel
@@ -129,7 +129,7 @@ def test_bad_queries_are_refused(kwargs, message):
 
 
 def test_entry_days_follow_the_business_time_zone(shop, write):
-    from engine import warehouse
+    from engine.store import warehouse
 
     import_file(shop, write("late.csv", "user_id,event_type,event_time\nz1,view,2024-01-01 20:00:00\n"))
     day2 = {"start": date(2024, 1, 2), "end": date(2024, 1, 2)}
@@ -195,7 +195,7 @@ def test_mean_and_median_time_between_steps(shop):
 
 
 def test_conversion_over_time(shop):
-    from engine.funnels import funnel_trend
+    from engine.behaviour.funnels import funnel_trend
 
     trend = funnel_trend(shop, funnel(shop, FunnelQuery(**RANGE)), period="day")
     # Jan 1: u1, u2, u4 entered, u1 and u4 completed; Jan 2: u3 entered. The data end on Jan 9, so both
@@ -257,7 +257,7 @@ def test_strict_never_converts_more_users_than_sequential(tmp_path_factory):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     kinds = st.sampled_from(["view", "cart", "purchase", "impression", "share"])
     event = st.tuples(st.sampled_from(["a", "b", "c"]), kinds, st.integers(0, 40), st.sampled_from(["A", "B", ""]))
@@ -303,7 +303,7 @@ def filtered(con, write):
 
 @pytest.mark.parametrize("order", ["sequential", "strict"])
 def test_a_filter_on_a_step_is_not_a_filter_on_the_whole_funnel(filtered, order):
-    from engine.filters import parse_condition
+    from engine.store.filters import parse_condition
 
     category_3 = (parse_condition("category = 3"),)
     big = (parse_condition("amount between 100,500"),)
@@ -323,7 +323,7 @@ def test_a_filter_on_a_step_is_not_a_filter_on_the_whole_funnel(filtered, order)
 
 
 def test_step_filters_in_unordered_and_first_time_funnels(filtered):
-    from engine.filters import parse_condition
+    from engine.store.filters import parse_condition
 
     category_3 = (parse_condition("category = 3"),)
     # unordered, step 1 (view) on category 3: f1, f3, f4 view category 3 and f2 buys, so all four do one step;

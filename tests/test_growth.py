@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import warehouse
 from engine.errors import InsufficientDataError
-from engine.growth import S_CURVES, exponential, fit_growth, growth_series, logistic
+from engine.predictions.growth import S_CURVES, exponential, fit_growth, growth_series, logistic
+from engine.store import warehouse
 
 START = date(2026, 1, 1)
 
@@ -87,7 +87,7 @@ def test_growth_series_counts_first_activity_first_purchase_and_gmv(warehouse_pa
 
 @pytest.fixture(scope="module")
 def demo_path(tmp_path_factory):
-    from engine.demo import build_demo
+    from engine.ingest.demo import build_demo
 
     path = tmp_path_factory.mktemp("growth") / "demo.duckdb"
     with warehouse.connect(path) as con:

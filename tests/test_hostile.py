@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import warehouse
 from engine.errors import ImportFormatError, PondError
 from engine.ingest import import_file, inspect_file
+from engine.store import warehouse
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 derandomize=True)
@@ -165,9 +165,9 @@ HOSTILE = ["'; drop table events; --", "x\" or 1=1 --", "%' or '1'='1", "u\x00",
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_sql_in_every_text_field_is_only_data(text, tmp_path, write):
-    from engine.audit import entries, record
-    from engine.segments import Condition, SegmentDefinition, load_segment, save_segment, segment_count
-    from engine.user360 import find_users, user_profile
+    from engine.admin.audit import entries, record
+    from engine.customers.segments import Condition, SegmentDefinition, load_segment, save_segment, segment_count
+    from engine.customers.user360 import find_users, user_profile
 
     with warehouse.connect(tmp_path / "w.duckdb") as con:
         import_file(con, write("ok.csv", "user_id,event_type,event_time,category\n"

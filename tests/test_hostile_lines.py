@@ -343,7 +343,7 @@ BAD_LINES = {
 
 
 def test_bad_lines_anywhere_are_one_reject_each_and_never_shift_the_others(tmp_path):
-    from engine import warehouse
+    from engine.store import warehouse
 
     rows = good_rows(400)
 

@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
-from engine import warehouse
 from engine.errors import PondError, WarehouseLockedError
 from engine.ingest import import_file, inspect_file, list_uploads, undo_upload
+from engine.store import warehouse
 
 HEADER = "user_id,event_type,event_time,channel\n"
 WEEK1 = HEADER + "u1,view,2024-01-01 09:00:00,douyin\nu1,view,2024-01-01 09:00:00,douyin\nu2,cart,2024-01-02 09:00:00,\n"

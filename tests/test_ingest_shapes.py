@@ -250,7 +250,7 @@ def _age_to_schema_7_with_float_ids(path) -> None:
     """A warehouse as an older Pond left it: ids of a float-typed export stored as '17084.0'."""
     import duckdb
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     with warehouse.connect(path) as con:
         csv = Path(path).parent / "old.csv"
@@ -280,7 +280,7 @@ def _age_to_schema_7_with_float_ids(path) -> None:
 
 
 def test_the_migration_rewrites_float_ids_in_events_and_every_derived_table_once(warehouse_path, write):
-    from engine import warehouse
+    from engine.store import warehouse
 
     _age_to_schema_7_with_float_ids(warehouse_path)
     with warehouse.connect(warehouse_path) as con:
@@ -365,7 +365,7 @@ def test_naive_times_default_to_the_warehouses_business_zone_on_the_command_line
     out = capsys.readouterr().out
     assert "times without a zone read as Asia/Shanghai" in out
     assert "events from 2024-05-01 00:00 to 2024-05-01 00:00 UTC" in out
-    from engine import warehouse
+    from engine.store import warehouse
 
     with warehouse.connect(db) as con:  # both files' 08:00 in Shanghai are the same instant
         assert con.execute("select distinct event_time from events").fetchall() == [(datetime(2024, 5, 1, 0, 0),)]
@@ -445,7 +445,7 @@ def test_mappings_on_the_command_line(write, capsys, tmp_path):
 def test_the_upload_page_applies_a_remembered_mapping_and_forgets_it(tmp_path, monkeypatch, write):
     from streamlit.testing.v1 import AppTest
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     db = tmp_path / "page.duckdb"
     monkeypatch.setenv("POND_WAREHOUSE", str(db))
@@ -535,7 +535,7 @@ def test_real_exports_round_trip_their_ids_by_spelling(con, real_data, relative,
     database = con.execute("pragma database_list").fetchall()[0][2]
     con.close()  # the command line opens the warehouse itself, with --format auto
     assert main(["--warehouse", database, "ingest", str(path), "--format", "auto"]) == 0
-    from engine import warehouse
+    from engine.store import warehouse
 
     with warehouse.connect(database) as again:
         for name in columns:
@@ -626,8 +626,8 @@ def test_undo_removes_the_users_items_and_derived_rows_only_that_upload_brought(
 
 @pytest.fixture
 def demo_warehouse(tmp_path):
-    from engine import warehouse
-    from engine.demo import build_demo
+    from engine.ingest.demo import build_demo
+    from engine.store import warehouse
 
     path = tmp_path / "demo.duckdb"
     with warehouse.connect(path) as con:
@@ -636,8 +636,8 @@ def demo_warehouse(tmp_path):
 
 
 def test_the_first_import_replaces_the_demo_on_the_command_line(demo_warehouse, write, capsys):
-    from engine import warehouse
     from engine.__main__ import main
+    from engine.store import warehouse
 
     own = write("own.csv", "user_id,event_type,event_time\nc1,view,2017-11-25 10:00:00\nc2,view,2017-11-25 11:00:00\n")
     assert main(["--warehouse", str(demo_warehouse), "ingest", str(own), "--tz", "Asia/Shanghai"]) == 0
@@ -657,8 +657,8 @@ def test_the_first_import_replaces_the_demo_on_the_command_line(demo_warehouse, 
 
 
 def test_add_to_demo_keeps_it_and_a_refused_file_leaves_the_demo_as_it_was(demo_warehouse, write, capsys):
-    from engine import warehouse
     from engine.__main__ import main
+    from engine.store import warehouse
     from tests.conftest import table_snapshot
 
     with warehouse.connect(demo_warehouse) as con:
@@ -679,17 +679,17 @@ def _wait_for_derivation(path) -> None:
     """The server's thread that derives tags after an upload must not outlive the test (nor the process)."""
     import time
 
-    import ui.imports
+    import ui.derive
 
     deadline = time.monotonic() + 60
-    while ui.imports.deriving(str(path)) and time.monotonic() < deadline:
+    while ui.derive.deriving(str(path)) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
 def test_the_upload_page_offers_to_replace_the_demo_or_add_to_it(demo_warehouse, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     monkeypatch.setenv("POND_WAREHOUSE", str(demo_warehouse))
     at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60).run()

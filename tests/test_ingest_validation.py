@@ -138,7 +138,7 @@ def test_a_killed_import_leaves_the_warehouse_as_it_was(tmp_path, write):
     import sys
     import textwrap
 
-    from engine import warehouse
+    from engine.store import warehouse
 
     db = tmp_path / "killed.duckdb"
     with warehouse.connect(db) as con:
@@ -149,7 +149,7 @@ def test_a_killed_import_leaves_the_warehouse_as_it_was(tmp_path, write):
         f"u{i % 5000},view,2024-02-{1 + i % 28:02d} {i % 24:02d}:00:00\n" for i in range(300_000)))
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from engine import warehouse
+        from engine.store import warehouse
         from engine.ingest import import_file
         def progress(fraction, message):
             print(message, flush=True)

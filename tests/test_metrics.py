@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from engine import metrics
+from engine.behaviour import metrics
 from engine.ingest import import_file
 
 EVENTS = """user_id,event_type,event_time,channel,order_id,amount

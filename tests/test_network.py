@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.network import k_factor, share_graph
+from engine.social.network import k_factor, share_graph
 
 EVENTS = """user_id,event_type,event_time,referrer_id,amount,channel
 a,signup,2024-01-01 10:00:00,,,wechat_group
@@ -85,7 +85,7 @@ def test_group_interactions_join_the_community_graph(shared, write):
 def test_campaign_activity_per_day(con, write):
     from datetime import date
 
-    from engine.experiments import campaign_daily
+    from engine.social.experiments import campaign_daily
 
     import_file(con, write("coupons.csv", "user_id,event_type,event_time,campaign_id\n"
                                           "u1,coupon_issue,2024-01-01 10:00,k\nu2,coupon_issue,2024-01-01 10:00,k\n"

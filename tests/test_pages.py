@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import metrics, warehouse
-from engine.demo import build_demo
+from engine.behaviour import metrics
+from engine.ingest.demo import build_demo
+from engine.store import warehouse
 from tests.conftest import use_private_copy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,11 +173,11 @@ def test_upload_preview_import_and_undo(demo):
     with warehouse.connect(demo) as con:
         assert con.execute("select count(*) from events where upload_id = 2").fetchone() == (2,)
     # the interest tags of the new version are derived by a thread of the server, after the page returned
-    import ui.imports
-    from engine.portraits import tags_are_current
+    import ui.derive
+    from engine.customers.tags import tags_are_current
 
     deadline = time.monotonic() + 60
-    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+    while ui.derive.deriving(str(demo)) and time.monotonic() < deadline:
         time.sleep(0.05)
     with warehouse.connect(demo) as con:
         assert tags_are_current(con)
@@ -192,7 +193,7 @@ def test_upload_preview_import_and_undo(demo):
         assert con.execute("select status from uploads where upload_id = 2").fetchone() == ("undone",)
     # the undo, too, leaves the tags to the server's thread, which makes them current again
     deadline = time.monotonic() + 60
-    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+    while ui.derive.deriving(str(demo)) and time.monotonic() < deadline:
         time.sleep(0.05)
     with warehouse.connect(demo) as con:
         assert tags_are_current(con)
@@ -202,10 +203,10 @@ def test_upload_preview_import_and_undo(demo):
 def test_a_version_made_outside_the_dashboard_is_derived_on_the_first_view(demo, monkeypatch):
     # a command-line import made a version this server never wrote: the first page view starts the
     # thread that derives its tags and churn results, and later reruns of that version do not
-    import ui.imports
+    import ui.derive
+    from engine.customers.tags import tags_are_current
     from engine.ingest import import_file
-    from engine.portraits import tags_are_current
-    from engine.results import data_stamp, load_result
+    from engine.store.results import data_stamp, load_result
 
     monkeypatch.setenv("POND_BACKGROUND_DERIVE", "1")
     csv = demo.parent / "cli.csv"
@@ -217,15 +218,15 @@ def test_a_version_made_outside_the_dashboard_is_derived_on_the_first_view(demo,
     assert load_result(demo, "churn-risk-h30-i30", version, stamp) is None
     no_errors(app().run())
     deadline = time.monotonic() + 60
-    while ui.imports.deriving(str(demo)) and time.monotonic() < deadline:
+    while ui.derive.deriving(str(demo)) and time.monotonic() < deadline:
         time.sleep(0.05)
     with warehouse.connect(demo) as con:
         assert tags_are_current(con)
     # (this 40-day demo is too short for the propensity model's cut-offs: the page says so when opened)
     assert load_result(demo, "churn-risk-h30-i30", version, stamp) is not None
-    assert ui.imports.derive_when_new(str(demo), version) is None  # seen: no second thread
+    assert ui.derive.derive_when_new(str(demo), version) is None  # seen: no second thread
     monkeypatch.setenv("POND_BACKGROUND_DERIVE", "0")
-    assert ui.imports.derive_when_new(str(demo), version + 1) is None  # switched off
+    assert ui.derive.derive_when_new(str(demo), version + 1) is None  # switched off
 
 
 def test_mapping_can_be_edited_before_import(demo):
@@ -311,7 +312,7 @@ def test_retention_page_breaks_down_by_a_start_event_property(demo):
 
 
 def test_retention_drill_down_lists_the_cells_users(demo):
-    from engine.retention import RetentionQuery, retention_cell_users
+    from engine.behaviour.retention import RetentionQuery, retention_cell_users
 
     at = app().run()
     at.switch_page("views/retention.py").run()
@@ -337,7 +338,7 @@ def test_retention_empty_state(demo):
 
 
 def test_funnel_page_with_every_control(demo):
-    from engine.funnels import FunnelQuery, funnel
+    from engine.behaviour.funnels import FunnelQuery, funnel
 
     at = app().run()
     at.switch_page("views/funnels.py").run()
@@ -367,7 +368,7 @@ def test_funnel_page_empty_state(demo):
 
 
 def test_content_page_with_every_control(demo):
-    from engine.content import content_performance, engagement_summary
+    from engine.behaviour.content import content_performance, engagement_summary
 
     at = app().run()
     at.switch_page("views/content.py").run()
@@ -395,7 +396,7 @@ def test_content_page_empty_state(tmp_path, monkeypatch):
 
 
 def test_communities_page_with_every_control(demo):
-    from engine.communities import community_leaderboard
+    from engine.behaviour.communities import community_leaderboard
 
     at = app().run()
     at.switch_page("views/communities.py").run()
@@ -424,7 +425,7 @@ def test_communities_page_without_groups(tmp_path, monkeypatch):
 
 
 def test_segments_page_rfm_and_rule_editing(demo):
-    from engine.rfm import rfm_scores
+    from engine.customers.rfm import rfm_scores
 
     at = app().run()
     at.switch_page("views/segments.py").run()
@@ -445,7 +446,7 @@ def test_segments_page_rfm_and_rule_editing(demo):
 
 
 def test_segment_builder_counts_saves_and_loads(demo):
-    from engine.segments import Condition, SegmentDefinition, load_segment, segment_count
+    from engine.customers.segments import Condition, SegmentDefinition, load_segment, segment_count
 
     at = app().run()
     at.switch_page("views/segments.py").run()
@@ -477,7 +478,7 @@ def test_segment_builder_counts_saves_and_loads(demo):
 
 
 def test_segment_of_four_conditions_saved_reloaded_edited_and_saved_again(demo):
-    from engine.segments import Condition, SegmentDefinition, load_segment, segment_count
+    from engine.customers.segments import Condition, SegmentDefinition, load_segment, segment_count
 
     at = app().run()
     at.switch_page("views/segments.py").run()
@@ -536,7 +537,7 @@ def test_segments_page_without_buyers(tmp_path, monkeypatch):
 
 
 def test_saved_segment_breakdown_on_retention_and_funnels(demo):
-    from engine.segments import Condition, SegmentDefinition, save_segment
+    from engine.customers.segments import Condition, SegmentDefinition, save_segment
 
     with warehouse.connect(demo) as con:
         save_segment(con, "Douyin", SegmentDefinition((
@@ -553,7 +554,7 @@ def test_saved_segment_breakdown_on_retention_and_funnels(demo):
 
 
 def test_portraits_tab(demo):
-    from engine.segments import Condition, SegmentDefinition, save_segment
+    from engine.customers.segments import Condition, SegmentDefinition, save_segment
 
     with warehouse.connect(demo) as con:
         save_segment(con, "Buyers", SegmentDefinition((Condition("event", event="purchase"),)))
@@ -568,7 +569,7 @@ def test_portraits_tab(demo):
 
 
 def test_user_360_lookup(demo):
-    from engine.user360 import user_timeline
+    from engine.customers.user360 import user_timeline
 
     at = app().run()
     at.switch_page("views/user360.py").run()
@@ -597,7 +598,7 @@ def test_segment_builder_tag_condition(demo):
 
 
 def test_experiments_page(demo):
-    from engine.experiments import campaign_effect, experiment_results
+    from engine.social.experiments import campaign_effect, experiment_results
 
     at = app().run()
     at.switch_page("views/experiments.py").run()
@@ -628,7 +629,7 @@ def test_experiments_page_without_experiments(tmp_path, monkeypatch):
 
 
 def test_share_graph_page(demo):
-    from engine.network import share_graph
+    from engine.social.network import share_graph
 
     at = app().run()
     at.switch_page("views/network.py").run()
@@ -671,7 +672,7 @@ def wait_for_training(path, *, expect_error: bool = False) -> None:
 
 
 def test_recommendations_page_trains_in_the_background_then_serves(demo):
-    from engine.recommend import Recommender
+    from engine.predictions.recommend import Recommender
 
     at = app().run()
     at.switch_page("views/recommendations.py").run()
@@ -699,8 +700,8 @@ def test_recommendations_page_trains_in_the_background_then_serves(demo):
 
 
 def test_recommendations_page_evaluation_and_push_list(demo):
-    from engine.recommend import train
-    from engine.segments import Condition, SegmentDefinition, save_segment, segment_count
+    from engine.customers.segments import Condition, SegmentDefinition, save_segment, segment_count
+    from engine.predictions.recommend import train
 
     buyers = SegmentDefinition(conditions=(Condition(kind="event", event="purchase", days=14),))
     with warehouse.connect(demo) as con:
@@ -726,7 +727,7 @@ def test_recommendations_page_evaluation_and_push_list(demo):
 
 def test_recommendations_page_says_when_the_data_changed(demo):
     from engine.ingest import import_file
-    from engine.recommend import train
+    from engine.predictions.recommend import train
 
     train(demo)
     csv = demo.with_name("more.csv")
@@ -744,7 +745,7 @@ def test_recommendations_page_says_when_the_data_changed(demo):
 
 
 def test_user_360_shows_recommendations_once_trained(demo):
-    from engine.recommend import Recommender, train
+    from engine.predictions.recommend import Recommender, train
 
     at = app().run()
     at.switch_page("views/user360.py").run()
@@ -768,7 +769,7 @@ def test_recommendations_page_without_item_events(tmp_path, monkeypatch):
 
 
 def test_growth_page_fits_backtests_and_says_which_model_to_believe(demo):
-    from engine.growth import growth_fits
+    from engine.predictions.growth import growth_fits
 
     at = app().run()
     at.switch_page("views/growth.py").run()
@@ -794,7 +795,7 @@ def test_growth_page_fits_backtests_and_says_which_model_to_believe(demo):
 
 
 def test_churn_page_counts_survival_risk_and_propensity(demo):
-    from engine.churn import lifetimes
+    from engine.predictions.survival import lifetimes
 
     at = app().run()
     at.switch_page("views/churn.py").run()
@@ -818,7 +819,7 @@ def test_churn_page_counts_survival_risk_and_propensity(demo):
     no_errors(at)
     # 40 days hold no backtest of a 30-day horizon (three horizons are needed): the lists start at the
     # longest horizon the data back, and the page says so
-    from engine.churn import longest_list_horizon
+    from engine.predictions.churn import longest_list_horizon
 
     with warehouse.connect(demo) as con:
         longest = longest_list_horizon(con)
@@ -832,7 +833,7 @@ def test_churn_page_counts_survival_risk_and_propensity(demo):
     assert {"High risk", "Medium risk", "Low risk"} <= {m.label for m in at.metric}
     assert len(at.get("plotly_chart")) == 2  # the backtest's reliability plot, the forest plot; no survival curves
     # fitted once for this warehouse version and kept beside it, for other processes and restarts
-    from engine.results import results_folder
+    from engine.store.results import results_folder
 
     with warehouse.connect(demo) as con:
         version = warehouse.data_version(con)
@@ -1017,7 +1018,7 @@ def test_trends_page_builds_a_filtered_broken_down_trend_and_shares_it(demo):
 
 
 def test_paths_page_after_and_before(demo):
-    from engine.paths import PathQuery, paths
+    from engine.behaviour.paths import PathQuery, paths
 
     at = app().run()
     at.switch_page("views/paths.py").run()
@@ -1044,7 +1045,7 @@ def test_paths_page_after_and_before(demo):
 
 
 def test_funnel_page_window_units_any_step_and_exclusions(demo):
-    from engine.funnels import FunnelQuery, funnel
+    from engine.behaviour.funnels import FunnelQuery, funnel
 
     at = app().run()
     at.switch_page("views/funnels.py").run()
@@ -1082,7 +1083,7 @@ def test_funnel_page_window_units_any_step_and_exclusions(demo):
 
 
 def test_retention_page_sunday_weeks_and_return_events(demo):
-    from engine.retention import RetentionQuery, retention_matrix
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
 
     at = app().run()
     at.switch_page("views/retention.py").run()
@@ -1163,8 +1164,8 @@ def test_property_filters_change_every_figure_and_travel_in_the_address(demo):
     period = metrics.Period(date(2026, 1, 30), date(2026, 2, 28))
 
     def expected(*filters):
-        from engine import scope
-        from engine.filters import parse_condition
+        from engine.store import scope
+        from engine.store.filters import parse_condition
 
         with warehouse.connect(demo) as con, scope.applied([parse_condition(f) for f in filters]):
             return metrics.kpi_comparison(con, period).set_index("kpi")["value"]
@@ -1233,8 +1234,8 @@ def test_key_figures_and_engagement_broken_down_by_a_property(demo):
     # with a property filter on top, then back to no breakdown
     add_property_filter(at, "channel", "=", "douyin")
     no_errors(at)
-    from engine import scope
-    from engine.filters import parse_condition
+    from engine.store import scope
+    from engine.store.filters import parse_condition
 
     with warehouse.connect(demo) as con, scope.applied([parse_condition("channel = douyin")]):
         within = metrics.kpi_breakdown(con, period, "gender")
@@ -1247,7 +1248,7 @@ def test_key_figures_and_engagement_broken_down_by_a_property(demo):
     content.query_params["ctr_by"] = "city"
     content.switch_page("views/content.py").run()
     no_errors(content)
-    from engine.content import engagement_breakdown
+    from engine.behaviour.content import engagement_breakdown
 
     with warehouse.connect(demo) as con:
         engagement = engagement_breakdown(con, "city", start=period.start, end=period.end)
@@ -1333,13 +1334,13 @@ def test_page_choices_live_in_the_address(demo):
 
 
 def test_an_rfm_segment_as_a_property_filter(demo):
-    from engine import scope
-    from engine.filters import parse_condition
+    from engine.customers import filtering
+    from engine.store.filters import parse_condition
 
     at = app().run()
     add_property_filter(at, "rfm_segment", "=", "Champions")
     no_errors(at)
-    with warehouse.connect(demo) as con, scope.applied([parse_condition("rfm_segment = Champions")], con=con):
+    with warehouse.connect(demo) as con, filtering.applied([parse_condition("rfm_segment = Champions")], con=con):
         expected = metrics.kpi_comparison(con, metrics.Period(date(2026, 1, 30), date(2026, 2, 28)))
     assert kpi_values(at)["MAU"] == f"{int(expected.set_index('kpi').loc['mau', 'value']):,}"
     at.switch_page("views/funnels.py").run()
@@ -1443,8 +1444,8 @@ p3,share,2024-01-01 12:05:00
 
 
 def test_paths_page_saves_a_nodes_users_as_a_segment(tmp_path, monkeypatch):
-    from engine.access import User
-    from engine.segments import load_segment, segment_users
+    from engine.admin.access import User
+    from engine.customers.segments import load_segment, segment_users
 
     path = warehouse_of(tmp_path, monkeypatch, PATHS_SMALL)
     at = app().run()
@@ -1478,7 +1479,7 @@ def test_paths_page_saves_a_nodes_users_as_a_segment(tmp_path, monkeypatch):
     assert at.session_state["pond_segment_conditions"][0]["kind"] == "list"
     assert any(m.value.startswith("**2 users**") for m in at.markdown)
     # a viewer may neither save nor export
-    from engine import access
+    from engine.admin import access
 
     access.add_user(path, "vera", "viewer", "a long enough password")
     viewer = app()

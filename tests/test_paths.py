@@ -13,9 +13,9 @@ from datetime import date
 
 import pytest
 
+from engine.behaviour.paths import PathQuery, paths
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.paths import PathQuery, paths
 
 EVENTS = """user_id,event_type,event_time
 u1,view,2024-01-01 10:00:00
@@ -105,7 +105,7 @@ def test_users_through_a_node(shop):
 
 
 def test_the_range_is_business_days_of_the_time_zone(con, write):
-    from engine import warehouse
+    from engine.store import warehouse
 
     # in Asia/Shanghai (UTC+8): 15:59 UTC is 23:59 on 01-01, 16:00 UTC is 00:00 on 01-02, and
     # 15:59 UTC on 01-02 is 23:59 on 01-02: the path on 01-02 is cart then purchase

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine import backup, warehouse
+from engine.admin import backup
 from engine.errors import PondError
 from engine.ingest import import_file, inspect_file
 from engine.ingest.personal import fingerprint, key_path
+from engine.store import warehouse
 
 PLAIN = [f"u{k:04d}" for k in range(250)]
 PHONES = [f"1391234{k:04d}" for k in range(100)]

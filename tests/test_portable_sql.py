@@ -7,7 +7,7 @@ Rules, each measured as a cause of a wrong answer or an error on ClickHouse:
 - no ordered list aggregates (``list(x order by y)``, ``string_agg(x, ',' order by y)``): sort the
   result (``list_sort(list(x))``) or order the rows before aggregating;
 - no table macros (``create macro ... as table``): splice the query in as ``{slot}``;
-- every CTE name unique once spliced queries are composed (``engine.warehouse.compose_query``).
+- every CTE name unique once spliced queries are composed (``engine.store.warehouse.compose_query``).
 
 The importer's own SQL (``ingest_*``, ``demo_*`` and the DuckDB macros in ``engine/ingest``) runs
 on the local DuckDB that reads the file, whatever the backend, so it is outside these rules.
@@ -24,7 +24,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from engine.warehouse import QUERY_DIR, compose_query
+from engine.store.warehouse import QUERY_DIR, compose_query
 
 ROOT = Path(__file__).resolve().parent.parent
 #: queries that run on the importer's local DuckDB only
@@ -98,7 +98,7 @@ def test_query_file_uses_the_portable_subset(path: Path):
     if _INTERVAL_CONSTRUCTOR.search(sql):
         problems.append("an interval constructor such as to_days(n): write interval (n) day")
     if _TABLE_MACRO.search(sql):
-        problems.append("a table macro: splice the query in as a {slot} (engine.warehouse.compose_query)")
+        problems.append("a table macro: splice the query in as a {slot} (engine.store.warehouse.compose_query)")
     problems += [f"an ordered aggregate {call}: sort the result instead (list_sort(list(x)))"
                  for call in ordered_aggregates(sql)]
     assert not problems, f"{path.name}: " + "; ".join(problems)

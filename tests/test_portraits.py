@@ -11,10 +11,11 @@ import math
 
 import pytest
 
+from engine.customers.portraits import portrait
+from engine.customers.segments import Condition, SegmentDefinition, save_segment
+from engine.customers.tags import interest_tags
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.portraits import interest_tags, portrait
-from engine.segments import Condition, SegmentDefinition, save_segment
 
 EVENTS = """user_id,event_type,event_time,item_id,category,gender,amount,campaign_id
 a,view,2024-03-01 10:00:00,i1,c1,F,,
@@ -63,7 +64,7 @@ def test_portrait_of_everyone(shop):
 
 
 def test_user_360(shop):
-    from engine.user360 import find_users, user_profile, user_timeline
+    from engine.customers.user360 import find_users, user_profile, user_timeline
 
     assert find_users(shop, "A")["user_id"].tolist() == ["a"]
     assert set(find_users(shop, "")["user_id"]) == {"a", "b"}
@@ -80,7 +81,7 @@ def test_user_360(shop):
 
 
 def test_user_360_counts_days_not_day_and_channel_rows(con, write):
-    from engine.user360 import user_profile
+    from engine.customers.user360 import user_profile
 
     import_file(con, write("days.csv", "user_id,event_type,event_time,channel\n"
                                        "a,view,2024-03-01 10:00:00,douyin\n"
@@ -95,7 +96,7 @@ def test_user_360_counts_days_not_day_and_channel_rows(con, write):
 
 
 def test_user_360_of_a_user_without_events(shop):
-    from engine.user360 import user_profile, user_timeline
+    from engine.customers.user360 import user_profile, user_timeline
 
     shop.execute("insert into users (user_id, gender) values ('quiet', 'F')")
     view = user_profile(shop, "quiet")
@@ -105,7 +106,7 @@ def test_user_360_of_a_user_without_events(shop):
 
 
 def test_tags_are_derived_once_per_data_version(shop, write):
-    from engine import warehouse
+    from engine.store import warehouse
 
     interest_tags(shop)
     assert shop.execute("select value from meta where key = 'tags_version'").fetchone()[0] == str(
@@ -118,7 +119,7 @@ def test_tags_are_derived_once_per_data_version(shop, write):
 
 
 def test_imports_leave_the_tags_current(shop, write):
-    from engine import warehouse
+    from engine.store import warehouse
 
     import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"))
     assert shop.execute("select value from meta where key = 'tags_version'").fetchone()[0] == str(
@@ -127,7 +128,7 @@ def test_imports_leave_the_tags_current(shop, write):
 
 
 def test_an_import_can_leave_the_tags_to_be_derived_later(shop, write):
-    from engine.portraits import tags_are_current
+    from engine.customers.tags import tags_are_current
 
     import_file(shop, write("more.csv", "user_id,event_type,event_time,category\nz,view,2024-03-01 11:00:00,c9\n"),
                 derive=False)
@@ -140,8 +141,8 @@ def test_an_import_can_leave_the_tags_to_be_derived_later(shop, write):
 def test_two_threads_deriving_tags_at_once_both_succeed(warehouse_path, write):
     import threading
 
-    from engine import warehouse
-    from engine.portraits import ensure_interest_tags, tags_are_current
+    from engine.customers.tags import ensure_interest_tags, tags_are_current
+    from engine.store import warehouse
 
     with warehouse.connect(warehouse_path) as con:
         import_file(con, write("events.csv", EVENTS), derive=False)

@@ -10,8 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from engine import metrics, warehouse
+from engine.behaviour import metrics
 from engine.ingest import import_file, rejected_rows
+from engine.store import warehouse
 
 pytestmark = pytest.mark.realdata
 
@@ -78,7 +79,7 @@ def _taobao_frame(real_data):
 
 
 def test_taobao_retention_matches_an_independent_pandas_count(con, real_data):
-    from engine.retention import RetentionQuery, retention_matrix
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
 
     import_file(con, real_data / "taobao_userbehavior" / "UserBehavior_head84k.csv", timezone="Asia/Shanghai")
     ours = retention_matrix(con, RetentionQuery(period="day"))
@@ -104,7 +105,7 @@ def pd_days(series):
 def test_taobao_funnel_matches_an_independent_merge_asof(con, real_data):
     import pandas as pd
 
-    from engine.funnels import FunnelQuery, funnel
+    from engine.behaviour.funnels import FunnelQuery, funnel
 
     import_file(con, real_data / "taobao_userbehavior" / "UserBehavior_head84k.csv", timezone="Asia/Shanghai")
     start, end = pd.Timestamp("2017-11-25").date(), pd.Timestamp("2017-12-01").date()

@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import warehouse
-from engine.demo import build_demo
 from engine.errors import InsufficientDataError, PondError
-from engine.recommend import (
+from engine.ingest.demo import build_demo
+from engine.predictions.recommend import (
     ALS,
     BuyAgain,
     ContentBased,
@@ -30,8 +29,9 @@ from engine.recommend import (
     model_paths,
     train,
 )
-from engine.recommend.evaluate import ranking_metrics, temporal_split, top_k
-from engine.recommend.serve import REASON_KINDS
+from engine.predictions.recommend.evaluate import ranking_metrics, temporal_split, top_k
+from engine.predictions.recommend.serve import REASON_KINDS
+from engine.store import warehouse
 
 DAY0 = date(2026, 1, 1)
 
@@ -346,8 +346,8 @@ def _one_more_view(folder):
 
 def test_cli_push_list_for_a_saved_segment(trained, tmp_path, capsys):
     from engine.__main__ import main
+    from engine.customers.segments import Condition, SegmentDefinition, save_segment, segment_count
     from engine.ingest import import_file
-    from engine.segments import Condition, SegmentDefinition, save_segment, segment_count
 
     path = tmp_path / "push.duckdb"
     path.write_bytes(trained[0].read_bytes())

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import metrics, warehouse
-from engine.demo import build_demo
+from engine.behaviour import metrics
 from engine.ingest import import_file
+from engine.ingest.demo import build_demo
+from engine.store import warehouse
 
 PASSIVE = {"impression", "coupon_issue"}
 
@@ -216,7 +217,7 @@ def test_dau_wau_mau_per_day(con):
 
 
 def test_user_360_totals(con):
-    from engine.user360 import user_profile
+    from engine.customers.user360 import user_profile
 
     events = raw_events(con)
     rng = np.random.default_rng(5)
@@ -232,7 +233,7 @@ def test_user_360_totals(con):
 
 
 def test_content_totals_and_comments_per_post(con):
-    from engine.content import content_performance, engagement_summary
+    from engine.behaviour.content import content_performance, engagement_summary
 
     events = raw_events(con)
     start, end = ranges(events)[0]
@@ -252,7 +253,7 @@ def test_content_totals_and_comments_per_post(con):
 
 
 def test_weekly_purchase_retention(con):
-    from engine.retention import RetentionQuery, retention_matrix
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
 
     events = raw_events(con)
     start, end = ranges(events)[3]
@@ -296,7 +297,7 @@ def reference_funnel(events: pd.DataFrame, steps: tuple[str, ...], start: date, 
 
 
 def test_view_cart_purchase_funnel(con):
-    from engine.funnels import FunnelQuery, funnel
+    from engine.behaviour.funnels import FunnelQuery, funnel
 
     events = raw_events(con)
     start, end = ranges(events)[0]
@@ -317,7 +318,7 @@ def test_money_sums_are_exact_and_the_same_on_every_run(con):
 
 
 def test_rfm_recency_frequency_monetary(con):
-    from engine.rfm import rfm_scores
+    from engine.customers.rfm import rfm_scores
 
     events = raw_events(con)
     as_of = events["day"].max()
@@ -336,7 +337,7 @@ def test_rfm_recency_frequency_monetary(con):
 
 
 def test_weekly_lifecycle(con):
-    from engine.lifecycle import lifecycle
+    from engine.behaviour.lifecycle import lifecycle
 
     events = raw_events(con)
     active = events[events["active"]].copy()
@@ -362,7 +363,7 @@ def test_weekly_lifecycle(con):
 
 
 def test_experiment_variants(con):
-    from engine.experiments import experiment_results, list_experiments
+    from engine.social.experiments import experiment_results, list_experiments
 
     listed = list_experiments(con)
     if listed.empty:
@@ -384,7 +385,7 @@ def test_experiment_variants(con):
 
 
 def test_trend_of_events_and_users_per_day(con):
-    from engine.trends import Series, TrendQuery, trends
+    from engine.behaviour.trends import Series, TrendQuery, trends
 
     events = raw_events(con)
     start, end = ranges(events)[0]
@@ -398,7 +399,7 @@ def test_trend_of_events_and_users_per_day(con):
 
 
 def test_cumulative_users_of_the_growth_page(con):
-    from engine.growth import growth_series
+    from engine.predictions.growth import growth_series
 
     events = raw_events(con)
     first_active = events[events["active"]].groupby("user_id")["day"].min()

@@ -9,9 +9,10 @@ import zipfile
 import duckdb
 import pytest
 
-from engine import backup, warehouse
+from engine.admin import backup
 from engine.errors import PondError
 from engine.ingest import import_file
+from engine.store import warehouse
 
 CSV = "user_id,event_type,event_time,amount\nu1,view,2024-01-01 10:00,\nu2,purchase,2024-01-02 11:00,12.5\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from engine.ingest import import_file
-from engine.results import data_stamp, load_result, results_folder, save_result
+from engine.store.results import data_stamp, load_result, results_folder, save_result
 
 
 def test_a_result_comes_back_only_for_its_version_and_data(tmp_path):

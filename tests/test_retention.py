@@ -13,16 +13,16 @@ from datetime import date
 
 import pytest
 
-from engine import warehouse
-from engine.errors import PondError
-from engine.ingest import import_file
-from engine.retention import (
+from engine.behaviour.retention import (
     RetentionQuery,
     period_n_over_time,
     retention_average,
     retention_cell_users,
     retention_matrix,
 )
+from engine.errors import PondError
+from engine.ingest import import_file
+from engine.store import warehouse
 
 EVENTS = """user_id,event_type,event_time,channel
 u1,purchase,2024-01-01 09:00:00,douyin
@@ -133,7 +133,7 @@ def test_empty_warehouse_gives_an_empty_matrix(con):
 
 
 def test_whole_period_cohorts_say_their_span_and_clipped_ones_stay_in_the_range(shop):
-    from engine.retention import cohort_label, cohorts_beyond_range
+    from engine.behaviour.retention import cohort_label, cohorts_beyond_range
 
     # Jan 2-3 by week: the cohort is the week of Monday Jan 1, so u1 and u2 (first purchase Jan 1) join u3
     whole = retention_matrix(shop, RetentionQuery(period="week", start=D2, end=D3))
@@ -155,7 +155,7 @@ def test_whole_period_cohorts_say_their_span_and_clipped_ones_stay_in_the_range(
 
 
 def test_cohort_labels_across_months_and_years():
-    from engine.retention import cohort_label, cohort_span
+    from engine.behaviour.retention import cohort_label, cohort_span
 
     assert cohort_label(date(2026, 6, 29), date(2026, 7, 5)) == "Jun 29–Jul 5, 2026"
     assert cohort_label(date(2025, 12, 29), date(2026, 1, 4)) == "Dec 29, 2025–Jan 4, 2026"
@@ -238,7 +238,7 @@ def test_recurring_cohorts_match_any_start_value_of_their_period(categories):
 
 
 def test_filters_on_the_start_and_the_return_event(categories):
-    from engine.filters import parse_condition
+    from engine.store.filters import parse_condition
 
     on_c2 = RetentionQuery(period="day", start_event="view", return_event="view",
                            start_where=(parse_condition("category = c2"),))

@@ -16,9 +16,9 @@ from datetime import date
 
 import pytest
 
+from engine.customers.rfm import rfm_scores, rules_frame, rules_from_frame, segment_sizes, segment_transitions
 from engine.errors import PondError
 from engine.ingest import import_file
-from engine.rfm import rfm_scores, rules_frame, rules_from_frame, segment_sizes, segment_transitions
 
 EVENTS = """user_id,event_type,event_time,order_id,amount
 a,purchase,2024-01-31 10:00:00,oa,100

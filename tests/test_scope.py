@@ -1,4 +1,4 @@
-"""The global property filter (engine.scope): every read sees the filtered events and users.
+"""The global property filter (engine.store.scope): every read sees the filtered events and users.
 
 Hand-made events, all times UTC (the business zone); the range is 2024-01-01..01-03:
   u1 (F, Shanghai): view A 01-01 (douyin), purchase A 01-02 (100, order o1, douyin)
@@ -13,11 +13,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from engine import metrics, scope, warehouse
-from engine.demo import build_demo
+from engine.behaviour import metrics
+from engine.customers import filtering
 from engine.errors import PondError
-from engine.filters import parse_condition
 from engine.ingest import import_file
+from engine.ingest.demo import build_demo
+from engine.store import scope, warehouse
+from engine.store.filters import parse_condition
 
 EVENTS = """user_id,event_type,event_time,item_id,channel,amount,order_id,gender,city
 u1,view,2024-01-01 10:00:00,A,douyin,,,F,Shanghai
@@ -195,7 +197,7 @@ def test_engagement_by_a_property(con, write):
               "a,impression,2024-01-01 10:00,c1,F\na,impression,2024-01-01 10:01,c1,F\na,click,2024-01-01 10:02,c1,F\n"
               "b,impression,2024-01-01 11:00,c1,M\nb,impression,2024-01-01 11:01,c2,M\nb,share,2024-01-01 11:02,c2,M\n")
     import_file(con, write("content.csv", events))
-    from engine.content import engagement_breakdown
+    from engine.behaviour.content import engagement_breakdown
 
     frame = engagement_breakdown(con, "gender", start=date(2024, 1, 1), end=date(2024, 1, 1)).set_index("breakdown")
     assert frame.index.tolist() == ["All", "F", "M"]
@@ -241,7 +243,7 @@ def test_first_seen_is_the_business_day(con, write):
                                            ("age_band", ("channel = douyin",)), ("campaign", ("city = Wuhan",))])
 def test_the_one_pass_breakdown_equals_the_filtered_kpis_of_each_value(small_demo, prop, filters):
     """Each row of the one-pass SQL equals the KPIs read through a filter on that row's value."""
-    from engine.breakdowns import broken_down, frame_of
+    from engine.behaviour.breakdowns import broken_down, frame_of
 
     period = metrics.Period(date(2026, 2, 1), date(2026, 2, 28))
     with warehouse.connect(small_demo) as con, scope.applied([parse_condition(f) for f in filters]):
@@ -259,8 +261,8 @@ def test_the_one_pass_breakdown_equals_the_filtered_kpis_of_each_value(small_dem
 @pytest.mark.parametrize("prop, filters", [("city", ()), ("channel", ()), ("gender", ("channel = douyin",)),
                                            ("campaign", ()), ("content", ("age_band is set",))])
 def test_the_one_pass_engagement_breakdown_equals_the_filtered_totals_of_each_value(small_demo, prop, filters):
-    from engine.breakdowns import broken_down, frame_of
-    from engine.content import content_performance, engagement_breakdown, engagement_summary
+    from engine.behaviour.breakdowns import broken_down, frame_of
+    from engine.behaviour.content import content_performance, engagement_breakdown, engagement_summary
 
     start, end = date(2026, 2, 1), date(2026, 2, 28)
 
@@ -281,20 +283,20 @@ def test_the_one_pass_engagement_breakdown_equals_the_filtered_totals_of_each_va
 
 def test_segment_tag_and_user_filters(shop):
     """u1 and u2 bought; a saved segment of buyers of A, an interest tag, a user id list."""
-    from engine.segments import Condition as Rule
-    from engine.segments import SegmentDefinition, save_segment
+    from engine.customers.segments import Condition as Rule
+    from engine.customers.segments import SegmentDefinition, save_segment
 
     save_segment(shop, "buyers", SegmentDefinition((Rule("event", event="purchase", count=1, days=3650),)))
     shop.execute("insert into user_tags values ('u2', 'category:shoes', 1.0)")
     cases = {"segment = buyers": 2, "segment != buyers": 0, "interest_tag = category:shoes": 1,
              "interest_tag not in category:shoes": 1, "user in u1,u3": 1, "user = u3": 0}
     for text, orders in cases.items():
-        with scope.applied([parse_condition(text)], con=shop):
+        with filtering.applied([parse_condition(text)], con=shop):
             assert metrics.kpis(shop, PERIOD)["orders"] == orders, text
-    with scope.applied([parse_condition("segment not in buyers")], con=shop):
+    with filtering.applied([parse_condition("segment not in buyers")], con=shop):
         assert metrics.kpis(shop, PERIOD)["active_users"] == 1  # u3
     with pytest.raises(PondError, match="no saved segment named 'nope'"), \
-            scope.applied([parse_condition("segment = nope")], con=shop):
+            filtering.applied([parse_condition("segment = nope")], con=shop):
         pass
     with pytest.raises(PondError, match="segment takes =, !=, in or not in"):
         parse_condition("segment contains buy")
@@ -305,21 +307,21 @@ def test_segment_tag_and_user_filters(shop):
 
 def test_every_filtered_analysis_reads_through_the_filter(small_demo):
     """Under a filter that keeps nobody, every analysis the filter bar names comes out empty: a read that
-    bypassed engine.scope would show the whole warehouse's figures."""
-    from engine.communities import community_leaderboard
-    from engine.content import content_performance
-    from engine.funnels import FunnelQuery, funnel
-    from engine.lifecycle import lifecycle
-    from engine.paths import PathQuery, paths
-    from engine.retention import RetentionQuery, retention_matrix
-    from engine.rfm import rfm_scores
-    from engine.trends import Series, TrendQuery, trends
+    bypassed engine.store.scope would show the whole warehouse's figures."""
+    from engine.behaviour.communities import community_leaderboard
+    from engine.behaviour.content import content_performance
+    from engine.behaviour.funnels import FunnelQuery, funnel
+    from engine.behaviour.lifecycle import lifecycle
+    from engine.behaviour.paths import PathQuery, paths
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
+    from engine.behaviour.trends import Series, TrendQuery, trends
+    from engine.customers.rfm import rfm_scores
 
     month = {"start": date(2026, 2, 1), "end": date(2026, 2, 28)}
     nobody = [parse_condition("user = nobody")]
     with warehouse.connect(small_demo) as con:
         assert metrics.kpis(con, metrics.Period(**month))["active_users"] > 0
-        with scope.applied(nobody, con=con):
+        with filtering.applied(nobody, con=con):
             assert metrics.kpis(con, metrics.Period(**month))["active_users"] == 0
             assert trends(con, TrendQuery((Series("any"),), **month)).frame["value"].sum() == 0
             assert funnel(con, FunnelQuery(**month)).steps["users"].sum() == 0

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import PondError
-from engine.ingest import import_file
-from engine.segments import (
+from engine.customers.segments import (
     Condition,
     SegmentDefinition,
     compare_with_everyone,
@@ -24,6 +22,8 @@ from engine.segments import (
     segment_count,
     segment_users,
 )
+from engine.errors import PondError
+from engine.ingest import import_file
 
 EVENTS = """user_id,event_type,event_time,category,channel,gender,amount
 a,purchase,2024-01-30 10:00:00,skin,douyin,F,50
@@ -75,7 +75,7 @@ def test_properties_any_and_all(shop):
 
 
 def test_rfm_segment_condition(shop):
-    from engine.rfm import rfm_scores
+    from engine.customers.rfm import rfm_scores
 
     segment_of_a = rfm_scores(shop).set_index("user_id").loc["a", "segment"]
     assert "a" in members(shop, Condition("rfm", values=(segment_of_a,)))
@@ -93,7 +93,7 @@ def test_count_and_comparison_with_everyone(shop):
 
 
 def test_save_load_overwrite_and_delete(shop):
-    from engine import warehouse
+    from engine.store import warehouse
 
     version = warehouse.data_version(shop)
     definition = SegmentDefinition((did("view", category="skin"),))
@@ -141,8 +141,8 @@ def test_hostile_values_are_only_data(shop):
 def test_saved_segment_as_a_breakdown_in_retention_and_funnels(shop):
     from datetime import date
 
-    from engine.funnels import FunnelQuery, funnel
-    from engine.retention import RetentionQuery, retention_matrix
+    from engine.behaviour.funnels import FunnelQuery, funnel
+    from engine.behaviour.retention import RetentionQuery, retention_matrix
 
     save_segment(shop, "Women", SegmentDefinition((Condition("property", field="gender", values=("F",)),)))
     matrix = retention_matrix(shop, RetentionQuery(period="day", breakdown="segment", segment="Women",
@@ -158,7 +158,7 @@ def test_saved_segment_as_a_breakdown_in_retention_and_funnels(shop):
 
 
 def test_interest_tag_condition(shop):
-    from engine.portraits import interest_tags
+    from engine.customers.tags import interest_tags
 
     tags = interest_tags(shop)
     skin_fans = sorted(tags.loc[tags.tag == "category:skin", "user_id"].unique())
@@ -172,7 +172,7 @@ def test_interest_tag_condition(shop):
 
 
 def test_a_static_user_list_is_a_segment_that_new_data_does_not_change(shop, write):
-    from engine.segments import materialise_segment
+    from engine.customers.segments import materialise_segment
 
     definition = save_user_list(shop, " Paths: 2. cart ", ["b", "d", "b", "nobody"])
     assert definition.describe() == "in the user list 'Paths: 2. cart'"

@@ -14,10 +14,10 @@ from datetime import date
 
 import pytest
 
+from engine.behaviour.trends import Series, TrendQuery, trends
 from engine.errors import PondError
-from engine.filters import Condition, compile_conditions, parse_condition
 from engine.ingest import import_file
-from engine.trends import Series, TrendQuery, trends
+from engine.store.filters import Condition, compile_conditions, parse_condition
 
 EVENTS = """user_id,event_type,event_time,item_id,category,channel,amount,gender
 u1,view,2024-01-01 10:00:00,A,c1,douyin,,F

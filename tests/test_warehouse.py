@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from engine import warehouse
 from engine.errors import WarehouseError
 from engine.ingest import import_file
+from engine.store import warehouse
 
 
 def test_version_1_warehouse_is_migrated_and_backfilled(warehouse_path, write, monkeypatch):
@@ -18,7 +18,7 @@ def test_version_1_warehouse_is_migrated_and_backfilled(warehouse_path, write, m
         old.setattr(warehouse, "SCHEMA_VERSION", 1)
         old.setattr(warehouse, "ROLLUPS", ("user_day", "daily_events"))
         old.setattr(warehouse, "SCHEMA_VERSION", 1)
-        from engine import audit
+        from engine.admin import audit
 
         old.setattr(audit, "record", lambda *a, **k: None)  # the Pond of schema 1 had no audit trail
         with warehouse.connect(warehouse_path) as con:
@@ -105,7 +105,7 @@ def _mode(path) -> int:
 def test_warehouse_spill_folder_and_backups_are_private_whatever_the_umask(tmp_path):
     import os
 
-    from engine.backup import backup
+    from engine.admin.backup import backup
     from engine.ingest.personal import pseudonym_key
 
     before = os.umask(0o022)  # a notebook's or a service's usual umask: files 0644

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.export import spreadsheet_safe, to_csv_bytes
+from engine.store.export import spreadsheet_safe, to_csv_bytes
 
 
 def test_formula_like_text_is_neutralised_but_numbers_are_not():

@@ -2,7 +2,7 @@
 
 Who is signed in lives in the browser session's state; every page and every action asks
 :func:`require` on every run, so a link to a page or a replayed widget event does not get past
-the role. Without accounts (see :mod:`engine.access`) the dashboard runs in local single-user mode,
+the role. Without accounts (see :mod:`engine.admin.access`) the dashboard runs in local single-user mode,
 and the sidebar says so.
 """
 
@@ -12,10 +12,10 @@ import logging
 
 import streamlit as st
 
-from engine import access, audit
-from engine.access import LOCAL, AccessDenied, User
+from engine.admin import access, audit
+from engine.admin.access import LOCAL, AccessDenied, User
 from engine.errors import PondError, WarehouseLockedError
-from engine.warehouse import default_warehouse_path
+from engine.store.warehouse import default_warehouse_path
 from ui import data
 
 log = logging.getLogger("pond.ui")
@@ -109,7 +109,7 @@ def _duration(seconds: float) -> str:
 
 def sign_in_form() -> None:
     """The sign-in page: name and password; failures are audited and throttled by name and by client
-    with growing waits (engine.access.SignInThrottle), counted atomically across sessions."""
+    with growing waits (engine.admin.access.SignInThrottle), counted atomically across sessions."""
     st.title("Sign in to Pond")
     with st.form("sign-in"):
         name = st.text_input("User name", key="sign-in-name")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from engine.churn import Backtest
+from engine.predictions.churn import Backtest
 from ui import charts
 
 MODEL_NAMES = {"cox": "The Cox model", "logistic": "The logistic regression"}

@@ -60,7 +60,7 @@ def retention_heatmap(matrix: pd.DataFrame, average: pd.DataFrame, *, show: str,
 
     ``show`` is ``rate`` or ``users``; cells of periods not over yet carry a ``*``.
     """
-    from engine.retention import cohort_label
+    from engine.behaviour.retention import cohort_label
 
     unit = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}[period]
     cohorts = sorted(matrix["cohort"].unique())

@@ -16,14 +16,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine import metrics, scope, warehouse
-from engine.demo import build_demo
+from engine.behaviour import metrics
+from engine.customers import filtering
 from engine.errors import PondError
-from engine.filters import parse_condition
+from engine.ingest.demo import build_demo
+from engine.store import warehouse
+from engine.store.filters import parse_condition
+from ui.derive import WRITE_LOCK_TIMEOUT, wait_for_derivation
 
 log = logging.getLogger("pond.ui")
 
-#: property filters as their text, each "PROPERTY OPERATOR VALUE" (see engine.filters)
+#: property filters as their text, each "PROPERTY OPERATOR VALUE" (see engine.store.filters)
 Where = tuple[str, ...]
 #: Size of the demo generated on first start (about half a million events, a few seconds).
 FIRST_START_DEMO = {"users": 6000, "days": 150, "seed": 7}
@@ -41,8 +44,8 @@ def connect(path: str | None = None, *, timeout: float = READ_LOCK_TIMEOUT):
 
 @contextmanager
 def _reading(path: str, where: Where = ()):
-    """A connection whose reads see the property filters ``where`` (see :mod:`engine.scope`)."""
-    with connect(path) as con, scope.applied(tuple(parse_condition(w) for w in where), con=con):
+    """A connection whose reads see the property filters ``where`` (see :mod:`engine.store.scope`)."""
+    with connect(path) as con, filtering.applied(tuple(parse_condition(w) for w in where), con=con):
         yield con
 
 
@@ -126,7 +129,7 @@ def kpi_breakdown(path: str, version: int, start: date, end: date, channel: str 
 @st.cache_data(show_spinner="Breaking the engagement down ...", max_entries=32)
 def content_breakdown(path: str, version: int, start: date, end: date, channel: str | None, by: str,
                       where: Where = ()) -> pd.DataFrame:
-    from engine.content import engagement_breakdown
+    from engine.behaviour.content import engagement_breakdown
 
     with _reading(path, where) as con:
         return engagement_breakdown(con, by, start=start, end=end, channel=channel)
@@ -134,7 +137,7 @@ def content_breakdown(path: str, version: int, start: date, end: date, channel: 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def longest_churn_horizon(path: str, version: int) -> int:
-    from engine.churn import longest_list_horizon
+    from engine.predictions.churn import longest_list_horizon
 
     with connect(path) as con:
         return longest_list_horizon(con)
@@ -142,7 +145,7 @@ def longest_churn_horizon(path: str, version: int) -> int:
 
 @st.cache_data(show_spinner="Following users' paths ...", max_entries=32)
 def paths(path: str, version: int, query, top: int, where: Where = ()):
-    from engine.paths import paths as compute
+    from engine.behaviour.paths import paths as compute
 
     with _reading(path, where) as con:
         return compute(con, query, top=top)
@@ -150,7 +153,7 @@ def paths(path: str, version: int, query, top: int, where: Where = ()):
 
 @st.cache_data(show_spinner="Computing the trend ...", max_entries=64)
 def trends(path: str, version: int, query, where: Where = ()):
-    from engine.trends import trends as compute
+    from engine.behaviour.trends import trends as compute
 
     with _reading(path, where) as con:
         return compute(con, query)
@@ -192,7 +195,7 @@ def show_pond_error(exc: PondError) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def event_types(path: str, version: int) -> list[str]:
-    from engine.retention import event_types as listed
+    from engine.behaviour.retention import event_types as listed
 
     with connect(path) as con:
         return listed(con)
@@ -200,7 +203,7 @@ def event_types(path: str, version: int) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def retention_matrix(path: str, version: int, query, where: Where = ()) -> pd.DataFrame:
-    from engine.retention import retention_matrix as compute
+    from engine.behaviour.retention import retention_matrix as compute
 
     with _reading(path, where) as con:
         return compute(con, query)
@@ -209,7 +212,7 @@ def retention_matrix(path: str, version: int, query, where: Where = ()) -> pd.Da
 @st.cache_data(show_spinner=False, max_entries=32)
 def retention_cell_users(path: str, version: int, query, segment: str, cohort: date, period: int,
                          where: Where = ()) -> pd.DataFrame:
-    from engine.retention import retention_cell_users as compute
+    from engine.behaviour.retention import retention_cell_users as compute
 
     with _reading(path, where) as con:
         return compute(con, query, segment=segment, cohort=cohort, period=period)
@@ -217,7 +220,7 @@ def retention_cell_users(path: str, version: int, query, segment: str, cohort: d
 
 @st.cache_data(show_spinner="Computing the funnel ...", max_entries=32)
 def funnel(path: str, version: int, query, where: Where = ()):
-    from engine.funnels import funnel as compute
+    from engine.behaviour.funnels import funnel as compute
 
     with _reading(path, where) as con:
         return compute(con, query)
@@ -225,7 +228,7 @@ def funnel(path: str, version: int, query, where: Where = ()):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def funnel_trend(path: str, version: int, query, period: str, where: Where = ()):
-    from engine.funnels import funnel_trend as compute
+    from engine.behaviour.funnels import funnel_trend as compute
 
     result = funnel(path, version, query, where)
     with _reading(path, where) as con:
@@ -235,7 +238,7 @@ def funnel_trend(path: str, version: int, query, period: str, where: Where = ())
 @st.cache_data(show_spinner=False, max_entries=32)
 def content_performance(path: str, version: int, by: str, start: date, end: date, channel: str | None,
                         where: Where = ()) -> pd.DataFrame:
-    from engine.content import content_performance as compute
+    from engine.behaviour.content import content_performance as compute
 
     with _reading(path, where) as con:
         return compute(con, by=by, start=start, end=end, channel=channel)
@@ -244,7 +247,7 @@ def content_performance(path: str, version: int, by: str, start: date, end: date
 @st.cache_data(show_spinner=False, max_entries=32)
 def content_summary(path: str, version: int, by: str, start: date, end: date, channel: str | None,
                     where: Where = ()) -> dict:
-    from engine.content import engagement_summary
+    from engine.behaviour.content import engagement_summary
 
     performance = content_performance(path, version, by, start, end, channel, where)
     with _reading(path, where) as con:
@@ -254,7 +257,7 @@ def content_summary(path: str, version: int, by: str, start: date, end: date, ch
 @st.cache_data(show_spinner=False, max_entries=32)
 def content_trend(path: str, version: int, by: str, key: str | None, start: date, end: date,
                   channel: str | None, where: Where = ()) -> pd.DataFrame:
-    from engine.content import content_trend as compute
+    from engine.behaviour.content import content_trend as compute
 
     with _reading(path, where) as con:
         return compute(con, by=by, key=key, start=start, end=end, channel=channel)
@@ -263,7 +266,7 @@ def content_trend(path: str, version: int, by: str, key: str | None, start: date
 @st.cache_data(show_spinner=False, max_entries=32)
 def community_leaderboard(path: str, version: int, start: date, end: date, channel: str | None,
                           where: Where = ()) -> pd.DataFrame:
-    from engine.communities import community_leaderboard as compute
+    from engine.behaviour.communities import community_leaderboard as compute
 
     with _reading(path, where) as con:
         return compute(con, start=start, end=end, channel=channel)
@@ -272,7 +275,7 @@ def community_leaderboard(path: str, version: int, start: date, end: date, chann
 @st.cache_data(show_spinner=False, max_entries=32)
 def community_trend(path: str, version: int, period: str, start: date, end: date, channel: str | None,
                     where: Where = ()) -> pd.DataFrame:
-    from engine.communities import community_trend as compute
+    from engine.behaviour.communities import community_trend as compute
 
     with _reading(path, where) as con:
         return compute(con, period=period, start=start, end=end, channel=channel)
@@ -281,7 +284,7 @@ def community_trend(path: str, version: int, period: str, start: date, end: date
 @st.cache_data(show_spinner=False, max_entries=32)
 def lifecycle(path: str, version: int, period: str, start: date, end: date, channel: str | None,
               where: Where = ()) -> pd.DataFrame:
-    from engine.lifecycle import lifecycle as compute
+    from engine.behaviour.lifecycle import lifecycle as compute
 
     with _reading(path, where) as con:
         return compute(con, period=period, start=start, end=end, channel=channel)
@@ -289,7 +292,7 @@ def lifecycle(path: str, version: int, period: str, start: date, end: date, chan
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def stickiness(path: str, version: int, start: date, end: date, channel: str | None, where: Where = ()) -> pd.DataFrame:
-    from engine.lifecycle import stickiness as compute
+    from engine.behaviour.lifecycle import stickiness as compute
 
     with _reading(path, where) as con:
         return compute(con, start=start, end=end, channel=channel)
@@ -298,7 +301,7 @@ def stickiness(path: str, version: int, start: date, end: date, channel: str | N
 @st.cache_data(show_spinner=False, max_entries=32)
 def rfm_scores(path: str, version: int, as_of: date, lookback_days: int, channel: str | None, rules,
                where: Where = ()) -> pd.DataFrame:
-    from engine.rfm import rfm_scores as compute
+    from engine.customers.rfm import rfm_scores as compute
 
     with _reading(path, where) as con:
         return compute(con, as_of=as_of, lookback_days=lookback_days, channel=channel, rules=rules)
@@ -307,7 +310,7 @@ def rfm_scores(path: str, version: int, as_of: date, lookback_days: int, channel
 @st.cache_data(show_spinner=False, max_entries=32)
 def rfm_transitions(path: str, version: int, as_of: date, period_days: int, lookback_days: int,
                     channel: str | None, rules, where: Where = ()) -> pd.DataFrame:
-    from engine.rfm import segment_transitions as compute
+    from engine.customers.rfm import segment_transitions as compute
 
     with _reading(path, where) as con:
         return compute(con, as_of=as_of, period_days=period_days, lookback_days=lookback_days,
@@ -316,8 +319,8 @@ def rfm_transitions(path: str, version: int, as_of: date, period_days: int, look
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def segment_users(path: str, version: int, definition_json: str) -> pd.DataFrame:
-    from engine.segments import SegmentDefinition
-    from engine.segments import segment_users as compute
+    from engine.customers.segments import SegmentDefinition
+    from engine.customers.segments import segment_users as compute
 
     with connect(path) as con:
         return compute(con, SegmentDefinition.from_json(definition_json))
@@ -325,7 +328,7 @@ def segment_users(path: str, version: int, definition_json: str) -> pd.DataFrame
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def segment_comparison(path: str, version: int, definition_json: str) -> pd.DataFrame:
-    from engine.segments import SegmentDefinition, compare_with_everyone
+    from engine.customers.segments import SegmentDefinition, compare_with_everyone
 
     with connect(path) as con:
         return compare_with_everyone(con, SegmentDefinition.from_json(definition_json))
@@ -333,7 +336,7 @@ def segment_comparison(path: str, version: int, definition_json: str) -> pd.Data
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def user_lists(path: str, version: int) -> list[str]:
-    from engine.segments import user_lists as listed
+    from engine.customers.segments import user_lists as listed
 
     with connect(path) as con:
         return listed(con)
@@ -341,7 +344,7 @@ def user_lists(path: str, version: int) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def saved_segments(path: str, version: int) -> pd.DataFrame:
-    from engine.segments import saved_segments as listed
+    from engine.customers.segments import saved_segments as listed
 
     with connect(path) as con:
         return listed(con)
@@ -349,7 +352,7 @@ def saved_segments(path: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def property_values(path: str, version: int, field: str) -> list[str]:
-    from engine.segments import property_values as listed
+    from engine.customers.segments import property_values as listed
 
     with connect(path) as con:
         return listed(con, field)
@@ -357,7 +360,7 @@ def property_values(path: str, version: int, field: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def categories(path: str, version: int) -> list[str]:
-    from engine.segments import categories as listed
+    from engine.customers.segments import categories as listed
 
     with connect(path) as con:
         return listed(con)
@@ -365,8 +368,6 @@ def categories(path: str, version: int) -> list[str]:
 
 def write(action, *args, **kwargs):
     """Run an engine write (save or delete a segment ...) on a short-lived writer connection."""
-    from ui.imports import WRITE_LOCK_TIMEOUT
-
     with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
         return action(con, *args, **kwargs)
 
@@ -374,15 +375,13 @@ def write(action, *args, **kwargs):
 def _after_derivation(path: str) -> None:
     """Let this server's background derivation finish before opening the warehouse: waiting with it
     open would hold it as long as the derivation fits (a command-line import would be refused)."""
-    from ui.imports import wait_for_derivation
-
     wait_for_derivation(str(path))
 
 
 @st.cache_data(show_spinner="Scoring interest tags ...", max_entries=4)
 def interest_tags(path: str, version: int) -> pd.DataFrame:
-    from engine.portraits import interest_tags as compute
-    from engine.portraits import tags_derivation_done
+    from engine.customers.tags import interest_tags as compute
+    from engine.customers.tags import tags_derivation_done
 
     tags_derivation_done()  # a derivation under way: wait for it with the warehouse closed, then load
     with connect(path) as con:
@@ -391,7 +390,7 @@ def interest_tags(path: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def portrait(path: str, version: int, segment: str | None) -> dict:
-    from engine.portraits import portrait as compute
+    from engine.customers.portraits import portrait as compute
 
     tags = interest_tags(path, version)
     with connect(path) as con:
@@ -400,7 +399,7 @@ def portrait(path: str, version: int, segment: str | None) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def find_users(path: str, version: int, prefix: str) -> pd.DataFrame:
-    from engine.user360 import find_users as compute
+    from engine.customers.user360 import find_users as compute
 
     with connect(path) as con:
         return compute(con, prefix)
@@ -408,8 +407,8 @@ def find_users(path: str, version: int, prefix: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def user_profile(path: str, version: int, user_id: str) -> dict:
-    from engine.rfm import DEFAULT_RULES
-    from engine.user360 import user_profile as compute
+    from engine.customers.rfm import DEFAULT_RULES
+    from engine.customers.user360 import user_profile as compute
 
     # everyone's tags and RFM are cached per version; a lookup only reads one user's rows
     tags = interest_tags(path, version)
@@ -421,7 +420,7 @@ def user_profile(path: str, version: int, user_id: str) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def user_timeline(path: str, version: int, user_id: str) -> pd.DataFrame:
-    from engine.user360 import user_timeline as compute
+    from engine.customers.user360 import user_timeline as compute
 
     with connect(path) as con:
         return compute(con, user_id)
@@ -436,7 +435,7 @@ def tag_names(path: str, version: int) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def experiments(path: str, version: int) -> pd.DataFrame:
-    from engine.experiments import list_experiments
+    from engine.social.experiments import list_experiments
 
     with connect(path) as con:
         return list_experiments(con)
@@ -444,7 +443,7 @@ def experiments(path: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def experiment_results(path: str, version: int, name: str, control: str | None):
-    from engine.experiments import experiment_results as compute
+    from engine.social.experiments import experiment_results as compute
 
     with connect(path) as con:
         return compute(con, name, control=control)
@@ -452,7 +451,7 @@ def experiment_results(path: str, version: int, name: str, control: str | None):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def campaign_effect(path: str, version: int) -> pd.DataFrame:
-    from engine.experiments import campaign_effect as compute
+    from engine.social.experiments import campaign_effect as compute
 
     with connect(path) as con:
         return compute(con)
@@ -460,7 +459,7 @@ def campaign_effect(path: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Building the share graph ...", max_entries=4)
 def share_graph(path: str, version: int):
-    from engine.network import share_graph as compute
+    from engine.social.network import share_graph as compute
 
     with connect(path) as con:
         return compute(con)
@@ -468,7 +467,7 @@ def share_graph(path: str, version: int):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def k_factor(path: str, version: int, period: str) -> pd.DataFrame:
-    from engine.network import k_factor as compute
+    from engine.social.network import k_factor as compute
 
     with connect(path) as con:
         return compute(con, period=period)
@@ -476,7 +475,7 @@ def k_factor(path: str, version: int, period: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def campaign_daily(path: str, version: int) -> pd.DataFrame:
-    from engine.experiments import campaign_daily as compute
+    from engine.social.experiments import campaign_daily as compute
 
     with connect(path) as con:
         return compute(con)
@@ -484,7 +483,7 @@ def campaign_daily(path: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def growth(path: str, version: int, metric: str, period: str, holdout_days: int, horizon_days: int):
-    from engine.growth import growth_fits
+    from engine.predictions.growth import growth_fits
 
     with connect(path) as con:
         return growth_fits(con, metric=metric, period=period, holdout_days=holdout_days, horizon_days=horizon_days)
@@ -492,7 +491,7 @@ def growth(path: str, version: int, metric: str, period: str, holdout_days: int,
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def churn_survival(path: str, version: int, inactivity_days: int, basis: str, group: str, segment: str | None):
-    from engine.churn import survival
+    from engine.predictions.survival import survival
 
     with connect(path) as con:
         return survival(con, inactivity_days=inactivity_days, basis=basis, group=group, segment=segment)
@@ -500,7 +499,7 @@ def churn_survival(path: str, version: int, inactivity_days: int, basis: str, gr
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int):
-    from engine.churn import stored_churn_risk
+    from engine.predictions.churn import stored_churn_risk
 
     _after_derivation(path)
     with connect(path) as con:
@@ -509,7 +508,7 @@ def churn_risk(path: str, version: int, horizon_days: int, inactivity_days: int)
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def purchase_propensity(path: str, version: int, horizon_days: int):
-    from engine.churn import stored_purchase_propensity
+    from engine.predictions.churn import stored_purchase_propensity
 
     _after_derivation(path)
     with connect(path) as con:
@@ -518,7 +517,7 @@ def purchase_propensity(path: str, version: int, horizon_days: int):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
-    from engine.churn import stored_churn_evaluation
+    from engine.predictions.churn import stored_churn_evaluation
 
     _after_derivation(path)
     with connect(path) as con:
@@ -527,23 +526,21 @@ def churn_evaluation(path: str, version: int, horizon_days: int) -> dict:
 
 def audit_entries(actor: str | None, action: str | None, since) -> pd.DataFrame:
     """Not cached: the audit trail grows without a new data version."""
-    from engine.audit import entries
+    from engine.admin.audit import entries
 
     with connect() as con:
         return entries(con, actor=actor, action=action, since=since)
 
 
 def backup_to(dest: Path):
-    from engine.backup import backup
-    from ui.imports import WRITE_LOCK_TIMEOUT
+    from engine.admin.backup import backup
 
     with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
         return backup(con, dest)
 
 
 def restore_from(src: Path):
-    from engine.backup import restore
-    from ui.imports import WRITE_LOCK_TIMEOUT
+    from engine.admin.backup import restore
 
     with connect(timeout=WRITE_LOCK_TIMEOUT) as con:
         return restore(con, src)

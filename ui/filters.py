@@ -1,8 +1,8 @@
 """Global sidebar filters (date range, channel, property filters) that every page reads the same way.
 
-The property filters are :mod:`engine.filters` conditions (``city = 上海``, ``amount > 100``) kept as
+The property filters are :mod:`engine.store.filters` conditions (``city = 上海``, ``amount > 100``) kept as
 their text in the session and in the address (``?where=...``, once per condition); pages hand them
-to :mod:`ui.data`, which reads through them with :func:`engine.scope.applied`.
+to :mod:`ui.data`, which reads through them with :func:`engine.store.scope.applied`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from engine.behaviour.metrics import Period
 from engine.errors import PondError
-from engine.filters import OPERATORS, PROPERTIES, parse_condition
-from engine.metrics import Period
+from engine.store.filters import OPERATORS, PROPERTIES, parse_condition
 from ui import data
 
 DATE_KEY = "pond_date_range"
@@ -196,7 +196,7 @@ def _known_values(path: str, version: int, prop: str) -> list[str]:
     if prop == "segment":
         return data.saved_segments(path, version)["name"].tolist()
     if prop == "rfm_segment":
-        from engine.rfm import DEFAULT_RULES
+        from engine.customers.rfm import DEFAULT_RULES
 
         return [r.segment for r in DEFAULT_RULES]
     if prop == "interest_tag":

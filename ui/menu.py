@@ -1,10 +1,10 @@
-"""The dashboard's pages, by section, with the action each needs (see :mod:`engine.access`)."""
+"""The dashboard's pages, by section, with the action each needs (see :mod:`engine.admin.access`)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from engine.access import User
+from engine.admin.access import User
 
 # Page files live in views/, not pages/: Streamlit treats a folder named pages/ as a legacy
 # multipage app and would run a bookmarked page without this router on a session's first request.

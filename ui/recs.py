@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from engine.recommend import Recommender, model_paths
-from engine.recommend.data import interactions_fingerprint
-from engine.recommend.serve import DEFAULT_FILTERS
-from engine.warehouse import PROJECT_ROOT
+from engine.predictions.recommend import Recommender, model_paths
+from engine.predictions.recommend.data import interactions_fingerprint
+from engine.predictions.recommend.serve import DEFAULT_FILTERS
+from engine.store.warehouse import PROJECT_ROOT
 
 log = logging.getLogger("pond.ui")
 

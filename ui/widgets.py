@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from engine.export import to_csv_bytes
+from engine.store.export import to_csv_bytes
 
 #: rows a user list shows on a page (the browser slows down past this); its CSV download has them all
 TABLE_ROWS = 1_000
@@ -108,10 +108,10 @@ FILTER_HELP = ("Conditions separated by “;”, each PROPERTY OPERATOR VALUE, e
 
 def where_input(label: str, *, key: str, container=None, value: str = "", placeholder: str = "", help: str = ""
                 ) -> tuple:
-    """A text box of filter conditions (engine.filters); a condition it cannot read is shown as an error
+    """A text box of filter conditions (engine.store.filters); a condition it cannot read is shown as an error
     under it and the filters left out, so the page still runs."""
     from engine.errors import PondError
-    from engine.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, parse_conditions
+    from engine.store.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, parse_conditions
 
     place = container or st
     text = place.text_input(label, key=key, value=value, placeholder=placeholder or "e.g. category = 3; amount > 100",
@@ -140,7 +140,7 @@ BREAKDOWN_HELP = ("The 5 values with the most events in the chosen days, then Ot
 
 def breakdown_choice(label: str, *, key: str, url_key: str, container=st) -> str | None:
     """A property to break a page's figures down by (None for none), kept in the address as ``url_key``."""
-    from engine.breakdowns import BREAKDOWN_PROPERTIES
+    from engine.behaviour.breakdowns import BREAKDOWN_PROPERTIES
     from ui.filters import PROPERTY_LABELS
 
     options = ["none", *BREAKDOWN_PROPERTIES]

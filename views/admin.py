@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine import access
-from engine.audit import ACTIONS
+from engine.admin import access
+from engine.admin.audit import ACTIONS
 from engine.errors import PondError
 from ui import auth, data, widgets
 from ui.page import page_context

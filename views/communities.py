@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine.lifecycle import average_per_period
+from engine.behaviour.lifecycle import average_per_period
 from ui import charts, data, widgets
 from ui.page import page_context
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine.content import ATTRIBUTION_DAYS, top_and_bottom
+from engine.behaviour.content import ATTRIBUTION_DAYS, top_and_bottom
 from engine.errors import PondError
 from ui import charts, data, widgets
 from ui.filters import PROPERTY_LABELS

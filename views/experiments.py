@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine.errors import PondError
-from engine.experiments import SRM_ALPHA, sample_size
+from engine.social.experiments import SRM_ALPHA, sample_size
 from ui import charts, data, widgets
 from ui.page import page_context
 

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+from engine.behaviour.funnels import ANY_STEP, MAX_STEPS, FunnelQuery
 from engine.errors import PondError
-from engine.filters import PROPERTIES
-from engine.funnels import ANY_STEP, MAX_STEPS, FunnelQuery
+from engine.store.filters import PROPERTIES
 from ui import charts, data, widgets
 from ui.page import page_context
 

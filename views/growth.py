@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.errors import PondError
-from engine.growth import METRIC_LABELS, PARAM_NAMES, S_CURVES
+from engine.predictions.growth import METRIC_LABELS, PARAM_NAMES, S_CURVES
 from ui import charts, data, widgets
 from ui.page import page_context
 

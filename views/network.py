@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine.network import top_subgraph
+from engine.social.network import top_subgraph
 from ui import charts, data, widgets
 from ui.page import page_context
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine import metrics
+from engine.behaviour import metrics
 from ui import charts, data, widgets
 from ui.filters import PROPERTY_LABELS
 from ui.page import page_context

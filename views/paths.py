@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+from engine.behaviour.paths import PathQuery
+from engine.customers.segments import save_user_list
 from engine.errors import PondError
-from engine.paths import PathQuery
-from engine.segments import save_user_list
 from ui import auth, charts, data, widgets
 from ui.page import page_context
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.errors import PondError
-from engine.recommend.models import FEATURES
+from engine.predictions.recommend.models import FEATURES
 from ui import charts, data, recs, widgets
 from ui.page import page_context
 

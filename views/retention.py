@@ -4,8 +4,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from engine.errors import PondError
-from engine.retention import (
+from engine.behaviour.retention import (
     ANY_EVENT,
     MATCH_PROPERTIES,
     PROPERTY_BREAKDOWNS,
@@ -15,6 +14,7 @@ from engine.retention import (
     period_n_over_time,
     retention_average,
 )
+from engine.errors import PondError
 from ui import charts, data, widgets
 from ui.filters import PROPERTY_LABELS
 from ui.page import page_context

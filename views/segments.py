@@ -3,9 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from engine.errors import PondError
-from engine.rfm import DEFAULT_RULES, rules_frame, rules_from_frame, segment_sizes
-from engine.segments import (
+from engine.customers.rfm import DEFAULT_RULES, rules_frame, rules_from_frame, segment_sizes
+from engine.customers.segments import (
     OPERATORS,
     PROPERTIES,
     SCORE_BANDS,
@@ -14,6 +13,7 @@ from engine.segments import (
     delete_segment,
     save_segment,
 )
+from engine.errors import PondError
 from ui import auth, charts, data, widgets
 from ui.page import page_context
 

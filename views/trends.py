@@ -5,9 +5,9 @@ Every choice lives in the URL's query string too, so a chart can be bookmarked o
 
 import streamlit as st
 
+from engine.behaviour.trends import ANY_EVENT, INTERVALS, LETTERS, MEASURES, Series, TrendQuery
 from engine.errors import PondError
-from engine.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, parse_condition
-from engine.trends import ANY_EVENT, INTERVALS, LETTERS, MEASURES, Series, TrendQuery
+from engine.store.filters import OPERATORS, PROPERTIES, USER_PROPERTIES, parse_condition
 from ui import charts, data, widgets
 from ui.page import page_context
 

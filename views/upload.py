@@ -7,8 +7,8 @@ import streamlit as st
 from engine.errors import PondError
 from engine.ingest import FORMAT_NAMES, describe_time_range
 from engine.ingest.vocabulary import FIELDS, REQUIRED_FIELDS
-from engine.warehouse import EVENT_TYPES
-from ui import data, imports, widgets
+from engine.store.warehouse import EVENT_TYPES
+from ui import data, derive, imports, widgets
 from ui.page import page_context
 
 NONE = "— not in this file —"
@@ -50,7 +50,7 @@ def show_result(name: str, outcome) -> None:
                              key=f"rejects-{name}-{outcome.upload_id}")
     for note in outcome.notes:
         st.caption(f"ℹ️ {note}")
-    if imports.deriving(path):
+    if derive.deriving(path):
         st.caption("ℹ️ Interest tags (segment conditions and portraits) are being updated in the background; "
                    "those pages wait for it if opened in the next few seconds. Every other page already shows "
                    "the new data.")

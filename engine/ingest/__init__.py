@@ -24,7 +24,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from engine import audit
+from engine.admin import audit
+from engine.customers.tags import refresh_after_write
 from engine.errors import ImportFormatError, PondError
 from engine.ingest.formats import (
     FORMAT_NAMES,
@@ -38,8 +39,7 @@ from engine.ingest.personal import PSEUDONYM_PATTERN, mask_personal_text, pseudo
 from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
-from engine.portraits import refresh_after_write
-from engine.warehouse import (
+from engine.store.warehouse import (
     EVENT_TYPES,
     ROLLUPS,
     bind_named,

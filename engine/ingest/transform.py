@@ -13,7 +13,7 @@ from engine.ingest.formats import ZONED_PATTERN, ImportPlan
 from engine.ingest.load import Source, check_rows, raw_cells_json
 from engine.ingest.personal import PERSONAL_VALUE_MACROS, person_sql
 from engine.ingest.vocabulary import FLAG_FALSE, FLAG_TRUE
-from engine.warehouse import load_query
+from engine.store.warehouse import load_query
 
 _MACROS = (
     # only short values can be a null token, so most values skip lower(); a null token, trimmed or

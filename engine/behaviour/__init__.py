@@ -1,0 +1,1 @@
+"""What shoppers do: activity, retention, funnels, paths, trends, content, communities, lifecycle."""

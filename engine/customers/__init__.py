@@ -1,0 +1,1 @@
+"""Who the shoppers are: segments, RFM, portraits and interest tags, User 360."""

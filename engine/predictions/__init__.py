@@ -1,0 +1,1 @@
+"""What shoppers will do: churn risk and survival, growth fits, recommendations."""

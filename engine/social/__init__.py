@@ -1,0 +1,1 @@
+"""How shoppers reach each other: the share graph, experiments and campaigns."""

@@ -1,0 +1,61 @@
+"""The backend seam: which database the environment chooses, and what a ClickHouse connection refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import PondError
+from engine.store import backend, warehouse
+
+
+def test_duckdb_is_the_default_and_a_typo_is_refused(monkeypatch):
+    monkeypatch.delenv("POND_BACKEND", raising=False)
+    assert backend.name() == "duckdb"
+    monkeypatch.setenv("POND_BACKEND", " ClickHouse ")
+    assert backend.name() == "clickhouse"
+    monkeypatch.setenv("POND_BACKEND", "clikhouse")
+    with pytest.raises(PondError, match="use duckdb .* or clickhouse"):
+        backend.name()
+
+
+def test_the_clickhouse_url_takes_credentials_from_the_environment(monkeypatch):
+    for key in ("POND_CLICKHOUSE_URL", "POND_CLICKHOUSE_USER", "POND_CLICKHOUSE_PASSWORD", "POND_CLICKHOUSE_DATABASE"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(PondError, match="needs POND_CLICKHOUSE_URL"):
+        backend.clickhouse_url()
+    monkeypatch.setenv("POND_CLICKHOUSE_URL", "chdb:/srv/pond")
+    assert backend.clickhouse_url() == "chdb:/srv/pond"
+    monkeypatch.setenv("POND_CLICKHOUSE_URL", "http://ch.internal:8123")
+    assert backend.clickhouse_url() == "http://default@ch.internal:8123/default"
+    monkeypatch.setenv("POND_CLICKHOUSE_USER", "pond")
+    monkeypatch.setenv("POND_CLICKHOUSE_PASSWORD", "p@ss:word/")
+    monkeypatch.setenv("POND_CLICKHOUSE_DATABASE", "shop")
+    url = backend.clickhouse_url()
+    assert url == "http://pond:p%40ss%3Aword%2F@ch.internal:8123/shop"
+    assert backend.describe(url) == "http://pond@ch.internal:8123/shop"  # no password in messages
+    monkeypatch.setenv("POND_CLICKHOUSE_URL", "ftp://ch.internal")
+    with pytest.raises(PondError, match="neither chdb:/folder nor http"):
+        backend.clickhouse_url()
+
+
+class _ReadOnly:
+    dialect = "clickhouse"
+
+    def execute(self, *args):  # pragma: no cover - the refusal comes first
+        raise AssertionError("a write reached ClickHouse")
+
+
+def test_a_write_on_clickhouse_is_refused_before_it_starts():
+    with pytest.raises(PondError, match="clickhouse load"), warehouse.write_transaction(_ReadOnly()):
+        pass
+
+
+def test_a_clickhouse_override_under_a_filter_is_refused_not_silently_unfiltered():
+    from engine.store import scope
+    from engine.store.filters import parse_condition
+
+    class Override(str):
+        dialect = "clickhouse"
+
+    with scope.applied([parse_condition("city = 上海")]), pytest.raises(PondError, match="filters do not apply"):
+        warehouse.read_sql(_ReadOnly(), Override("select 1"), {})
