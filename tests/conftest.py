@@ -87,3 +87,41 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def chdb_warehouses(tmp_path_factory):
+    """(DuckDB connection, chDB connection) over the same 300-user demo, for the ClickHouse parity tests.
+
+    One per test run: chDB opens one data folder per process, so every test that needs ClickHouse
+    in-process shares this one (a command-line test runs its own process instead)."""
+    pytest.importorskip("chdb")
+    from datetime import datetime
+
+    from engine.ingest import demo
+    from engine.store import clickhouse
+    from tests.test_clickhouse_parity import END, RFM_RULES
+
+    folder = tmp_path_factory.mktemp("parity")
+    with warehouse.connect(folder / "pond.duckdb") as con:
+        demo.build_demo(con, users=300, days=60, seed=7, end=END)
+        # the temp tables the engine fills before some reads (segment_members, portrait_users, rfm_rules),
+        # here as tables that are copied too
+        con.execute("create table segment_members as select user_id from users "
+                    "where user_id in (select user_id from user_day where purchases > 0) and user_id < 'u000150'")
+        con.executemany("insert into audit values (?, ?, ?, ?, ?, ?)", [
+            (datetime(2026, 11, 18, 9), "ops", "sign_in", None, None, True),
+            (datetime(2026, 11, 21, 10), "ops", "import", "orders.csv\twith a tab", 120, True),
+            (datetime(2026, 11, 22, 11), "ana", "import", "it's \\ quoted", None, False),
+            (datetime(2026, 11, 23, 12), "ops", "export", None, 40, True),
+        ])
+        con.execute("create table portrait_users as select user_id from users where user_id < 'u000100'")
+        con.execute("create table rfm_rules (segment varchar, priority integer, r_low integer, r_high integer, "
+                    "f_low integer, f_high integer, m_low integer, m_high integer)")
+        con.executemany("insert into rfm_rules values (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [[s, i, *r, *f, *m] for i, (s, r, f, m) in enumerate(RFM_RULES)])
+        ch = clickhouse.ClickHouseConnection(f"chdb:{folder / 'ch'}")
+        counts = clickhouse.load_from_duckdb(con, ch)
+        assert counts["events"] == con.execute("select count(*) from events").fetchone()[0]
+        yield con, ch
+        ch.close()

@@ -29,7 +29,7 @@ def _roles(path: str, stamp: tuple) -> dict[str, str]:
 
 def roles() -> dict[str, str]:
     """Account name -> role, read again only when the accounts file changes (pages ask many times a run)."""
-    path = data.warehouse_path()
+    path = default_warehouse_path()  # accounts sit beside the DuckDB file's place, on ClickHouse too
     try:
         info = access.users_file(path).stat()
         stamp = (info.st_mtime_ns, info.st_size)
@@ -124,7 +124,7 @@ def sign_in_form() -> None:
             recorded = audit.sign_in_wait(con, name, access.BY_NAME)
     except PondError:  # a busy warehouse does not stop sign-in: the server's own throttle still counts
         recorded = 0.0
-    attempt = access.sign_in(data.warehouse_path(), name, password, client=client_address(),
+    attempt = access.sign_in(default_warehouse_path(), name, password, client=client_address(),
                              recorded_wait=recorded)
     if attempt.wait:
         record("sign_in_throttled", f"wait {attempt.wait:.0f} s", ok=False, actor=name[:64] or "(empty)")

@@ -20,7 +20,7 @@ from engine.behaviour import metrics
 from engine.customers import filtering
 from engine.errors import PondError
 from engine.ingest.demo import build_demo
-from engine.store import warehouse
+from engine.store import backend, warehouse
 from engine.store.filters import parse_condition
 from ui.derive import WRITE_LOCK_TIMEOUT, wait_for_derivation
 
@@ -35,6 +35,9 @@ READ_LOCK_TIMEOUT = 8.0
 
 
 def warehouse_path() -> str:
+    """The warehouse file; on ClickHouse, its URL without the password (the caches' key)."""
+    if backend.name() == "clickhouse":
+        return backend.describe(backend.clickhouse_url())
     return str(warehouse.default_warehouse_path())
 
 
@@ -62,7 +65,10 @@ _clearing = threading.Lock()
 
 def ensure_warehouse() -> None:
     """Build the demo warehouse, with visible progress, when no warehouse file exists yet; on the
-    server's first run, remove what a killed restore or import left beside it."""
+    server's first run, remove what a killed restore or import left beside it. On ClickHouse there
+    is no file: its tables come from `python -m engine clickhouse init` or `load`."""
+    if backend.name() == "clickhouse":
+        return
     path = Path(warehouse_path())
     if path.exists():
         with _clearing:  # other sessions wait: nothing else of this process uses the file meanwhile

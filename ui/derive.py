@@ -24,7 +24,7 @@ import time
 
 from engine.customers.tags import GIVE_WAY_SECONDS, derive_interest_tags_in_turns
 from engine.errors import PondError
-from engine.store import warehouse
+from engine.store import backend, warehouse
 
 log = logging.getLogger("pond.ui")
 
@@ -42,8 +42,8 @@ _derivations_lock = threading.Lock()
 def derive_when_new(path: str, version: int) -> threading.Thread | None:
     """Start :func:`derive_in_background` once for each warehouse version this server sees, whatever
     made it; the app calls this on every rerun (a dictionary look-up when nothing changed)."""
-    if os.environ.get("POND_BACKGROUND_DERIVE", "").strip() == "0":
-        return None
+    if os.environ.get("POND_BACKGROUND_DERIVE", "").strip() == "0" or backend.name() == "clickhouse":
+        return None  # switched off; or on ClickHouse, which Pond only reads so far
     with _derivations_lock:  # two sessions seeing the version at once start one thread
         if _derived_versions.get(path) == version:
             return None

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from engine.store import backend
 from engine.store.warehouse import run_query
 
 ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "import", "undo", "segment_save", "segment_delete", "export",
@@ -30,10 +31,12 @@ def record(con: duckdb.DuckDBPyConnection, actor: str, action: str, detail: str 
     still roll back) the entries deferred while the warehouse was busy, see :func:`defer`."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    if flush:
+    if flush and backend.dialect(con) == "duckdb":  # deferred entries wait beside a DuckDB file
         flush_deferred(con)
-    con.execute("insert into audit values (?, ?, ?, ?, ?, ?)",
-                [datetime.now(UTC).replace(tzinfo=None), actor, action, detail[:2000], rows, ok])
+    # an append, which ClickHouse takes too: the trail is the one write Pond makes there
+    con.execute("insert into audit values ($at, $actor, $action, $detail, $rows, $ok)",
+                {"at": datetime.now(UTC).replace(tzinfo=None), "actor": actor, "action": action,
+                 "detail": detail[:2000], "rows": rows, "ok": ok})
 
 
 def deferred_path(warehouse_path: str | Path) -> Path:

@@ -24,6 +24,8 @@ from engine.errors import PondError, WarehouseLockedError
 from engine.store import backend, warehouse
 
 GROUPS = (data, admin, models, query, clickhouse)
+#: commands that change the warehouse (refused on ClickHouse, which Pond only reads so far)
+WRITES = ("ingest", "undo", "demo", "backup", "restore")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         return args.handler(args)
     with warehouse.connect(args.warehouse) as con:
         if backend.dialect(con) != "duckdb":  # the leftovers and deferred entries are the DuckDB file's
+            if args.command in WRITES or (args.command == "timezone" and args.zone) or \
+                    (args.command == "mappings" and args.action == "forget"):
+                backend.require_duckdb(con, f"`{args.command}`")
             return args.handler(args, con) or 0
         for leftover in warehouse.remove_leftovers(con):  # of a killed restore or import
             print(f"pond: removed {leftover.name}, left by an interrupted restore or import", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.cli.common import progress_printer
 from engine.errors import PondError
 from engine.store import backend, warehouse
 
@@ -32,14 +33,15 @@ def cmd_clickhouse(args) -> int:
         if args.print_only:
             from engine.store.clickhouse import ddl
 
-            for statement in ddl(args.cluster):
-                print(statement.rstrip(";") + ";\n")
+            with warehouse.schema_connection() as schema:
+                for statement in ddl(schema, args.cluster):
+                    print(statement.rstrip(";") + ";\n")
             return 0
         from engine.store.clickhouse import ClickHouseConnection, init
 
         url = backend.clickhouse_url()
-        with ClickHouseConnection(url) as ch:
-            created = init(ch, cluster=args.cluster)
+        with ClickHouseConnection(url) as ch, warehouse.schema_connection() as schema:
+            created = init(ch, schema, cluster=args.cluster)
         print(f"{backend.describe(url)}: {created} tables ready" + (f" on cluster {args.cluster}" if args.cluster
                                                                       else ""))
         return 0
@@ -50,7 +52,7 @@ def cmd_clickhouse(args) -> int:
     source = args.source or getattr(args, "warehouse", None) or warehouse.default_warehouse_path()
     url = backend.clickhouse_url()
     with warehouse.connect(source, create=False, backend_name="duckdb") as duck, ClickHouseConnection(url) as ch:
-        counts = load_from_duckdb(duck, ch)
+        counts = load_from_duckdb(duck, ch, progress=progress_printer("load"))
     for table, rows in counts.items():
         print(f"  {table:<22} {rows:>12,} rows")
     print(f"loaded {source} into {backend.describe(url)}: {len(counts)} tables, "

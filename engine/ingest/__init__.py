@@ -39,6 +39,7 @@ from engine.ingest.personal import PSEUDONYM_PATTERN, mask_personal_text, pseudo
 from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
+from engine.store import backend
 from engine.store.warehouse import (
     EVENT_TYPES,
     ROLLUPS,
@@ -192,6 +193,7 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     ImportFormatError
         The file as a whole cannot be imported; the warehouse is unchanged.
     """
+    backend.require_duckdb(con, "an import")
     path = Path(path)
     label = name or path.name
     progress = progress or _noop
@@ -473,6 +475,7 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
     Events that a later upload skipped as duplicates of this one's are removed with it. ``derive``
     as for :func:`import_file`: the dashboard passes false and derives the tags in the background.
     """
+    backend.require_duckdb(con, "an undo")
     row = con.execute("select file_name, status, undone_at from uploads where upload_id = ?",
                       [upload_id]).fetchone()
     if row is None:

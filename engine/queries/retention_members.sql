@@ -97,7 +97,7 @@ members_returned as (
 
 members_final as (
     select
-        segment, cohort, user_id, returns,
+        segment, cohort, user_id, coalesce(returns, []) as returns,  -- [] for never back, as the raw-events members
         coalesce(list_max(returns), 0) as last_n,
         (select last_day from members_data_end) as last_day
     from members_returned

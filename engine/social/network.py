@@ -45,8 +45,9 @@ def share_graph(con: duckdb.DuckDBPyConnection) -> ShareGraph:
     for row in edges.itertuples(index=False):
         graph.add_edge(row.referrer_id, row.user_id)
     gmv = dict(zip(edges["user_id"], edges["user_gmv"], strict=True))
-    roots_gmv = con.execute("select user_id, sum(gmv) from user_day where user_id in (select unnest(?)) "
-                            "group by user_id", [[n for n in graph if n not in gmv]]).fetchall() if len(graph) else []
+    roots_gmv = con.execute("select user_id, sum(gmv) from user_day where user_id in (select unnest($users)) "
+                            "group by user_id", {"users": [n for n in graph if n not in gmv]}
+                            ).fetchall() if len(graph) else []
     gmv.update(dict(roots_gmv))
     nx.set_node_attributes(graph, {n: float(gmv.get(n, 0.0)) for n in graph}, "gmv")
     if graph.number_of_nodes() == 0:
@@ -68,8 +69,8 @@ def share_graph(con: duckdb.DuckDBPyConnection) -> ShareGraph:
     community_of = {n: i + 1 for i, members in enumerate(sorted(communities, key=len, reverse=True))
                     for n in members}
     channels = dict(con.execute("select user_id, coalesce(acquisition_channel, '(unknown)') from users "
-                                "where user_id in (select unnest(?))",
-                                [[n for n in graph if graph.out_degree(n)]]).fetchall())
+                                "where user_id in (select unnest($users))",
+                                {"users": [n for n in graph if graph.out_degree(n)]}).fetchall())
     sharers = pd.DataFrame([
         {"user_id": n, "referred": graph.out_degree(n), "pagerank": pagerank[n], "reach_users": reach_users[n],
          "reach_gmv": reach_gmv[n], "community": community_of[n], "channel": channels.get(n, "(unknown)")}

@@ -60,6 +60,14 @@ def describe(url: str) -> str:
     return urlunparse((parts.scheme, f"{parts.username or 'default'}@{host}", parts.path, "", "", ""))
 
 
+def require_duckdb(con, what: str = "this change") -> None:
+    """Refuse a write on ClickHouse, saying the way round (Pond only reads there so far)."""
+    if dialect(con) != "duckdb":
+        raise PondError(f"{what} writes to the warehouse, and Pond on ClickHouse only reads so far: make it on "
+                        "the DuckDB warehouse (POND_BACKEND unset), then copy it across with "
+                        "`python -m engine clickhouse load`")
+
+
 def dialect(con) -> str:
     """The SQL dialect a connection speaks (``duckdb`` or ``clickhouse``)."""
     return getattr(con, "dialect", "duckdb")

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
-from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -22,9 +21,7 @@ import pandas as pd
 
 from engine.errors import PondError, WarehouseError, WarehouseLockedError
 from engine.store import backend, scope
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-QUERY_DIR = PROJECT_ROOT / "engine" / "queries"
+from engine.store.sqlfiles import PROJECT_ROOT, QUERY_DIR, bind_named, compose_query, load_query  # noqa: F401
 
 #: Canonical event vocabulary (DESIGN.md). Other values are kept as they come (the vocabulary is
 #: extensible) and reported by the importer.
@@ -312,6 +309,18 @@ def connect(path: str | Path | None = None, *, timeout: float = DEFAULT_LOCK_TIM
         con.close()
 
 
+@contextmanager
+def schema_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An empty in-memory warehouse at Pond's current schema (the tables other backends create)."""
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     has_meta = con.execute(
         "select count(*) from information_schema.tables where table_name = 'meta'"
@@ -368,9 +377,7 @@ def write_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One transaction for a change of data: on success it bumps the warehouse version (so the
     dashboard's caches refresh) and commits; on any error or interruption it rolls back all.
     Its reads see every row: a property filter (:mod:`engine.store.scope`) never reaches a writer."""
-    if backend.dialect(con) == "clickhouse":
-        raise PondError("this change writes to the warehouse, and Pond on ClickHouse only reads so far: make it "
-                        "on the DuckDB warehouse, then copy it across with `python -m engine clickhouse load`")
+    backend.require_duckdb(con)
     con.execute("begin transaction")
     try:
         with scope.applied(()):
@@ -404,37 +411,6 @@ def check_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> str:
     return zone
 
 
-@cache
-def load_query(name: str) -> str:
-    """The text of ``engine/queries/<name>.sql``."""
-    file = QUERY_DIR / f"{name}.sql"
-    if not file.exists():
-        raise KeyError(f"no query named {name!r} in {QUERY_DIR}")
-    return file.read_text(encoding="utf-8")
-
-
-_NAMED_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
-
-
-def bind_named(sql: str, params: dict) -> dict:
-    """The subset of ``params`` that ``sql`` names as ``$name`` (DuckDB refuses extra ones)."""
-    wanted = set(_NAMED_PARAMETER.findall(sql))
-    return {k: v for k, v in params.items() if k in wanted}
-
-
-def compose_query(name: str, **slots: str) -> str:
-    """A named query whose ``{slot}`` placeholders hold other named queries (shared CTE chains).
-
-    ``compose_query("retention_matrix", members="retention_members")`` puts the text of
-    retention_members.sql where retention_matrix.sql says ``{members}``. Only query files are
-    spliced, never values: those stay bound parameters.
-    """
-    sql = load_query(name)
-    for slot, part in slots.items():
-        sql = sql.replace("{" + slot + "}", load_query(part).rstrip().rstrip(";"))
-    return sql
-
-
 def run_composed(con: duckdb.DuckDBPyConnection, name: str, params: dict, **slots: str) -> pd.DataFrame:
     """A composed query (:func:`compose_query`) run with bound parameters, as a DataFrame. The
     connection composes it in its own dialect when it has one (ClickHouse's overrides)."""
@@ -446,9 +422,8 @@ def read_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | Sequence |
              ) -> duckdb.DuckDBPyConnection:
     """Execute ``sql`` through the current global filter (:mod:`engine.store.scope`), binding the named
     parameters it uses. Analyses that assemble their SQL run it through here."""
-    if scope.current() and getattr(sql, "dialect", "duckdb") != "duckdb":
-        raise PondError("filters do not apply yet to this analysis on ClickHouse; clear the filters, or "
-                        "run it on the DuckDB warehouse")
+    if backend.dialect(con) != "duckdb":  # the connection scopes, translates or overrides in its dialect
+        return con.read_sql(sql, params)
     if scope.current() and (params is None or isinstance(params, dict)):
         sql, params = scope.scoped(sql, params, business_timezone(con))
     if isinstance(params, dict):
@@ -460,9 +435,9 @@ def execute_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequ
                   ) -> duckdb.DuckDBPyConnection:
     """Execute a named query, binding the named parameters it uses (reads see the global filter).
 
-    The connection gives its own text of the query when it has one: ClickHouse's is the override
-    ``engine/queries/clickhouse/<name>.sql`` where one exists (else the DuckDB file, translated)."""
-    return read_sql(con, con.load_query(name) if hasattr(con, "load_query") else load_query(name), params)
+    On ClickHouse the connection runs the override ``engine/queries/clickhouse/<name>.sql`` where one
+    exists, else the DuckDB file translated (:mod:`engine.store.clickhouse`)."""
+    return read_sql(con, load_query(name), params)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict | Sequence | None = None
