@@ -38,7 +38,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.errors import WarehouseError
-from engine.store import scope
+from engine.store import backend, scope
 from engine.store.sqlfiles import QUERY_DIR, bind_named
 from engine.store.sqlfiles import compose_query as compose_duckdb
 
@@ -769,17 +769,13 @@ def open_warehouse(url: str) -> Iterator[ClickHouseConnection]:
     try:
         con = ClickHouseConnection(url)
     except Exception as exc:  # noqa: BLE001 - a driver's own errors: say what to check
-        raise WarehouseError(f"cannot reach ClickHouse at {_described(url)}: {exc}") from exc
+        raise WarehouseError(f"cannot reach ClickHouse at {backend.describe(url)}: {exc}") from exc
     try:
         if "meta" not in _table_names(con):
-            raise WarehouseError(f"no Pond warehouse on {_described(url)}: create it with `python -m engine "
+            raise WarehouseError(f"no Pond warehouse on {backend.describe(url)}: create it with `python -m engine "
                                  "clickhouse init`, or copy one across with `python -m engine clickhouse load`")
         yield con
     finally:
         con.close()
 
 
-def _described(url: str) -> str:
-    from engine.store import backend
-
-    return backend.describe(url)
