@@ -50,12 +50,19 @@ def test_a_write_on_clickhouse_is_refused_before_it_starts():
         pass
 
 
-def test_a_clickhouse_override_under_a_filter_is_refused_not_silently_unfiltered():
+def test_reads_on_clickhouse_go_to_the_connection_with_the_filter_in_force():
+    """warehouse.read_sql hands a ClickHouse connection's reads to it: it scopes them in its own dialect
+    (tests/test_clickhouse_parity.py checks the answers under filters)."""
     from engine.store import scope
     from engine.store.filters import parse_condition
 
-    class Override(str):
-        dialect = "clickhouse"
+    class Recording(_ReadOnly):
+        def read_sql(self, sql, params):
+            self.seen = (sql, params, scope.current())
+            return self
 
-    with scope.applied([parse_condition("city = 上海")]), pytest.raises(PondError, match="filters do not apply"):
-        warehouse.read_sql(_ReadOnly(), Override("select 1"), {})
+    con = Recording()
+    condition = parse_condition("city = 上海")
+    with scope.applied([condition]):
+        assert warehouse.read_sql(con, "select 1", {"x": 1}) is con
+    assert con.seen == ("select 1", {"x": 1}, (condition,))
