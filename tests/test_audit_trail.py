@@ -98,7 +98,8 @@ def test_a_cli_write_refused_because_the_warehouse_is_busy_is_audited(tmp_path, 
     db = tmp_path / "w.duckdb"
     with warehouse.connect(db):
         pass
-    monkeypatch.setattr(warehouse.connect.__wrapped__, "__kwdefaults__", {"timeout": 0.5, "create": True})
+    monkeypatch.setattr(warehouse.connect.__wrapped__, "__kwdefaults__",
+                        {**warehouse.connect.__wrapped__.__kwdefaults__, "timeout": 0.5})
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, time
         con = duckdb.connect({str(db)!r})
