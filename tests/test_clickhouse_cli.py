@@ -73,10 +73,29 @@ def test_load_then_the_same_answers_on_both(backends):
                                       on_ch.sort_values(key, ignore_index=True), check_dtype=False, rtol=1e-6)
 
 
-def test_a_write_on_clickhouse_is_refused_with_the_way_round(backends, tmp_path):
-    _, ch = backends
+def test_ingest_and_undo_on_clickhouse_say_what_they_do_on_duckdb(backends, tmp_path):
+    duck, ch = backends
     pond("clickhouse", "load", env=ch)
     source = tmp_path / "orders.csv"
-    source.write_text("user_id,event_type,event_time\nu1,purchase,2026-11-02 10:00\n", encoding="utf-8")
-    done = pond("ingest", str(source), env=ch, check=False)
+    source.write_text("user_id,event_type,event_time,amount\nu1,purchase,2026-11-02 10:00,30\n"
+                      "u1,purchase,2026-11-02 10:00,30\nu000001,view,bad time,\n", encoding="utf-8")
+    said = {}
+    for name, env in (("duckdb", duck), ("clickhouse", ch)):
+        said[name] = pond("ingest", str(source), "--tz", "Asia/Shanghai", env=env).stdout
+        kpis = pond("query", "kpis", "--format", "csv", env=env).stdout
+        said[name + " kpis"] = kpis
+        upload = pond("uploads", "--format", "csv", env=env).stdout
+        said[name + " uploads"] = pd.read_csv(io.StringIO(upload))[["upload_id", "file_name", "status",
+                                                                     "rows_imported"]].to_dict("records")
+        said[name + " undo"] = pond("undo", str(int(pd.read_csv(io.StringIO(upload))["upload_id"].max())),
+                                    env=env).stdout
+    assert said["duckdb"] == said["clickhouse"] and "imported 1, rejected 1, duplicates skipped 1" in said["duckdb"]
+    assert said["duckdb kpis"] == said["clickhouse kpis"]
+    assert said["duckdb uploads"] == said["clickhouse uploads"]
+    assert said["duckdb undo"] == said["clickhouse undo"] and said["duckdb undo"]
+
+
+def test_a_demo_build_on_clickhouse_is_refused_with_the_way_round(backends):
+    _, ch = backends
+    done = pond("demo", "--users", "10", env=ch, check=False)
     assert done.returncode == 1 and "clickhouse load" in done.stderr and "Traceback" not in done.stderr

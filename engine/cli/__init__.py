@@ -24,8 +24,11 @@ from engine.errors import PondError, WarehouseLockedError
 from engine.store import backend, warehouse
 
 GROUPS = (data, admin, models, query, clickhouse)
-#: commands that change the warehouse (refused on ClickHouse, which Pond only reads so far)
+#: commands that change the warehouse
 WRITES = ("ingest", "undo", "demo", "backup", "restore")
+#: of those, the ones refused on ClickHouse (imports and undo go there in steps, engine.store.chwrites;
+#: a demo, a backup and a restore are the DuckDB file's)
+DUCKDB_ONLY = ("demo", "backup", "restore")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return args.handler(args)
     with warehouse.connect(args.warehouse) as con:
         if backend.dialect(con) != "duckdb":  # the leftovers and deferred entries are the DuckDB file's
-            if args.command in WRITES or (args.command == "timezone" and args.zone) or \
+            if args.command in DUCKDB_ONLY or (args.command == "timezone" and args.zone) or \
                     (args.command == "mappings" and args.action == "forget"):
                 backend.require_duckdb(con, f"`{args.command}`")
             return args.handler(args, con) or 0

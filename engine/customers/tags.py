@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
+from engine.store import backend
 from engine.store.warehouse import data_version, run_query
 
 DEFAULT_TAGS = {"lookback": 180, "half_life": 30.0, "top": 5}
@@ -60,7 +61,13 @@ def ensure_interest_tags(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _write_tags(con: duckdb.DuckDBPyConnection, tags: pd.DataFrame, version: int) -> None:
-    """Replace ``user_tags`` with ``tags``, derived from ``version``, in one short transaction."""
+    """Replace ``user_tags`` with ``tags``, derived from ``version``, in one short transaction (on
+    ClickHouse: swapped in whole, then the version noted)."""
+    if backend.dialect(con) == "clickhouse":
+        from engine.store import chwrites
+
+        chwrites.replace_derived(con, "user_tags", tags, "tags_version", version)
+        return
     con.execute("begin transaction")
     try:
         con.execute("delete from user_tags")

@@ -35,7 +35,14 @@ from engine.ingest.formats import (
     detect_time_format,
 )
 from engine.ingest.load import Source, open_source, unpack_raw
-from engine.ingest.personal import PSEUDONYM_PATTERN, mask_personal_text, pseudonym_key, remember_key
+from engine.ingest.personal import (
+    PSEUDONYM_PATTERN,
+    key_for,
+    key_path,
+    mask_personal_text,
+    pseudonym_key,
+    remember_key,
+)
 from engine.ingest.remembered import apply_remembered, forget_mapping, list_mappings, remember
 from engine.ingest.sniff import FileSample, check_size, sniff_file
 from engine.ingest.transform import build_assignments, build_canonical, build_event_rows, sample_time_range
@@ -51,6 +58,7 @@ from engine.store.warehouse import (
     refresh_rollups,
     refresh_user_activity,
     run_query,
+    schema_connection,
     write_transaction,
 )
 
@@ -165,8 +173,10 @@ def _replace_demo(con: duckdb.DuckDBPyConnection, demo_id: int) -> None:
 def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: ImportPlan | None = None,
                 name: str | None = None, format: str = "auto", timezone: str | None = None,
                 imported_by: str | None = None, progress: Progress | None = None,
-                derive: bool = True, demo: str = "add", actor: str | None = None) -> ImportResult:
-    """Import one file as one upload, in one transaction.
+                derive: bool = True, demo: str = "add", actor: str | None = None,
+                stored_events: bool | None = None) -> ImportResult:
+    """Import one file as one upload, in one transaction (on ClickHouse, in steps: see
+    :mod:`engine.store.chwrites`).
 
     Parameters
     ----------
@@ -187,16 +197,22 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
         Re-derive what is kept per data version (interest tags) before returning. The dashboard
         passes false and derives in the background, so that an upload returns seconds earlier;
         whoever reads the tags first waits for that derivation or makes it.
+    stored_events
+        Whether the warehouse holds events, when ``con`` is a scratch warehouse that holds none of them
+        (an import into ClickHouse): the first import sets the business time zone.
 
     Raises
     ------
     ImportFormatError
         The file as a whole cannot be imported; the warehouse is unchanged.
     """
-    backend.require_duckdb(con, "an import")
     path = Path(path)
     label = name or path.name
     progress = progress or _noop
+    if backend.dialect(con) == "clickhouse":
+        return _import_into_clickhouse(con, path, plan=plan, label=label, format=format, timezone=timezone,
+                                       imported_by=imported_by, progress=progress, derive=derive, demo=demo,
+                                       actor=actor)
     progress(0.02, f"Reading {label}")
     if timezone:
         check_timezone(con, timezone)
@@ -233,7 +249,7 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
             demo_id = demo_only(con) if demo == "replace" and not plan.is_assignments else None
             if demo_id is not None:
                 _replace_demo(con, demo_id)
-            result = _import_in_transaction(con, path, plan, label, sha, started, who, progress)
+            result = _import_in_transaction(con, path, plan, label, sha, started, who, progress, stored_events)
             if demo_id is not None:
                 result.notes.insert(0, f"Replaced the demo data (upload {demo_id}): the warehouse now holds only "
                                        "imported data")
@@ -252,10 +268,56 @@ def import_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, plan: Impor
     return result
 
 
-def _import_in_transaction(con, path, plan, label, sha, started, who, progress) -> ImportResult:
+def _import_into_clickhouse(ch, path: Path, *, plan: ImportPlan | None, label: str, format: str,
+                            timezone: str | None, imported_by: str | None, progress: Progress, derive: bool,
+                            demo: str, actor: str | None) -> ImportResult:
+    """An import into ClickHouse: the file read, checked, mapped and deduplicated by the same importer, in a
+    scratch DuckDB warehouse that holds the ClickHouse warehouse's metadata, ledger and remembered mappings;
+    its upload is then written to ClickHouse, skipping events stored there already
+    (:func:`engine.store.chwrites.write_upload`). A refused file leaves ClickHouse as it was."""
+    from engine.store import chwrites
+
+    repaired = chwrites.repair(ch)
+    with schema_connection() as scratch, key_for(key_path(ch)):
+        chwrites.seed(scratch, ch)
+        if plan is None:
+            _, plan = inspect_file(path, name=label, format=format, timezone=timezone, con=scratch)
+        demo_id = demo_only(ch) if demo == "replace" and not plan.is_assignments else None
+        if demo_id is not None:  # as the DuckDB import's transaction does before it adds the rows
+            scratch.execute("update meta set value = 'UTC' where key = 'business_timezone'")
+            scratch.execute("update uploads set status = 'undone' where upload_id = ?", [demo_id])
+        stored = demo_id is None and bool(ch.execute("select count(*) from (select 1 from events limit 1)")
+                                          .fetchone()[0])
+        result = import_file(scratch, path, plan=plan, name=label, timezone=timezone, imported_by=imported_by,
+                             progress=lambda f, m: progress(0.7 * f, m), derive=False, demo="add", actor=actor,
+                             stored_events=stored)
+        if result.status == "already_imported":
+            chwrites.append(scratch, ch, "audit", "audit")
+            return result
+        progress(0.75, "Writing the upload to ClickHouse")
+        if demo_id is not None:
+            chwrites.replace_demo(ch, demo_id, _DEMO_TABLES)
+            result.notes.insert(0, f"Replaced the demo data (upload {demo_id}): the warehouse now holds only "
+                                   "imported data")
+        skipped, first, last = chwrites.write_upload(scratch, ch, result.upload_id,
+                                                     natural_ids=not plan.source("event_id"))
+    if not plan.is_assignments:
+        result.first_event, result.last_event = first, last
+    result.rows_imported -= skipped
+    result.rows_duplicate += skipped
+    result.notes.extend(f"Repaired first: {line}" for line in repaired)
+    if derive:
+        progress(0.95, "Updating interest tags")
+        refresh_after_write(ch)
+    progress(1.0, result.summary)
+    return result
+
+
+def _import_in_transaction(con, path, plan, label, sha, started, who, progress, stored_events=None) -> ImportResult:
     if plan.is_assignments:
         return _import_assignments(con, path, plan, label, sha, started, who, progress)
-    was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0]
+    was_empty = con.execute("select count(*) = 0 from (select 1 from events limit 1)").fetchone()[0] \
+        if stored_events is None else not stored_events
     # any row may hold a phone number or an e-mail, so the key is needed unless the operator keeps them
     key = None if plan.keep_personal else pseudonym_key(con)
     with open_source(con, path, plan, label) as source:
@@ -475,7 +537,10 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
     Events that a later upload skipped as duplicates of this one's are removed with it. ``derive``
     as for :func:`import_file`: the dashboard passes false and derives the tags in the background.
     """
-    backend.require_duckdb(con, "an undo")
+    if backend.dialect(con) == "clickhouse":
+        from engine.store import chwrites
+
+        chwrites.repair(ch=con)
     row = con.execute("select file_name, status, undone_at from uploads where upload_id = ?",
                       [upload_id]).fetchone()
     if row is None:
@@ -483,6 +548,10 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
     file_name, status, undone_at = row
     if status == "undone":
         raise PondError(f"upload {upload_id} ({file_name}) was already undone on {undone_at:%Y-%m-%d %H:%M}")
+    if status != "imported":
+        raise PondError(f"upload {upload_id} ({file_name}) is {status}: it holds no rows to undo")
+    if backend.dialect(con) == "clickhouse":
+        return _undo_on_clickhouse(con, upload_id, file_name, derive=derive, undone_by=undone_by)
     try:
         with write_transaction(con):
             removed = _undo_in_transaction(con, upload_id)
@@ -492,6 +561,21 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
         con.execute("drop table if exists touched_users")
     if derive:
         refresh_after_write(con)
+    return UndoResult(upload_id, file_name, removed)
+
+
+def _undo_on_clickhouse(ch, upload_id: int, file_name: str, *, derive: bool, undone_by: str | None) -> UndoResult:
+    """An undo on ClickHouse, in steps that the next write finishes if this one is cut short
+    (:mod:`engine.store.chwrites`)."""
+    from engine.store import chwrites
+
+    chwrites.mark(ch, upload_id, "undoing")
+    removed = chwrites.remove_upload(ch, upload_id)
+    chwrites.mark(ch, upload_id, "undone", undone_at=chwrites.now())
+    audit.record(ch, undone_by or getpass.getuser(), "undo", f"upload {upload_id} ({file_name})", rows=removed)
+    chwrites.bump_data_version(ch)
+    if derive:
+        refresh_after_write(ch)
     return UndoResult(upload_id, file_name, removed)
 
 

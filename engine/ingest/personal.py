@@ -18,11 +18,15 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
 
 from engine.errors import PondError
+from engine.store import backend
 
 #: shortest key accepted: the generated one is 64 hex digits
 MIN_KEY_LENGTH = 32
@@ -69,11 +73,31 @@ def person_sql(value: str, key: str, *, whole_column: bool) -> str:
     return f"case when pond_personal({value}) then {pseudonym_sql(value, key)} else {value} end"
 
 
+#: the key file of the warehouse a scratch import works for (an import into ClickHouse), see :func:`key_for`
+_SCRATCH_KEY: ContextVar[Path | None] = ContextVar("pond_scratch_key", default=None)
+
+
+@contextmanager
+def key_for(path: Path) -> Iterator[None]:
+    """Within the block, :func:`key_path` is ``path`` (unless ``$POND_KEY_FILE`` says otherwise): a scratch
+    warehouse in memory pseudonymises with the key of the warehouse it imports for."""
+    token = _SCRATCH_KEY.set(path)
+    try:
+        yield
+    finally:
+        _SCRATCH_KEY.reset(token)
+
+
 def key_path(con: duckdb.DuckDBPyConnection) -> Path:
-    """``$POND_KEY_FILE`` if set, else ``<warehouse>.key`` next to the warehouse file."""
+    """``$POND_KEY_FILE`` if set, else ``<warehouse>.key`` next to the warehouse file (on ClickHouse, see
+    :func:`engine.store.backend.key_file`)."""
     env = os.environ.get("POND_KEY_FILE")
     if env:
         return Path(env)
+    if _SCRATCH_KEY.get() is not None:
+        return _SCRATCH_KEY.get()
+    if backend.dialect(con) == "clickhouse":
+        return backend.key_file(con.url)
     db = con.execute("select path from duckdb_databases() where database_name = current_database()"
                      ).fetchone()[0]
     return Path(db).with_suffix(".key")

@@ -41,6 +41,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from engine.errors import ConvergenceError, InsufficientDataError, PondError
+from engine.store import backend
 from engine.store.warehouse import data_version, run_query
 
 BASES = ("activity", "purchase")
@@ -647,10 +648,16 @@ def ensure_scores(con: duckdb.DuckDBPyConnection, *, horizon_days: int = 30) -> 
     propensity = stored_purchase_propensity(con, horizon_days=horizon_days).scores
     scores = risk.rename(columns={"band": "churn_band"}).merge(
         propensity.rename(columns={"band": "propensity_band"}), on="user_id", how="outer")
+    columns = ["user_id", "risk", "churn_band", "propensity", "propensity_band"]
+    if backend.dialect(con) == "clickhouse":  # swapped in whole, then the version noted
+        from engine.store import chwrites
+
+        chwrites.replace_derived(con, "user_scores", scores[columns], "scores_version", current)
+        return
     con.execute("begin transaction")
     try:
         con.execute("delete from user_scores")
-        con.register("new_scores", scores[["user_id", "risk", "churn_band", "propensity", "propensity_band"]])
+        con.register("new_scores", scores[columns])
         con.execute("insert into user_scores select * from new_scores")
         con.unregister("new_scores")
         con.execute("insert or replace into meta values ('scores_version', ?)", [current])

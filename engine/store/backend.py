@@ -17,6 +17,8 @@ the connection for its own text of the query (a ClickHouse override, or the Duck
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from urllib.parse import quote, urlparse, urlunparse
 
 from engine.errors import PondError
@@ -60,12 +62,23 @@ def describe(url: str) -> str:
     return urlunparse((parts.scheme, f"{parts.username or 'default'}@{host}", parts.path, "", "", ""))
 
 
+def key_file(url: str) -> Path:
+    """Where the pseudonym key of a ClickHouse warehouse lives unless ``$POND_KEY_FILE`` names it: beside
+    a chDB folder (``<folder>.key``), else ``~/.pond/<host>-<port>-<database>.key`` on the machine that
+    imports (keep it with the backups, as the DuckDB warehouse's ``.key`` file)."""
+    if url.startswith("chdb:"):
+        return Path(url[len("chdb:"):].rstrip("/") or "chdb").with_suffix(".key")
+    parts = urlparse(url)
+    name = f"{parts.hostname}-{parts.port or 8123}-{parts.path.strip('/') or 'default'}"
+    return Path.home() / ".pond" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.key"
+
+
 def require_duckdb(con, what: str = "this change") -> None:
-    """Refuse a write on ClickHouse, saying the way round (Pond only reads there so far)."""
+    """Refuse a change that only a DuckDB warehouse takes, saying the way round."""
     if dialect(con) != "duckdb":
-        raise PondError(f"{what} writes to the warehouse, and Pond on ClickHouse only reads so far: make it on "
-                        "the DuckDB warehouse (POND_BACKEND unset), then copy it across with "
-                        "`python -m engine clickhouse load`")
+        raise PondError(f"{what} works on a DuckDB warehouse only (on ClickHouse, Pond imports files and undoes "
+                        "uploads): make it on the DuckDB warehouse (POND_BACKEND unset), then copy it across "
+                        "with `python -m engine clickhouse load`")
 
 
 def dialect(con) -> str:

@@ -711,40 +711,61 @@ def load_from_duckdb(duck_con, ch: ClickHouseConnection, *, tables: Sequence[str
 
 
 def _load_table(duck_con, ch: ClickHouseConnection, table: str, where: Path, *, replace: bool) -> int:
-    columns = duckdb_columns(duck_con, table)
-    select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if k in ("UHUGEINT", "HUGEINT") else f'"{c}"'
-                       for c, k, _ in columns)
-    if table in ROWID_TABLES:
-        select += ", rowid as rowid"
-    file = where / f"{table}.parquet"
-    duck_con.execute(f"copy (select {select} from \"{table}\") to '{file}' (format parquet)")
     staging = table + STAGING
     ch.command(f"DROP TABLE IF EXISTS `{staging}`")
-    ch.command(create_statement(table, columns, name=staging))
-    key = _key_columns(table)
-    values = []
-    for c, k, nullable in columns:
-        if k == "UHUGEINT":
-            values.append(f"toUInt128(`{c}`)")
-        elif k == "HUGEINT":
-            values.append(f"toInt128(`{c}`)")
-        elif nullable and c in key:
-            values.append(f"assumeNotNull(`{c}`)")
-        else:
-            values.append(f"`{c}`")
-    names = [f"`{c}`" for c, _, _ in columns]
-    if table in ROWID_TABLES:
-        names.append("`rowid`")
-        values.append("`rowid`")
-    ch.insert_parquet(staging, names, values, file)
-    rows = int(ch.execute_native(f"SELECT count() AS n FROM `{staging}`").df()["n"].iloc[0])
+    rows = stage_rows(duck_con, ch, table, staging, like=table, where=where, rowid=table in ROWID_TABLES)
     if replace:
         ch.command(f"EXCHANGE TABLES `{staging}` AND `{table}`")
         ch.command(f"DROP TABLE `{staging}`")
     else:
         ch.command(f"RENAME TABLE `{staging}` TO `{table}`")
-    file.unlink(missing_ok=True)
     return rows
+
+
+def query_columns(duck_con, select: str) -> list[tuple[str, str, bool]]:
+    """``(name, DuckDB type, nullable)`` of a DuckDB query's result columns."""
+    described = duck_con.execute(f"describe {select}").fetchall()
+    return [(name, kind.upper(), null == "YES") for name, kind, null, *_ in described]
+
+
+def stage_rows(duck_con, ch: ClickHouseConnection, source: str, name: str, *, like: str,
+               where: Path | None = None, rowid: bool = False, rowid_base: int = 0) -> int:
+    """Create the ClickHouse table ``name`` (keyed like Pond's table ``like``) holding the rows of the DuckDB
+    table or query ``source``, through a Parquet file in ``where`` (or a temporary folder); returns its rows.
+
+    With ``rowid`` (``source`` a table), the rows keep DuckDB's ``rowid`` (plus ``rowid_base``: an import's rows
+    come after the stored ones), the import order that breaks ties between events at one instant.
+    """
+    select = source if source.lstrip().lower().startswith(("select", "with")) else f'select * from "{source}"'
+    columns = query_columns(duck_con, select)
+    listed = ", ".join(f'cast("{c}" as varchar) as "{c}"' if k in ("UHUGEINT", "HUGEINT") else f'"{c}"'
+                       for c, k, _ in columns)
+    body = f"({select}) as rows"
+    if rowid:
+        listed += ", rowid as rowid"
+        body = f'"{source}"'
+    with tempfile.TemporaryDirectory(prefix="pond-ch-") as temp:
+        file = Path(where or temp) / f"{name}.parquet"
+        duck_con.execute(f"copy (select {listed} from {body}) to '{file}' (format parquet)")
+        ch.command(create_statement(like, columns, name=name))
+        key = _key_columns(like)
+        values = []
+        for c, k, nullable in columns:
+            if k == "UHUGEINT":
+                values.append(f"toUInt128(`{c}`)")
+            elif k == "HUGEINT":
+                values.append(f"toInt128(`{c}`)")
+            elif nullable and c in key:
+                values.append(f"assumeNotNull(`{c}`)")
+            else:
+                values.append(f"`{c}`")
+        names = [f"`{c}`" for c, _, _ in columns]
+        if rowid:
+            names.append("`rowid`")
+            values.append(f"`rowid` + {int(rowid_base)}")
+        ch.insert_parquet(name, names, values, file)
+        file.unlink(missing_ok=True)
+    return int(ch.execute_native(f"SELECT count() AS n FROM `{name}`").df()["n"].iloc[0])
 
 
 def init(ch: ClickHouseConnection, schema_con, *, cluster: str | None = None) -> int:

@@ -472,7 +472,7 @@ def _refresh_days(con: duckdb.DuckDBPyConnection, days: Sequence[date], rollups:
     if counted:
         read_sql(con, compose_query("rollup_touched_user_day_type", touched="rollup_touched_events"), {"tz": tz})
     for rollup in rollups:
-        execute_query(con, f"rollup_{rollup}_delete")
+        execute_query(con, f"rollup_{rollup}_delete", {"days": sorted(set(days))})
         read_sql(con, compose_query(f"rollup_{rollup}_insert", touched="rollup_touched_events"), {"tz": tz})
     con.execute("drop table touched_days")
     if counted:
