@@ -1,10 +1,13 @@
 """Query latency of every analysis on a demo warehouse of about 10M events.
 
-Usage: python bench/bench_queries.py [--users 125000] [--days 120] [--runs 5] [--write BENCHMARKS.md]
+Usage: python bench/bench_queries.py [--users 125000] [--days 120] [--runs 5] [--backend duckdb|both]
+                                     [--write BENCHMARKS.md]
 
 Builds the demo once into bench/out/ (reused when it exists with the same size), then times each
 engine call the pages make: the first call in a fresh connection ("cold") and the median of
 ``--runs`` further calls ("warm"; the dashboard's caches would answer repeats without DuckDB).
+``--backend both`` also copies the demo into chDB (bench/out/<demo>.ch, reused while it holds the same
+events) and times the same calls there, side by side.
 """
 
 from __future__ import annotations
@@ -146,26 +149,99 @@ def cases(last: date) -> dict:
     }
 
 
-def measure(path: Path, runs: int, only: str | None = None) -> tuple[list[dict], int]:
-    with warehouse.connect(path) as con:
+def chdb_copy(path: Path) -> str:
+    """The chDB URL of a copy of the DuckDB demo ``path`` (made once, again when the events differ)."""
+    from engine.store.clickhouse import ClickHouseConnection, init, load_from_duckdb
+
+    url = f"chdb:{path.with_suffix('.ch')}"
+    with warehouse.connect(path, create=False, backend_name="duckdb") as duck:
+        events = duck.execute("select count(*) from events").fetchone()[0]
+        with ClickHouseConnection(url) as ch:
+            tables = set(ch.execute_native("SELECT name FROM system.tables WHERE database = currentDatabase()")
+                         .df()["name"])
+            held = ch.execute_native("SELECT count() AS n FROM events").df()["n"].iloc[0] if "events" in tables \
+                else -1
+            if held != events:
+                started = time.perf_counter()
+                with warehouse.schema_connection() as schema:
+                    init(ch, schema)
+                load_from_duckdb(duck, ch)
+                print(f"copied {events:,} events into {url} in {time.perf_counter() - started:.0f} s", flush=True)
+    return url
+
+
+def _time(call, con, runs: int) -> dict:
+    try:
+        started = time.perf_counter()
+        call(con)
+        cold = time.perf_counter() - started
+        warm = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            call(con)
+            warm.append(time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a failing case is a figure too
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"}
+    return {"cold_ms": cold * 1000, "warm_ms": statistics.median(warm) * 1000}
+
+
+def measure(path: Path, runs: int, only: str | None = None, *, clickhouse_url: str | None = None
+            ) -> tuple[list[dict], int]:
+    with warehouse.connect(path, backend_name="duckdb") as con:
         last = con.execute("select max(day) from daily_events").fetchone()[0]
         events = con.execute("select count(*) from events").fetchone()[0]
     rows = []
+    ch = None
+    if clickhouse_url:
+        from engine.store.clickhouse import ClickHouseConnection
+
+        ch = ClickHouseConnection(clickhouse_url)  # chDB: one session per process, so one for every case
     for name, call in cases(last).items():
         if only and only.lower() not in name.lower():
             continue
-        with warehouse.connect(path) as con:  # a fresh connection: nothing cached by DuckDB yet
-            started = time.perf_counter()
-            call(con)
-            cold = time.perf_counter() - started
-            warm = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                call(con)
-                warm.append(time.perf_counter() - started)
-        rows.append({"query": name, "cold_ms": cold * 1000, "warm_ms": statistics.median(warm) * 1000})
+        with warehouse.connect(path, backend_name="duckdb") as con:  # fresh: nothing cached by DuckDB yet
+            row = {"query": name, **_time(call, con, runs)}
+        if ch is not None:
+            row["clickhouse"] = _time(call, ch, runs)
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
+    if ch is not None:
+        ch.close()
     return rows, events
+
+
+def _ms(figures: dict, key: str) -> str:
+    return figures["error"] if "error" in figures else f"{figures[key]:,.0f}"
+
+
+def side_by_side(rows: list[dict], events: int, args) -> str:
+    import chdb
+
+    command = (f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs} "
+               "--backend both")
+    lines = ["## Query latency at 10M events: DuckDB and ClickHouse (chDB) side by side", "",
+             f"Command: `{command}`  ",
+             f"Warehouse: demo with {events:,} events ({args.users:,} users, {args.days} days), the same file "
+             "copied into chDB with `clickhouse load` (MergeTree, events ordered by user and time, partitioned "
+             f"by month); queries over the last 30 days. Machine: {platform.machine()}, {os.cpu_count()} cores; "
+             f"DuckDB {__import__('duckdb').__version__}, chDB {chdb.__version__} (embedded ClickHouse, one "
+             f"session); {time.strftime('%Y-%m-%d')}. Cold = first call (DuckDB on a fresh connection; chDB's "
+             "session is shared, so its cold call after the first case finds warm caches); warm = median of "
+             "the next calls. Each call is the engine's own function, with the SQL translated (or its "
+             "hand-written override) on ClickHouse; the answers are the same (tests/test_clickhouse_*.py).", "",
+             "| query | DuckDB cold ms | DuckDB warm ms | chDB cold ms | chDB warm ms |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ch = r.get("clickhouse", {"error": "not run"})
+        lines.append(f"| {r['query']} | {_ms(r, 'cold_ms')} | {_ms(r, 'warm_ms')} | {_ms(ch, 'cold_ms')} | "
+                     f"{_ms(ch, 'warm_ms')} |")
+    timed = [r for r in rows if "warm_ms" in r and "warm_ms" in r.get("clickhouse", {})]
+    if timed:
+        duck = statistics.median(r["warm_ms"] for r in timed)
+        chd = statistics.median(r["clickhouse"]["warm_ms"] for r in timed)
+        lines += ["", f"Median warm call over the {len(timed)} cases both ran: DuckDB {duck:,.0f} ms, chDB "
+                      f"{chd:,.0f} ms."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -175,9 +251,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--write", type=Path)
     parser.add_argument("--only", help="only the cases whose name contains this (printed, not written)")
+    parser.add_argument("--backend", choices=("duckdb", "both"), default="duckdb",
+                        help="both: the same calls on a chDB copy too, written side by side")
     args = parser.parse_args()
-    rows, events = measure(warehouse_for(args.users, args.days), args.runs, args.only)
+    path = warehouse_for(args.users, args.days)
+    url = chdb_copy(path) if args.backend == "both" else None
+    rows, events = measure(path, args.runs, args.only, clickhouse_url=url)
     if args.only:
+        return
+    if url:
+        if args.write:
+            write_section(args.write, side_by_side(rows, events, args),
+                          "Query latency at 10M events: DuckDB and ClickHouse (chDB) side by side")
         return
     command = f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs}"
     lines = ["## Query latency at 10M events", "",

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import ingest  # noqa: E402
+from engine.customers import segments  # noqa: E402
 from engine.customers.tags import ensure_interest_tags  # noqa: E402
 from engine.ingest import demo  # noqa: E402
 from engine.store import chwrites, clickhouse, warehouse  # noqa: E402
@@ -70,6 +71,7 @@ COMPARED = {
     "meta": "key, value",
     "user_tags": "user_id, tag, score",
     "mappings": "signature, columns, plan, upload_id",
+    "segments": "name, definition, saved_by", "segment_user_lists": "*",
     "audit": "actor, action, detail, rows, ok",
 }
 
@@ -178,6 +180,18 @@ def main(folder: Path, mode: str = "writes") -> int:
         step("import overlap", imported("overlap.csv"), summary=summary)
         step("import assignments", imported("ab.csv"), summary=summary)
         step("derive tags", ensure_interest_tags, tables=("user_tags", "meta"))
+
+        def saved(con):
+            buyers = segments.SegmentDefinition((segments.Condition("event", event="purchase", count=1),))
+            segments.save_segment(con, "buyers", buyers)
+            segments.save_segment(con, "buyers again", buyers)
+            segments.save_segment(con, "buyers", buyers)  # overwritten, not doubled
+            segments.save_user_list(con, "picked", ["u000001", "buyer9", "u000002"])
+            segments.delete_segment(con, "buyers again")
+            return segments.segment_count(con, segments.load_segment(con, "picked"))
+
+        step("save segments", saved, tables=("segments", "segment_user_lists", "meta"),
+             counted=lambda a, b: [a, b])
         step("undo orders", lambda con: ingest.undo_upload(con, ids["orders.csv"], derive=False),
              removed=lambda a, b: [a.rows_removed, b.rows_removed])
         step("undo assignments", lambda con: ingest.undo_upload(con, ids["ab.csv"], derive=False),

@@ -43,7 +43,7 @@ def first_import(tmp_path_factory):
 
 
 WRITE_STEPS = ["import orders", "import orders again", "a refused file", "import overlap", "import assignments",
-               "derive tags", "undo orders", "undo assignments", "import orders after its undo", "repair"]
+               "derive tags", "save segments", "undo orders", "undo assignments", "import orders after its undo", "repair"]
 
 
 @pytest.mark.parametrize("name", WRITE_STEPS)
@@ -61,6 +61,7 @@ def test_the_imports_say_the_same_on_both(writes):
     # two of its five rows are stored already (one exactly, one by its natural key with other attributes)
     assert writes["import overlap"]["figures"]["summary"] == [
         "overlap.csv: upload 3 (generic): read 5, imported 3, rejected 0, duplicates skipped 2"] * 2
+    assert writes["save segments"]["figures"]["counted"] == [3, 3]
     assert writes["undo orders"]["figures"]["removed"] == [7, 7]
     assert writes["undo assignments"]["figures"]["removed"] == [3, 3]
 

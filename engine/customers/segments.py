@@ -34,6 +34,7 @@ import duckdb
 import pandas as pd
 
 from engine.errors import PondError
+from engine.store import backend
 from engine.store.warehouse import business_timezone, run_query, write_transaction
 
 OPERATORS = {">=": ">=", "<=": "<=", "=": "=", ">": ">", "<": "<"}
@@ -260,10 +261,9 @@ def save_segment(con: duckdb.DuckDBPyConnection, name: str, definition: SegmentD
     if len(name) > 100:
         raise PondError("keep segment names under 100 characters")
     definition.check()
-    with write_transaction(con):
+    with write_transaction(con, steps_on_clickhouse=True):
         con.execute("delete from segments where name = ?", [name])
-        con.execute("insert into segments values (?, ?, now() at time zone 'UTC', ?)",
-                    [name, definition.to_json(), created_by])
+        con.execute("insert into segments values (?, ?, ?, ?)", [name, definition.to_json(), _now(), created_by])
 
 
 def save_user_list(con: duckdb.DuckDBPyConnection, name: str, user_ids, *, created_by: str = "dashboard",
@@ -283,17 +283,26 @@ def save_user_list(con: duckdb.DuckDBPyConnection, name: str, user_ids, *, creat
     if len(name) > 100:
         raise PondError("keep segment names under 100 characters")
     frame = pd.DataFrame({"segment": name, "user_id": users})
-    with write_transaction(con):
+    with write_transaction(con, steps_on_clickhouse=True):
         con.execute("delete from segments where name = ?", [name])
         con.execute("delete from segment_user_lists where segment = ?", [name])
-        con.register("segment_list_frame", frame)
-        try:
-            con.execute("insert into segment_user_lists select segment, user_id from segment_list_frame")
-        finally:
-            con.unregister("segment_list_frame")
-        con.execute("insert into segments values (?, ?, now() at time zone 'UTC', ?)",
-                    [name, definition.to_json(), created_by])
+        if backend.dialect(con) == "clickhouse":
+            from engine.store import chwrites
+
+            chwrites.append_frame(con, "segment_user_lists", frame)
+        else:
+            con.register("segment_list_frame", frame)
+            try:
+                con.execute("insert into segment_user_lists select segment, user_id from segment_list_frame")
+            finally:
+                con.unregister("segment_list_frame")
+        con.execute("insert into segments values (?, ?, ?, ?)", [name, definition.to_json(), _now(), created_by])
     return definition
+
+
+def _now() -> datetime:
+    """Now in UTC, as the warehouse keeps times."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def user_lists(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -314,7 +323,7 @@ def saved_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def delete_segment(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    with write_transaction(con):
+    with write_transaction(con, steps_on_clickhouse=True):
         con.execute("delete from segments where name = ?", [name])
         con.execute("delete from segment_user_lists where segment = ?", [name])
 

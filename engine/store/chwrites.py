@@ -68,13 +68,8 @@ def _global(ch: ClickHouseConnection) -> str:
 # --- small tables ----------------------------------------------------------------------------------
 
 def set_meta(ch: ClickHouseConnection, key: str, value: str) -> None:
-    """One metadata value, changed in place (an ALTER UPDATE waited for) or added."""
-    values = {"key": key, "value": value}
-    if _count(ch, "SELECT count() FROM meta WHERE key = {key:String}", {"key": key}):
-        ch.execute_native("ALTER TABLE meta UPDATE value = {value:String} WHERE key = {key:String} "
-                          "SETTINGS mutations_sync = 2", values)
-    else:
-        ch.execute_native("INSERT INTO meta (key, value) VALUES ({key:String}, {value:String})", values)
+    """One metadata value, changed in place or added (:meth:`ClickHouseConnection.set_meta`)."""
+    ch.set_meta(key, value)
 
 
 def meta(ch: ClickHouseConnection) -> dict[str, str]:
@@ -118,6 +113,15 @@ def replace_table(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> 
     ch.command(f"EXCHANGE TABLES {_q(staging)} AND {_q(table)}")
     ch.command(f"DROP TABLE {_q(staging)}")
     return rows
+
+
+def append_frame(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> int:
+    """Append ``frame``'s rows to ``table`` (columns by name, typed as Pond's schema types them)."""
+    with warehouse.schema_connection() as duck:
+        duck.register("frame", frame)
+        duck.execute(f'insert into "{table}" by name select * from frame')
+        duck.unregister("frame")
+        return append(duck, ch, table, table)
 
 
 def replace_derived(ch: ClickHouseConnection, table: str, frame: pd.DataFrame, version_key: str,

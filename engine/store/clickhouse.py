@@ -533,6 +533,16 @@ class ClickHouseConnection:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def set_meta(self, key: str, value: str) -> None:
+        """One metadata value, changed in place (an ALTER UPDATE waited for) or added."""
+        values = {"key": ch_value(key), "value": ch_value(value)}
+        held = self.execute_native("SELECT count() AS n FROM meta WHERE key = {key:String}", values).df()
+        if int(held["n"].iloc[0]):
+            self.execute_native("ALTER TABLE meta UPDATE value = {value:String} WHERE key = {key:String} "
+                                "SETTINGS mutations_sync = 2", values)
+        else:
+            self.execute_native("INSERT INTO meta (key, value) VALUES ({key:String}, {value:String})", values)
+
     # Pond's named queries ---------------------------------------------------------------------------
     def read_sql(self, sql: str, params: dict | None = None) -> ClickHouseConnection:
         """:func:`read_sql` on this connection (how :func:`engine.store.warehouse.read_sql` reaches it)."""

@@ -373,10 +373,19 @@ def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 @contextmanager
-def write_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def write_transaction(con: duckdb.DuckDBPyConnection, *, steps_on_clickhouse: bool = False) -> Iterator[None]:
     """One transaction for a change of data: on success it bumps the warehouse version (so the
     dashboard's caches refresh) and commits; on any error or interruption it rolls back all.
-    Its reads see every row: a property filter (:mod:`engine.store.scope`) never reaches a writer."""
+    Its reads see every row: a property filter (:mod:`engine.store.scope`) never reaches a writer.
+
+    On ClickHouse, which has no transaction over several statements, only a change that says it may
+    run as steps (``steps_on_clickhouse``: a segment saved or deleted) is taken: its statements run one
+    by one, then the version moves on; anything else is refused."""
+    if backend.dialect(con) == "clickhouse" and steps_on_clickhouse:
+        with scope.applied(()):
+            yield
+        con.set_meta("data_version", str(data_version(con) + 1))
+        return
     backend.require_duckdb(con)
     con.execute("begin transaction")
     try:
