@@ -56,6 +56,7 @@ late8,view,2026-10-30 10:00:00,i0001
 u000005,click,2026-10-30 10:02:00,i0002
 """
 
+MORE = "user_id,event_type,event_time,item_id,category\nbuyer9,view,2026-10-30 08:00:00,i0007,bags\n"
 BAD = "user_id,event_type,event_time\nu000001,view,not a time\nu000002,view,31/31/2026\n"
 
 #: the columns compared per table (ledger times and the audit's clock differ by nature)
@@ -136,7 +137,7 @@ def main(folder: Path, mode: str = "writes") -> int:
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, text in (("orders.csv", ORDERS), ("overlap.csv", OVERLAP), ("ab.csv", ASSIGN),
-                       ("later.csv", LATER), ("bad.csv", BAD)):
+                       ("later.csv", LATER), ("bad.csv", BAD), ("more.csv", MORE)):
         files[name] = folder / name
         files[name].write_text(text, encoding="utf-8")
     os.environ["POND_KEY_FILE"] = str(folder / "pond.key")  # one key: the same pseudonyms on both
@@ -181,6 +182,27 @@ def main(folder: Path, mode: str = "writes") -> int:
         step("import assignments", imported("ab.csv"), summary=summary)
         step("derive tags", ensure_interest_tags, tables=("user_tags", "meta"))
 
+        # the dashboard's thread after an upload (ui.derive), on ClickHouse: tags derived, nothing raised
+        import logging
+
+        import ui.derive
+
+        failures = []
+        handler = logging.Handler()
+        handler.emit = lambda record: failures.append(record.getMessage())
+        logging.getLogger().addHandler(handler)
+        os.environ.update(POND_BACKEND="clickhouse", POND_CLICKHOUSE_URL=f"chdb:{folder / 'ch'}")
+        try:
+            imported("more.csv")(duck)  # a version the thread has not derived yet
+            imported("more.csv")(ch)
+            ensure_interest_tags(duck)
+            ui.derive.derive_in_background("clickhouse").join(120)
+        finally:
+            del os.environ["POND_BACKEND"], os.environ["POND_CLICKHOUSE_URL"]
+            logging.getLogger().removeHandler(handler)
+        print(json.dumps({"step": "derive in the background", "diff": diff(duck, ch, ("user_tags", "meta")),
+                          "figures": {"failures": failures}}), flush=True)
+
         def saved(con):
             buyers = segments.SegmentDefinition((segments.Condition("event", event="purchase", count=1),))
             segments.save_segment(con, "buyers", buyers)
@@ -197,6 +219,27 @@ def main(folder: Path, mode: str = "writes") -> int:
         step("undo assignments", lambda con: ingest.undo_upload(con, ids["ab.csv"], derive=False),
              removed=lambda a, b: [a.rows_removed, b.rows_removed])
         step("import orders after its undo", imported("orders.csv"), summary=summary)
+
+        # another writer holds the lock: refused, saying who, nothing changed; a killed writer's old lock
+        # is taken over
+        clickhouse.DEFAULT_LOCK_TIMEOUT = 1.0
+        ch.command("CREATE TABLE pond__write_lock (holder String, since DateTime64(6, 'UTC')) ENGINE = Log")
+        ch.command("INSERT INTO pond__write_lock VALUES ('ops@desk pid 7', now64(6, 'UTC'))")
+        before = rows(ch, "events")
+        try:
+            ingest.import_file(ch, files["later.csv"], timezone="Asia/Shanghai", derive=False)
+            busy = "imported"
+        except Exception as exc:  # noqa: BLE001 - the message is the figure
+            busy = str(exc)
+        unchanged = rows(ch, "events") == before
+        ch.command("DROP TABLE pond__write_lock")
+        ch.command("CREATE TABLE pond__write_lock (holder String, since DateTime64(6, 'UTC')) ENGINE = Log")
+        ch.command("INSERT INTO pond__write_lock VALUES ('ops@desk pid 7', now64(6, 'UTC') - INTERVAL 2 HOUR)")
+        with ch.write_lock():
+            taken = sorted(n for n in chwrites.tables(ch) if n == "pond__write_lock")
+        print(json.dumps({"step": "busy", "diff": {}, "figures": {
+            "busy": busy, "unchanged": unchanged, "taken over": taken,
+            "released": "pond__write_lock" not in chwrites.tables(ch)}}), flush=True)
 
         # an import killed after its events went in: the next write removes it, as if it never ran
         original = chwrites.merge_users

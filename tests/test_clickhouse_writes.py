@@ -43,7 +43,7 @@ def first_import(tmp_path_factory):
 
 
 WRITE_STEPS = ["import orders", "import orders again", "a refused file", "import overlap", "import assignments",
-               "derive tags", "save segments", "undo orders", "undo assignments", "import orders after its undo", "repair"]
+               "derive tags", "derive in the background", "save segments", "undo orders", "undo assignments", "import orders after its undo", "repair"]
 
 
 @pytest.mark.parametrize("name", WRITE_STEPS)
@@ -75,7 +75,7 @@ def test_a_refused_file_changes_nothing_and_leaves_no_staging_table(writes):
 def test_an_interrupted_import_is_removed_by_the_next_write(writes):
     figures = writes["repair"]["figures"]
     assert figures["left"] == [["importing"]]
-    assert figures["repaired"] == ["removed upload 6 (later.csv), an interrupted import (2 rows)"]
+    assert figures["repaired"] == ["removed upload 7 (later.csv), an interrupted import (2 rows)"]
     assert figures["after"] == [["interrupted", 0]]
 
 
@@ -93,3 +93,14 @@ def test_a_chosen_mapping_is_remembered_on_both(first_import):
     assert step["diff"] == {}
     assert all("Mapping remembered for files with these columns: the next one is imported the same way" in notes
                for notes in step["figures"]["notes"])
+
+
+def test_the_dashboards_derivation_thread_runs_on_clickhouse(writes):
+    assert writes["derive in the background"]["figures"]["failures"] == []
+
+
+def test_writers_take_turns(writes):
+    figures = writes["busy"]["figures"]
+    assert figures["busy"].startswith("the ClickHouse warehouse is busy: ops@desk pid 7 is writing to it (for ")
+    assert figures["unchanged"] is True
+    assert figures["taken over"] == ["pond__write_lock"] and figures["released"] is True

@@ -188,6 +188,10 @@ def test_upload_preview_import_and_undo(demo):
     at.checkbox(key="history-confirm-2").check().run()
     at.button(key="history-undo").click().run()
     no_errors(at)
+    # the confirmation survives the rerun that shows the ledger with the upload undone
+    assert [s.value for s in at.success if s.value.startswith("Undid")] == [
+        "Undid upload 2 (shop.csv): removed 2 events."]
+    assert "This upload is undone." in [c.value for c in at.caption]
     with warehouse.connect(demo) as con:
         assert con.execute("select count(*) from events where upload_id = 2").fetchone() == (0,)
         assert con.execute("select status from uploads where upload_id = 2").fetchone() == ("undone",)

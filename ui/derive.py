@@ -43,7 +43,7 @@ def derive_when_new(path: str, version: int) -> threading.Thread | None:
     """Start :func:`derive_in_background` once for each warehouse version this server sees, whatever
     made it; the app calls this on every rerun (a dictionary look-up when nothing changed)."""
     if os.environ.get("POND_BACKGROUND_DERIVE", "").strip() == "0" or backend.name() == "clickhouse":
-        return None  # switched off; or on ClickHouse, which Pond only reads so far
+        return None  # switched off; on ClickHouse the writers (the Upload page, the CLI) derive after writing
     with _derivations_lock:  # two sessions seeing the version at once start one thread
         if _derived_versions.get(path) == version:
             return None
@@ -71,6 +71,10 @@ def derive_in_background(path: str, version: int | None = None) -> threading.Thr
             log.exception("could not derive interest tags in the background; they will be derived on use")
         except Exception:  # noqa: BLE001 - derived data must not fail a committed import
             log.exception("interest tags failed in the background; they will be derived on use")
+        if backend.name() == "clickhouse":
+            # the churn results are kept in files beside a DuckDB warehouse (engine.store.results); on
+            # ClickHouse the Churn page computes them when it is opened
+            return
         time.sleep(GIVE_WAY_SECONDS)
         try:
             # the churn models read rollups only: copy them and close the warehouse before fitting

@@ -27,6 +27,8 @@ page = page_context(needs_events=False, action="import")
 path, version, summary = page.path, page.version, page.summary
 
 results = st.session_state.setdefault(RESULTS_KEY, {})
+#: the last undo's confirmation, kept across the rerun that shows the ledger with it
+UNDONE_KEY = "pond_upload_undone"
 tab_import, tab_history = st.tabs(["Import files", "Upload history"])
 
 
@@ -212,10 +214,13 @@ with tab_history:
                 if st.button("Undo this import", disabled=not sure, key="history-undo"):
                     try:
                         done = imports.run_undo(picked)
-                        st.success(f"Undid upload {done.upload_id} ({done.file_name}): removed "
-                                   f"{done.rows_removed:,} events.")
+                        # shown after the rerun that refreshes the ledger (a message before it is wiped)
+                        st.session_state[UNDONE_KEY] = (f"Undid upload {done.upload_id} ({done.file_name}): "
+                                                        f"removed {done.rows_removed:,} events.")
                         st.rerun()
                     except PondError as exc:
                         st.error(str(exc))
             else:
                 st.caption(f"This upload is {row.status}.")
+            if UNDONE_KEY in st.session_state:
+                st.success(st.session_state.pop(UNDONE_KEY))

@@ -275,6 +275,14 @@ def _import_into_clickhouse(ch, path: Path, *, plan: ImportPlan | None, label: s
     scratch DuckDB warehouse that holds the ClickHouse warehouse's metadata, ledger and remembered mappings;
     its upload is then written to ClickHouse, skipping events stored there already
     (:func:`engine.store.chwrites.write_upload`). A refused file leaves ClickHouse as it was."""
+    with ch.write_lock():  # the ledger's next upload id and the stored events stay the same until it ends
+        return _import_locked(ch, path, plan=plan, label=label, format=format, timezone=timezone,
+                              imported_by=imported_by, progress=progress, derive=derive, demo=demo, actor=actor)
+
+
+def _import_locked(ch, path: Path, *, plan: ImportPlan | None, label: str, format: str, timezone: str | None,
+                   imported_by: str | None, progress: Progress, derive: bool, demo: str, actor: str | None
+                   ) -> ImportResult:
     from engine.store import chwrites
 
     repaired = chwrites.repair(ch)
@@ -538,9 +546,17 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool 
     as for :func:`import_file`: the dashboard passes false and derives the tags in the background.
     """
     if backend.dialect(con) == "clickhouse":
+        with con.write_lock():
+            return _undo_locked(con, upload_id, derive=derive, undone_by=undone_by)
+    return _undo_locked(con, upload_id, derive=derive, undone_by=undone_by)
+
+
+def _undo_locked(con: duckdb.DuckDBPyConnection, upload_id: int, *, derive: bool, undone_by: str | None
+                 ) -> UndoResult:
+    if backend.dialect(con) == "clickhouse":
         from engine.store import chwrites
 
-        chwrites.repair(ch=con)
+        chwrites.repair(con)
     row = con.execute("select file_name, status, undone_at from uploads where upload_id = ?",
                       [upload_id]).fetchone()
     if row is None:

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
-from engine.store import warehouse
+from engine.store import clickhouse, warehouse
 from engine.store.clickhouse import ClickHouseConnection, duckdb_columns, load_query, query_columns, stage_rows
 
 #: the suffix of an upload's staging tables; a leftover is dropped by :func:`repair`
@@ -63,6 +63,11 @@ def _global(ch: ClickHouseConnection) -> str:
     engine = ch.execute_native("SELECT engine FROM system.tables WHERE database = currentDatabase() "
                                "AND name = 'events'").df()
     return "GLOBAL " if len(engine) and engine.iloc[0, 0] == "Distributed" else ""
+
+
+# --- one writer at a time: see engine.store.clickhouse.write_lock ----------------------------------
+
+write_lock = clickhouse.write_lock
 
 
 # --- small tables ----------------------------------------------------------------------------------

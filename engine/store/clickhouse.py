@@ -24,9 +24,13 @@ the days between them, as in DuckDB. Timestamps are ``DateTime64(6, 'UTC')``, as
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import math
+import os
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -37,7 +41,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from engine.errors import WarehouseError
+from engine.errors import WarehouseError, WarehouseLockedError
 from engine.store import backend, scope
 from engine.store.sqlfiles import QUERY_DIR, bind_named
 from engine.store.sqlfiles import compose_query as compose_duckdb
@@ -533,6 +537,10 @@ class ClickHouseConnection:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def write_lock(self, *, timeout: float | None = None):
+        """:func:`write_lock` on this connection."""
+        return write_lock(self, timeout=timeout)
+
     def set_meta(self, key: str, value: str) -> None:
         """One metadata value, changed in place (an ALTER UPDATE waited for) or added."""
         values = {"key": ch_value(key), "value": ch_value(value)}
@@ -791,6 +799,57 @@ def init(ch: ClickHouseConnection, schema_con, *, cluster: str | None = None) ->
             ch.execute_native("INSERT INTO meta (key, value) VALUES ({key:String}, {value:String})",
                               {"key": ch_value(key), "value": ch_value(value)})
     return len(_table_names(ch) - before)
+
+
+
+#: the table whose existence is the write lock: CREATE TABLE (without IF NOT EXISTS) succeeds for one
+#: writer only
+LOCK = "pond__write_lock"
+#: a lock older than this is a killed writer's, taken over (an import of a large file stays well below)
+STALE_LOCK_SECONDS = 3600.0
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@contextmanager
+def write_lock(ch: ClickHouseConnection, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the warehouse's write lock for the block: Pond's writers (the dashboards and command lines of a
+    team) take turns, as on DuckDB's file. Waits up to ``timeout`` seconds for another writer, then refuses
+    saying who holds it; a lock left by a writer killed over an hour ago is taken over."""
+    holder = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+    deadline = time.monotonic() + (DEFAULT_LOCK_TIMEOUT if timeout is None else timeout)
+    while True:
+        try:
+            ch.command(f"CREATE TABLE `{LOCK}` (holder String, since DateTime64(6, 'UTC')) ENGINE = Log")
+            break
+        except Exception as exc:  # noqa: BLE001 - the driver's "already exists", told apart below
+            made = ch.execute_native("SELECT metadata_modification_time AS t FROM system.tables "
+                                     "WHERE database = currentDatabase() AND name = {name:String}",
+                                     {"name": LOCK}).df()
+            if not len(made):
+                raise
+            held = ch.execute_native(f"SELECT holder, since FROM `{LOCK}`").df()
+            since = held["since"].iloc[0] if len(held) else made["t"].iloc[0]  # killed before it said who
+            age = (_utc_now() - since).total_seconds()
+            if age > STALE_LOCK_SECONDS:
+                ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
+                continue
+            if time.monotonic() >= deadline:
+                who = held["holder"].iloc[0] if len(held) else "another writer"
+                raise WarehouseLockedError(
+                    f"the ClickHouse warehouse is busy: {who} is writing to it"
+                    + f" (for {age:.0f} s)"
+                    + "; try again when it finishes (an import usually takes under a minute)") from exc
+            time.sleep(0.5)
+    try:
+        ch.execute_native(f"INSERT INTO `{LOCK}` VALUES ({{holder:String}}, {{since:DateTime64(6, 'UTC')}})",
+                          {"holder": ch_value(holder), "since": ch_value(_utc_now())})
+        yield
+    finally:
+        ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
+
+
+def _utc_now() -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
 
 @contextmanager

@@ -382,9 +382,9 @@ def write_transaction(con: duckdb.DuckDBPyConnection, *, steps_on_clickhouse: bo
     run as steps (``steps_on_clickhouse``: a segment saved or deleted) is taken: its statements run one
     by one, then the version moves on; anything else is refused."""
     if backend.dialect(con) == "clickhouse" and steps_on_clickhouse:
-        with scope.applied(()):
+        with con.write_lock(), scope.applied(()):
             yield
-        con.set_meta("data_version", str(data_version(con) + 1))
+            con.set_meta("data_version", str(data_version(con) + 1))
         return
     backend.require_duckdb(con)
     con.execute("begin transaction")
