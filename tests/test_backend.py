@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from engine.errors import PondError
@@ -66,3 +67,24 @@ def test_reads_on_clickhouse_go_to_the_connection_with_the_filter_in_force():
     with scope.applied([condition]):
         assert warehouse.read_sql(con, "select 1", {"x": 1}) is con
     assert con.seen == ("select 1", {"x": 1}, (condition,))
+
+
+class _ClusterTables:
+    """A connection whose events are a Distributed table, as `clickhouse init --cluster` makes them."""
+
+    def execute_native(self, sql, values=None):
+        self.sql = sql
+        return self
+
+    def df(self):
+        return pd.DataFrame({"engine": ["Distributed"]})
+
+
+def test_writes_and_loads_into_a_cluster_are_refused_saying_what_works():
+    from engine.store import clickhouse
+
+    with pytest.raises(PondError, match="on a ClickHouse cluster is not built yet"), \
+            clickhouse.write_lock(_ClusterTables()):
+        pass
+    with warehouse.schema_connection() as duck, pytest.raises(PondError, match="`clickhouse load` on a ClickHouse"):
+        clickhouse.load_from_duckdb(duck, _ClusterTables())

@@ -58,13 +58,6 @@ def _count(ch: ClickHouseConnection, sql: str, values: dict | None = None) -> in
     return int(ch.execute_native(sql, values).df().iloc[0, 0])
 
 
-def _global(ch: ClickHouseConnection) -> str:
-    """``GLOBAL `` where events are a Distributed table (a cluster): the subquery's set is built once."""
-    engine = ch.execute_native("SELECT engine FROM system.tables WHERE database = currentDatabase() "
-                               "AND name = 'events'").df()
-    return "GLOBAL " if len(engine) and engine.iloc[0, 0] == "Distributed" else ""
-
-
 # --- one writer at a time: see engine.store.clickhouse.write_lock ----------------------------------
 
 write_lock = clickhouse.write_lock
@@ -348,7 +341,7 @@ def _write_events(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, 
         stored += (f" WHERE event_time BETWEEN (SELECT min(event_time) FROM {_q(staging)}) "
                    f"AND (SELECT max(event_time) FROM {_q(staging)})")
     ch.command(f"INSERT INTO events ({names}) SELECT {names} FROM {_q(staging)} "
-               f"WHERE event_id {_global(ch)}NOT IN ({stored}) SETTINGS insert_allow_materialized_columns = 1")
+               f"WHERE event_id NOT IN ({stored}) SETTINGS insert_allow_materialized_columns = 1")
     ch.command(f"DROP TABLE {_q(staging)}")
     added = _count(ch, "SELECT count() FROM events WHERE upload_id = {upload_id:Int64}",
                    {"upload_id": str(int(upload_id))})
@@ -362,7 +355,7 @@ def _write_assignments(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnect
     stage_rows(scratch, ch, "experiments", staging, like="experiments")
     before = _count(ch, "SELECT count() FROM experiments")
     ch.command(f"INSERT INTO experiments SELECT * FROM {_q(staging)} WHERE (experiment, user_id) "
-               f"{_global(ch)}NOT IN (SELECT experiment, user_id FROM experiments)")
+               "NOT IN (SELECT experiment, user_id FROM experiments)")
     ch.command(f"DROP TABLE {_q(staging)}")
     return _count(ch, "SELECT count() FROM experiments") - before
 
