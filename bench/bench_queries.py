@@ -219,7 +219,7 @@ def side_by_side(rows: list[dict], events: int, args) -> str:
 
     command = (f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs} "
                "--backend both")
-    lines = ["## Query latency at 10M events: DuckDB and ClickHouse (chDB) side by side", "",
+    lines = ["## DuckDB and ClickHouse (chDB) side by side: query latency at 10M events", "",
              f"Command: `{command}`  ",
              f"Warehouse: demo with {events:,} events ({args.users:,} users, {args.days} days), the same file "
              "copied into chDB with `clickhouse load` (MergeTree, events ordered by user and time, partitioned "
@@ -262,7 +262,7 @@ def main() -> None:
     if url:
         if args.write:
             write_section(args.write, side_by_side(rows, events, args),
-                          "Query latency at 10M events: DuckDB and ClickHouse (chDB) side by side")
+                          "DuckDB and ClickHouse (chDB) side by side: query latency at 10M events")
         return
     command = f"python bench/bench_queries.py --users {args.users} --days {args.days} --runs {args.runs}"
     lines = ["## Query latency at 10M events", "",

@@ -164,6 +164,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         function = "argMin" if node.name.lower() == "arg_min_null" else "argMax"
         inner = exp.Anonymous(this=function, expressions=[exp.Anonymous(this="tuple", expressions=[value]), key])
         return exp.Anonymous(this="tupleElement", expressions=[inner, exp.Literal.number(1)])
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("list_position", "array_position", "list_indexof"):
+        # DuckDB: the 1-based position, NULL when absent; ClickHouse's indexOf gives 0 then
+        array, value = node.expressions
+        return exp.Anonymous(this="nullIf", expressions=[
+            exp.Anonymous(this="indexOf", expressions=[array, value]), exp.Literal.number(0)])
     if isinstance(node, exp.Table) and node.db == "main" and not node.catalog:
         # DuckDB's default schema (engine.store.scope reads the table main.events beside a CTE named events): the
         # connection's database, put in for MAIN_DATABASE when the query runs
@@ -175,7 +180,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             if isinstance(projection, exp.Column) and projection.table and not isinstance(projection.this, exp.Star):
                 node.expressions[i] = exp.alias_(projection, projection.name, quoted=False)
         return node
-    if isinstance(node, exp.Lag):  # lag past the first row: NULL, as in DuckDB, not the type's default
+    if isinstance(node, (exp.Lag, exp.Lead)):  # past the first (last) row: NULL, as in DuckDB, not the default
         if not node.args.get("default"):
             node.set("this", exp.Anonymous(this="toNullable", expressions=[node.this]))
         return node
