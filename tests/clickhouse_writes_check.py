@@ -220,6 +220,28 @@ def main(folder: Path, mode: str = "writes") -> int:
              removed=lambda a, b: [a.rows_removed, b.rows_removed])
         step("import orders after its undo", imported("orders.csv"), summary=summary)
 
+        # an undo killed part way (after its events went, before the users or the rollups were recomputed):
+        # the next write finishes it, and the tables are what DuckDB's undo left
+        for name, cut_at in (("orders.csv", (warehouse, "refresh_rollups")), ("overlap.csv", (chwrites, "merge_users"))):
+            ingest.undo_upload(duck, ids[name], derive=False)
+            original_step = getattr(*cut_at)
+
+            def cut(*args, **kwargs):
+                raise KeyboardInterrupt("killed")
+
+            setattr(*cut_at, cut)
+            try:
+                ingest.undo_upload(ch, ids[name], derive=False)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                setattr(*cut_at, original_step)
+            left = ch.execute("select status from uploads where upload_id = ?", [ids[name]]).fetchall()
+            repaired = chwrites.repair(ch)
+            print(json.dumps({"step": f"undo of {name} cut at {cut_at[1]}",
+                              "diff": diff(duck, ch, tuple(t for t in COMPARED if t != "audit")),
+                              "figures": {"left": left, "repaired": repaired}}, default=str), flush=True)
+
         # another writer holds the lock: refused, saying who, nothing changed; a killed writer's old lock
         # is taken over
         clickhouse.DEFAULT_LOCK_TIMEOUT = 1.0
@@ -236,10 +258,17 @@ def main(folder: Path, mode: str = "writes") -> int:
         ch.command("CREATE TABLE pond__write_lock (holder String, since DateTime64(6, 'UTC')) ENGINE = Log")
         ch.command("INSERT INTO pond__write_lock VALUES ('ops@desk pid 7', now64(6, 'UTC') - INTERVAL 2 HOUR)")
         with ch.write_lock():
-            taken = sorted(n for n in chwrites.tables(ch) if n == "pond__write_lock")
+            taken = sorted(n for n in chwrites.tables(ch) if n.startswith("pond__write_lock"))
+        # the holder was a process of this machine that is gone: taken over at once; re-entered by its thread
+        import socket
+
+        ch.command("CREATE TABLE pond__write_lock (holder String, since DateTime64(6, 'UTC')) ENGINE = Log")
+        ch.execute("insert into pond__write_lock values (?, now())", [f"ops@{socket.gethostname()} pid 999999"])
+        with ch.write_lock(timeout=0), ch.write_lock(timeout=0):
+            nested = True
         print(json.dumps({"step": "busy", "diff": {}, "figures": {
-            "busy": busy, "unchanged": unchanged, "taken over": taken,
-            "released": "pond__write_lock" not in chwrites.tables(ch)}}), flush=True)
+            "busy": busy, "unchanged": unchanged, "taken over": taken, "dead holder taken over, nested": nested,
+            "released": not any(n.startswith("pond__write_lock") for n in chwrites.tables(ch))}}), flush=True)
 
         # an import killed after its events went in: the next write removes it, as if it never ran
         original = chwrites.merge_users

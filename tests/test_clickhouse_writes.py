@@ -43,7 +43,8 @@ def first_import(tmp_path_factory):
 
 
 WRITE_STEPS = ["import orders", "import orders again", "a refused file", "import overlap", "import assignments",
-               "derive tags", "derive in the background", "save segments", "undo orders", "undo assignments", "import orders after its undo", "repair"]
+               "derive tags", "derive in the background", "save segments", "undo orders", "undo assignments", "import orders after its undo", "undo of orders.csv cut at refresh_rollups",
+               "undo of overlap.csv cut at merge_users", "repair"]
 
 
 @pytest.mark.parametrize("name", WRITE_STEPS)
@@ -95,6 +96,13 @@ def test_a_chosen_mapping_is_remembered_on_both(first_import):
                for notes in step["figures"]["notes"])
 
 
+@pytest.mark.parametrize("name", ["undo of orders.csv cut at refresh_rollups", "undo of overlap.csv cut at merge_users"])
+def test_an_undo_cut_short_is_finished_by_the_next_write(writes, name):
+    figures = writes[name]["figures"]
+    assert figures["left"] == [["undoing"]]
+    assert len(figures["repaired"]) == 1 and figures["repaired"][0].startswith("finished the undo of upload ")
+
+
 def test_the_dashboards_derivation_thread_runs_on_clickhouse(writes):
     assert writes["derive in the background"]["figures"]["failures"] == []
 
@@ -104,3 +112,4 @@ def test_writers_take_turns(writes):
     assert figures["busy"].startswith("the ClickHouse warehouse is busy: ops@desk pid 7 is writing to it (for ")
     assert figures["unchanged"] is True
     assert figures["taken over"] == ["pond__write_lock"] and figures["released"] is True
+    assert figures["dead holder taken over, nested"] is True

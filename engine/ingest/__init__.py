@@ -587,9 +587,9 @@ def _undo_on_clickhouse(ch, upload_id: int, file_name: str, *, derive: bool, und
 
     chwrites.mark(ch, upload_id, "undoing")
     removed = chwrites.remove_upload(ch, upload_id)
-    chwrites.mark(ch, upload_id, "undone", undone_at=chwrites.now())
+    chwrites.bump_data_version(ch)  # before the ledger says undone: a cut in between is finished by repair
     audit.record(ch, undone_by or getpass.getuser(), "undo", f"upload {upload_id} ({file_name})", rows=removed)
-    chwrites.bump_data_version(ch)
+    chwrites.mark(ch, upload_id, "undone", undone_at=chwrites.now())
     if derive:
         refresh_after_write(ch)
     return UndoResult(upload_id, file_name, removed)

@@ -21,6 +21,7 @@ already merged into known users and items stay merged.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -32,6 +33,8 @@ from engine.store.clickhouse import ClickHouseConnection, duckdb_columns, load_q
 
 #: the suffix of an upload's staging tables; a leftover is dropped by :func:`repair`
 STAGE = "__pond_write"
+#: the infix of a derived table's new rows (``user_tags__pond_derive_<id>``); a leftover is dropped by :func:`repair`
+DERIVED = "__pond_derive_"
 #: the suffix of a dimension's new rows before they are swapped in; a leftover is swapped in by :func:`repair`
 MERGE = "__pond_merge"
 #: the key of each dimension swapped by :func:`swap`
@@ -105,8 +108,7 @@ def replace_table(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> 
         duck.register("frame", frame[[c for c in names if c in frame.columns]])
         duck.execute(f'insert into "{table}" by name select * from frame')
         duck.unregister("frame")
-        staging = table + STAGE
-        ch.command(f"DROP TABLE IF EXISTS {_q(staging)}")
+        staging = f"{table}{DERIVED}{uuid.uuid4().hex[:12]}"  # its own: derivations of two processes never share one
         rows = stage_rows(duck, ch, table, staging, like=table)
     ch.command(f"EXCHANGE TABLES {_q(staging)} AND {_q(table)}")
     ch.command(f"DROP TABLE {_q(staging)}")
@@ -124,9 +126,11 @@ def append_frame(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> i
 
 def replace_derived(ch: ClickHouseConnection, table: str, frame: pd.DataFrame, version_key: str,
                     version: int | str) -> None:
-    """A derived table (interest tags, scores) replaced, then the data version it was derived from noted."""
-    replace_table(ch, table, frame)
-    set_meta(ch, version_key, str(version))
+    """A derived table (interest tags, scores) replaced, then the data version it was derived from noted, under
+    the write lock (writers and derivations of every process take turns)."""
+    with write_lock(ch):
+        replace_table(ch, table, frame)
+        set_meta(ch, version_key, str(version))
 
 
 # --- dimensions ------------------------------------------------------------------------------------
@@ -167,13 +171,13 @@ def merge_users(ch: ClickHouseConnection) -> int:
     return swap(ch, "users")
 
 
-def _stage_touched_users(ch: ClickHouseConnection, upload_id: int) -> None:
-    """``users__pond_write``: the users of an upload's events, without attributes."""
+def _stage_touched_users(ch: ClickHouseConnection, plan: str) -> None:
+    """``users__pond_write``: the users a removal touches (its plan, see :func:`_removal_plan`), without
+    attributes."""
     staging = "users" + STAGE
     ch.command(f"DROP TABLE IF EXISTS {_q(staging)}")
     ch.command(f"CREATE TABLE {_q(staging)} AS users ENGINE = MergeTree ORDER BY user_id")
-    ch.execute_native(f"INSERT INTO {_q(staging)} (user_id) SELECT DISTINCT user_id FROM events "
-                      "WHERE upload_id = {upload_id:Int64}", {"upload_id": str(int(upload_id))})
+    ch.command(f"INSERT INTO {_q(staging)} (user_id) SELECT user_id FROM {_q(plan)} WHERE user_id IS NOT NULL")
 
 
 # --- rollups ---------------------------------------------------------------------------------------
@@ -185,12 +189,36 @@ def upload_days(ch: ClickHouseConnection, upload_id: int) -> list[date]:
 
 # --- removing an upload (undo, and the repair of an interrupted import) -----------------------------
 
+def _removal_plan(ch: ClickHouseConnection, upload_id: int) -> str:
+    """The table ``pond__remove_<id>`` of the business days and users an upload's removal must recompute,
+    made before any row is deleted (filled beside, then renamed: it exists whole or not at all), so that a
+    removal cut short and run again still knows them once the events are gone."""
+    plan = f"pond__remove_{int(upload_id)}"
+    if plan in tables(ch):
+        return plan
+    filling, values = plan + "__filling", {"upload_id": str(int(upload_id))}
+    ch.command(f"DROP TABLE IF EXISTS {_q(filling)}")
+    ch.command(f"CREATE TABLE {_q(filling)} (day Nullable(Date), user_id Nullable(String)) "
+               "ENGINE = MergeTree ORDER BY tuple()")
+    days = [d.isoformat() for d in upload_days(ch, upload_id)]
+    if days:
+        ch.execute_native(f"INSERT INTO {_q(filling)} (day) SELECT arrayJoin(CAST({{days:Array(String)}} AS "
+                          "Array(Date)))", {"days": clickhouse.ch_value(days)})
+    ch.execute_native(f"INSERT INTO {_q(filling)} (user_id) SELECT DISTINCT user_id FROM events "
+                      "WHERE upload_id = {upload_id:Int64}", values)
+    ch.command(f"RENAME TABLE {_q(filling)} TO {_q(plan)}")
+    return plan
+
+
 def remove_upload(ch: ClickHouseConnection, upload_id: int, *, rejects: bool = False) -> int:
     """Remove what an upload added, as :func:`engine.ingest.undo_upload` does on DuckDB; returns the events
-    and assignments removed. Running it again removes nothing more. ``rejects``: its rejected rows too."""
+    and assignments removed. ``rejects``: its rejected rows too. Cut short and run again, it finishes the
+    job: the days and users to recompute are kept in its plan (:func:`_removal_plan`) until the end."""
     values = {"upload_id": str(int(upload_id))}
-    days = upload_days(ch, upload_id)
-    _stage_touched_users(ch, upload_id)
+    plan = _removal_plan(ch, upload_id)
+    days = list(pd.to_datetime(ch.execute_native(f"SELECT day FROM {_q(plan)} WHERE day IS NOT NULL")
+                               .df()["day"]).dt.date)
+    _stage_touched_users(ch, plan)
     removed = _count(ch, "SELECT count() FROM events WHERE upload_id = {upload_id:Int64}", values)
     removed += _count(ch, "SELECT count() FROM experiments WHERE upload_id = {upload_id:Int64}", values)
     for table in ("events", "experiments") + (("upload_rejects",) if rejects else ()):
@@ -211,6 +239,7 @@ def remove_upload(ch: ClickHouseConnection, upload_id: int, *, rejects: bool = F
         ch.command(f"DELETE FROM {_q(table)} WHERE user_id NOT IN (SELECT user_id FROM {users})")
     warehouse.refresh_rollups(ch, days)
     ch.command(f"DROP TABLE IF EXISTS {_q('users' + STAGE)}")
+    ch.command(f"DROP TABLE {_q(plan)}")
     return removed
 
 
@@ -241,7 +270,7 @@ def repair(ch: ClickHouseConnection) -> list[str]:
         if table + MERGE in present:
             swap(ch, table)
             done.append(f"finished the swap of {table} that an interrupted write had begun")
-    for leftover in sorted(n for n in present if n.endswith(STAGE)):
+    for leftover in sorted(n for n in present if n.endswith(STAGE) or DERIVED in n):
         ch.command(f"DROP TABLE IF EXISTS {_q(leftover)}")
     ledger = ch.execute_native("SELECT upload_id, status, file_name FROM uploads "
                                "WHERE status IN ('importing', 'undoing') ORDER BY upload_id").df()
@@ -302,10 +331,12 @@ def write_upload(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, u
         warehouse.refresh_rollups(ch, upload_days(ch, upload_id))
     append(scratch, ch, "upload_rejects", "upload_rejects")
     remembered = scratch.execute("select signature from mappings where upload_id = ?", [upload_id]).fetchall()
-    for (signature,) in remembered:
-        ch.execute_native("DELETE FROM mappings WHERE signature = {signature:String}", {"signature": signature})
-    if remembered:
+    if remembered:  # the new mapping in first, then the one it replaces out: a cut leaves one of them
         append(scratch, ch, f"select * from mappings where upload_id = {int(upload_id)}", "mappings")
+    for (signature,) in remembered:
+        ch.execute_native("DELETE FROM mappings WHERE signature = {signature:String} "
+                          "AND (upload_id IS NULL OR upload_id != {upload_id:Int64})",
+                          {"signature": signature, "upload_id": str(int(upload_id))})
     skipped = candidates - added
     scratch.execute("update audit set rows = rows - ? where action = 'import' and rows is not null", [skipped])
     append(scratch, ch, "audit", "audit")
@@ -313,9 +344,11 @@ def write_upload(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, u
                           [upload_id]).fetchone()
     first, last = ch.execute("select min(event_time), max(event_time) from events where upload_id = ?",
                              [upload_id]).fetchone()
+    # the version first: a cut between the two leaves the upload `importing`, which the next write removes
+    # (and moves the version on again), never an `imported` upload that caches and tags do not see
+    _ship_meta(scratch, ch, ("data_version",))
     mark(ch, upload_id, "imported", rows_imported=int(row[0]) - skipped, rows_duplicate=int(row[1]) + skipped,
          first_event=first, last_event=last, finished_at=now())
-    _ship_meta(scratch, ch, ("data_version",))
     return skipped, first, last
 
 

@@ -30,9 +30,10 @@ import os
 import re
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -852,6 +853,16 @@ def write_lock(ch: ClickHouseConnection, *, timeout: float | None = None) -> Ite
     team) take turns, as on DuckDB's file. Waits up to ``timeout`` seconds for another writer, then refuses
     saying who holds it; a lock left by a writer killed over an hour ago is taken over."""
     refuse_cluster(ch, "an import, an undo or a segment save")
+    held = getattr(_LOCKS, "held", None)
+    if held is None:
+        held = _LOCKS.held = {}
+    if held.get(ch.url):  # this thread holds it already (an import deriving its tags): re-entered
+        held[ch.url] += 1
+        try:
+            yield
+        finally:
+            held[ch.url] -= 1
+        return
     holder = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
     deadline = time.monotonic() + (DEFAULT_LOCK_TIMEOUT if timeout is None else timeout)
     while True:
@@ -864,25 +875,52 @@ def write_lock(ch: ClickHouseConnection, *, timeout: float | None = None) -> Ite
                                      {"name": LOCK}).df()
             if not len(made):
                 raise
-            held = ch.execute_native(f"SELECT holder, since FROM `{LOCK}`").df()
-            since = held["since"].iloc[0] if len(held) else made["t"].iloc[0]  # killed before it said who
+            owner = ch.execute_native(f"SELECT holder, since FROM `{LOCK}`").df()
+            since = owner["since"].iloc[0] if len(owner) else made["t"].iloc[0]  # killed before it said who
             age = (_utc_now() - since).total_seconds()
-            if age > STALE_LOCK_SECONDS:
-                ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
+            who = owner["holder"].iloc[0] if len(owner) else "another writer"
+            if age > STALE_LOCK_SECONDS or _dead_here(who):
+                # taken over by one waiter only: a RENAME of the stale lock succeeds once
+                with suppress(Exception):  # another waiter took it over first
+                    ch.command(f"RENAME TABLE `{LOCK}` TO `{LOCK}_stale_{os.getpid()}_{time.monotonic_ns()}`")
+                for stale in [n for n in _table_names(ch) if n.startswith(f"{LOCK}_stale_")]:
+                    ch.command(f"DROP TABLE IF EXISTS `{stale}`")
                 continue
             if time.monotonic() >= deadline:
-                who = held["holder"].iloc[0] if len(held) else "another writer"
                 raise WarehouseLockedError(
                     f"the ClickHouse warehouse is busy: {who} is writing to it"
                     + f" (for {age:.0f} s)"
                     + "; try again when it finishes (an import usually takes under a minute)") from exc
             time.sleep(0.5)
+    held[ch.url] = 1
     try:
         ch.execute_native(f"INSERT INTO `{LOCK}` VALUES ({{holder:String}}, {{since:DateTime64(6, 'UTC')}})",
                           {"holder": ch_value(holder), "since": ch_value(_utc_now())})
         yield
     finally:
-        ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
+        held[ch.url] = 0
+        # released only while it is still this writer's (a waiter may have taken a stale one over)
+        owner = ch.execute_native(f"SELECT holder FROM `{LOCK}`").df() if LOCK in _table_names(ch) else None
+        if owner is not None and (not len(owner) or owner["holder"].iloc[0] == holder):
+            ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
+
+
+#: the write locks this thread holds, by warehouse URL (a count: re-entered by the same thread)
+_LOCKS = threading.local()
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` (``user@host pid N``) is a process of this machine that no longer runs."""
+    match = re.fullmatch(r".+@(?P<host>[^ ]+) pid (?P<pid>\d+)", holder)
+    if not match or match["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # running, as another user
+        return False
+    return False
 
 
 def _utc_now() -> pd.Timestamp:
