@@ -151,7 +151,7 @@ def cases(last: date) -> dict:
 
 def chdb_copy(path: Path) -> str:
     """The chDB URL of a copy of the DuckDB demo ``path`` (made once, again when the events differ)."""
-    from engine.store.clickhouse import ClickHouseConnection, init, load_from_duckdb
+    from engine.store.clickhouse import ClickHouseConnection, load_from_duckdb
 
     url = f"chdb:{path.with_suffix('.ch')}"
     with warehouse.connect(path, create=False, backend_name="duckdb") as duck:
@@ -163,9 +163,7 @@ def chdb_copy(path: Path) -> str:
                 else -1
             if held != events:
                 started = time.perf_counter()
-                with warehouse.schema_connection() as schema:
-                    init(ch, schema)
-                load_from_duckdb(duck, ch)
+                load_from_duckdb(duck, ch)  # creates the tables it copies
                 print(f"copied {events:,} events into {url} in {time.perf_counter() - started:.0f} s", flush=True)
     return url
 

@@ -22,8 +22,9 @@ already merged into known users and items stay merged.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -53,25 +54,14 @@ def _qualified(ch: ClickHouseConnection, table: str) -> str:
     return f"{_q(ch.database)}.{_q(table)}"
 
 
-def tables(ch: ClickHouseConnection) -> set[str]:
-    return set(ch.execute_native("SELECT name FROM system.tables WHERE database = currentDatabase()").df()["name"])
+tables = clickhouse.table_names
 
 
 def _count(ch: ClickHouseConnection, sql: str, values: dict | None = None) -> int:
     return int(ch.execute_native(sql, values).df().iloc[0, 0])
 
 
-# --- one writer at a time: see engine.store.clickhouse.write_lock ----------------------------------
-
-write_lock = clickhouse.write_lock
-
-
 # --- small tables ----------------------------------------------------------------------------------
-
-def set_meta(ch: ClickHouseConnection, key: str, value: str) -> None:
-    """One metadata value, changed in place or added (:meth:`ClickHouseConnection.set_meta`)."""
-    ch.set_meta(key, value)
-
 
 def meta(ch: ClickHouseConnection) -> dict[str, str]:
     frame = ch.execute_native("SELECT key, value FROM meta").df()
@@ -80,7 +70,7 @@ def meta(ch: ClickHouseConnection) -> dict[str, str]:
 
 def bump_data_version(ch: ClickHouseConnection) -> int:
     new = int(meta(ch).get("data_version", "0")) + 1
-    set_meta(ch, "data_version", str(new))
+    ch.set_meta("data_version", str(new))
     return new
 
 
@@ -90,25 +80,29 @@ def append(duck_con: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, source
     ch.command(f"DROP TABLE IF EXISTS {_q(staging)}")
     rows = stage_rows(duck_con, ch, source, staging, like=table)
     if rows:
-        names = ", ".join(_q(c) for c, _, _ in query_columns(duck_con, _select(source)))
+        names = ", ".join(_q(c) for c, _, _ in query_columns(duck_con, clickhouse.as_select(source)))
         ch.command(f"INSERT INTO {_q(table)} ({names}) SELECT {names} FROM {_q(staging)}")
     ch.command(f"DROP TABLE {_q(staging)}")
     return rows
 
 
-def _select(source: str) -> str:
-    return source if source.lstrip().lower().startswith(("select", "with")) else f'select * from "{source}"'
+@contextmanager
+def _typed(table: str, frame: pd.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB whose ``table`` holds ``frame``'s rows (columns by name), typed as Pond's schema
+    types them, for :func:`engine.store.clickhouse.stage_rows`."""
+    with warehouse.schema_connection() as duck:
+        names = {c for c, _, _ in duckdb_columns(duck, table)}
+        duck.register("frame", frame[[c for c in frame.columns if c in names]])
+        duck.execute(f'insert into "{table}" by name select * from frame')
+        duck.unregister("frame")
+        yield duck
 
 
 def replace_table(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> int:
-    """Replace every row of ``table`` with ``frame``'s (columns by name, typed as Pond's schema types them):
-    written beside it, then swapped in with ``EXCHANGE TABLES``, so a reader sees the old rows or the new."""
-    with warehouse.schema_connection() as duck:
-        names = [c for c, _, _ in duckdb_columns(duck, table)]
-        duck.register("frame", frame[[c for c in names if c in frame.columns]])
-        duck.execute(f'insert into "{table}" by name select * from frame')
-        duck.unregister("frame")
-        staging = f"{table}{DERIVED}{uuid.uuid4().hex[:12]}"  # its own: derivations of two processes never share one
+    """Replace every row of ``table`` with ``frame``'s: written beside it, then swapped in with
+    ``EXCHANGE TABLES``, so a reader sees the old rows or the new."""
+    staging = f"{table}{DERIVED}{uuid.uuid4().hex[:12]}"  # its own: derivations of two processes never share one
+    with _typed(table, frame) as duck:
         rows = stage_rows(duck, ch, table, staging, like=table)
     ch.command(f"EXCHANGE TABLES {_q(staging)} AND {_q(table)}")
     ch.command(f"DROP TABLE {_q(staging)}")
@@ -116,11 +110,8 @@ def replace_table(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> 
 
 
 def append_frame(ch: ClickHouseConnection, table: str, frame: pd.DataFrame) -> int:
-    """Append ``frame``'s rows to ``table`` (columns by name, typed as Pond's schema types them)."""
-    with warehouse.schema_connection() as duck:
-        duck.register("frame", frame)
-        duck.execute(f'insert into "{table}" by name select * from frame')
-        duck.unregister("frame")
+    """Append ``frame``'s rows to ``table``."""
+    with _typed(table, frame) as duck:
         return append(duck, ch, table, table)
 
 
@@ -128,9 +119,9 @@ def replace_derived(ch: ClickHouseConnection, table: str, frame: pd.DataFrame, v
                     version: int | str) -> None:
     """A derived table (interest tags, scores) replaced, then the data version it was derived from noted, under
     the write lock (writers and derivations of every process take turns)."""
-    with write_lock(ch):
+    with ch.write_lock():
         replace_table(ch, table, frame)
-        set_meta(ch, version_key, str(version))
+        ch.set_meta(version_key, str(version))
 
 
 # --- dimensions ------------------------------------------------------------------------------------
@@ -259,7 +250,9 @@ def mark(ch: ClickHouseConnection, upload_id: int, status: str, **columns: objec
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The ledger's clock, as engine.ingest writes started_at and undone_at on DuckDB (and in the scratch
+    warehouse whose rows come here): the machine's wall time."""
+    return datetime.now()
 
 
 def repair(ch: ClickHouseConnection) -> list[str]:
@@ -358,7 +351,7 @@ def _ship_meta(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, key
     stored = meta(ch)
     for key, value in scratch.execute("select key, value from meta order by key").fetchall():
         if (key in keys if keys is not None else key not in besides) and stored.get(key) != value:
-            set_meta(ch, key, value)
+            ch.set_meta(key, value)
 
 
 def _write_events(scratch: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, upload_id: int, *,
@@ -397,5 +390,5 @@ def replace_demo(ch: ClickHouseConnection, demo_id: int, demo_tables: Sequence[s
     """Empty what the demo filled (the first real import starts clean), as on DuckDB."""
     for table in demo_tables:
         ch.command(f"TRUNCATE TABLE IF EXISTS {_q(table)}")
-    set_meta(ch, "business_timezone", "UTC")
+    ch.set_meta("business_timezone", "UTC")
     mark(ch, demo_id, "undone", undone_at=now(), message="replaced by the first import")

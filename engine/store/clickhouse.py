@@ -704,7 +704,8 @@ def duckdb_tables(duck_con) -> list[str]:
 STAGING = "__pond_load"
 
 
-def _table_names(ch: ClickHouseConnection) -> set[str]:
+def table_names(ch: ClickHouseConnection) -> set[str]:
+    """The tables of the connection's database."""
     return set(ch.execute_native("SELECT name FROM system.tables WHERE database = currentDatabase()").df()["name"])
 
 
@@ -721,7 +722,7 @@ def load_from_duckdb(duck_con, ch: ClickHouseConnection, *, tables: Sequence[str
     """
     refuse_cluster(ch, "`clickhouse load`")
     counts = {}
-    existing = _table_names(ch)
+    existing = table_names(ch)
     for leftover in sorted(n for n in existing if n.endswith(STAGING)):
         ch.command(f"DROP TABLE IF EXISTS `{leftover}`")
     chosen = list(tables or duckdb_tables(duck_con))
@@ -755,6 +756,11 @@ def query_columns(duck_con, select: str) -> list[tuple[str, str, bool]]:
     return [(name, kind.upper(), null == "YES") for name, kind, null, *_ in described]
 
 
+def as_select(source: str) -> str:
+    """A DuckDB query for ``source``, a query already or the name of a table."""
+    return source if source.lstrip().lower().startswith(("select", "with")) else f'select * from "{source}"'
+
+
 def stage_rows(duck_con, ch: ClickHouseConnection, source: str, name: str, *, like: str,
                where: Path | None = None, rowid: bool = False, rowid_base: int = 0) -> int:
     """Create the ClickHouse table ``name`` (keyed like Pond's table ``like``) holding the rows of the DuckDB
@@ -763,7 +769,7 @@ def stage_rows(duck_con, ch: ClickHouseConnection, source: str, name: str, *, li
     With ``rowid`` (``source`` a table), the rows keep DuckDB's ``rowid`` (plus ``rowid_base``: an import's rows
     come after the stored ones), the import order that breaks ties between events at one instant.
     """
-    select = source if source.lstrip().lower().startswith(("select", "with")) else f'select * from "{source}"'
+    select = as_select(source)
     columns = query_columns(duck_con, select)
     listed, structure = [], []  # what the Parquet file holds: DuckDB's select list, ClickHouse's types
     for c, k, _ in columns:
@@ -810,7 +816,7 @@ def stage_rows(duck_con, ch: ClickHouseConnection, source: str, name: str, *, li
 def init(ch: ClickHouseConnection, schema_con, *, cluster: str | None = None) -> int:
     """Create Pond's tables (those of ``schema_con``, an empty DuckDB warehouse at Pond's schema) where
     they do not exist, and the warehouse's metadata where it is missing; returns the tables created."""
-    before = _table_names(ch)
+    before = table_names(ch)
     for statement in ddl(schema_con, cluster):
         ch.command(statement)
     meta = schema_con.execute("select key, value from meta order by key").fetchall()
@@ -819,7 +825,7 @@ def init(ch: ClickHouseConnection, schema_con, *, cluster: str | None = None) ->
         if key not in present:
             ch.execute_native("INSERT INTO meta (key, value) VALUES ({key:String}, {value:String})",
                               {"key": ch_value(key), "value": ch_value(value)})
-    return len(_table_names(ch) - before)
+    return len(table_names(ch) - before)
 
 
 
@@ -883,7 +889,7 @@ def write_lock(ch: ClickHouseConnection, *, timeout: float | None = None) -> Ite
                 # taken over by one waiter only: a RENAME of the stale lock succeeds once
                 with suppress(Exception):  # another waiter took it over first
                     ch.command(f"RENAME TABLE `{LOCK}` TO `{LOCK}_stale_{os.getpid()}_{time.monotonic_ns()}`")
-                for stale in [n for n in _table_names(ch) if n.startswith(f"{LOCK}_stale_")]:
+                for stale in [n for n in table_names(ch) if n.startswith(f"{LOCK}_stale_")]:
                     ch.command(f"DROP TABLE IF EXISTS `{stale}`")
                 continue
             if time.monotonic() >= deadline:
@@ -900,7 +906,7 @@ def write_lock(ch: ClickHouseConnection, *, timeout: float | None = None) -> Ite
     finally:
         held[ch.url] = 0
         # released only while it is still this writer's (a waiter may have taken a stale one over)
-        owner = ch.execute_native(f"SELECT holder FROM `{LOCK}`").df() if LOCK in _table_names(ch) else None
+        owner = ch.execute_native(f"SELECT holder FROM `{LOCK}`").df() if LOCK in table_names(ch) else None
         if owner is not None and (not len(owner) or owner["holder"].iloc[0] == holder):
             ch.command(f"DROP TABLE IF EXISTS `{LOCK}`")
 
@@ -936,7 +942,7 @@ def open_warehouse(url: str) -> Iterator[ClickHouseConnection]:
     except Exception as exc:  # noqa: BLE001 - a driver's own errors: say what to check
         raise WarehouseError(f"cannot reach ClickHouse at {backend.describe(url)}: {exc}") from exc
     try:
-        if "meta" not in _table_names(con):
+        if "meta" not in table_names(con):
             raise WarehouseError(f"no Pond warehouse on {backend.describe(url)}: create it with `python -m engine "
                                  "clickhouse init`, or copy one across with `python -m engine clickhouse load`")
         yield con
